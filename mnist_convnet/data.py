@@ -1,0 +1,163 @@
+"""MNIST from tensorflow-datasets, as the batched pipelines the training loop consumes.
+
+The keras.io recipe holds out ``validation_split=0.1`` of the training data, which Keras
+takes from the *end* of the array. tfds can express exactly that as split slices:
+
+    train       = "train[:90%]"   54,000 images, seen by the optimizer
+    validation  = "train[90%:]"    6,000 images, watched every epoch
+    test        = "test"          10,000 images, evaluated once, at the end
+
+Images become float32 in [0, 1] with a channel axis, shape (28, 28, 1); labels stay int64.
+Decoding and scaling happen once (``cache``); each epoch reshuffles the training images
+with a seed derived from ``(seed, epoch)``, so any epoch's order can be reproduced on its
+own — a resumed run sees the same batches as an uninterrupted one.
+
+Offline use goes through tfds' own manual-dir mechanism: the four official ``.gz`` files
+in a folder, still checksummed. Before handing the folder to tfds we check it ourselves,
+because tfds quietly falls back to downloading any file it does not find there, and a
+checksum failure deep in tfds is a page of text where one line would do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from mnist_convnet.errors import DataError
+
+NUM_CLASSES = 10
+IMAGE_SHAPE = (28, 28, 1)
+SPLITS = {"train": "train[:90%]", "validation": "train[90%:]", "test": "test"}
+MANUAL_DIR_ENV = "MNIST_MANUAL_DIR"
+
+# The official files, as tfds registers them for its `mnist` builder: name -> (bytes, sha256).
+MNIST_FILES = {
+    "train-images-idx3-ubyte.gz": (
+        9_912_422,
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    ),
+    "train-labels-idx1-ubyte.gz": (
+        28_881,
+        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    ),
+    "t10k-images-idx3-ubyte.gz": (
+        1_648_877,
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    ),
+    "t10k-labels-idx1-ubyte.gz": (
+        4_542,
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Datasets:
+    """Unbatched ``(image, label)`` datasets, decoded, scaled and cached."""
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    test: tf.data.Dataset
+    num_train: int
+    num_validation: int
+    num_test: int
+
+
+def default_manual_dir() -> str | None:
+    """``$MNIST_MANUAL_DIR`` when set: the folder with the official files, for offline use."""
+    return os.environ.get(MANUAL_DIR_ENV) or None
+
+
+def check_manual_dir(manual_dir: str | os.PathLike) -> None:
+    """Raises ``DataError`` naming the first file that is missing or not the official one."""
+    folder = Path(manual_dir)
+    if not folder.is_dir():
+        raise DataError(
+            f"MNIST manual dir {folder} does not exist or is not a folder; it must hold "
+            f"the four official files: {', '.join(MNIST_FILES)}"
+        )
+    for name, (size, sha256) in MNIST_FILES.items():
+        path = folder / name
+        if not path.is_file():
+            raise DataError(f"MNIST file missing: {path} (expected {size:,} bytes)")
+        actual_size = path.stat().st_size
+        if actual_size != size:
+            raise DataError(
+                f"MNIST file {path} has {actual_size:,} bytes, expected {size:,} "
+                "(truncated or not the official file)"
+            )
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != sha256:
+            raise DataError(
+                f"MNIST file {path} has sha256 {digest}, expected {sha256} "
+                "(corrupt or not the official file)"
+            )
+
+
+def _prepare(builder: tfds.core.DatasetBuilder, manual_dir: str | None) -> None:
+    """Runs tfds' download-and-prepare, reading the official files from ``manual_dir``."""
+    if manual_dir is not None:
+        check_manual_dir(manual_dir)
+    tfds.display_progress_bar(sys.stderr.isatty())
+    config = tfds.download.DownloadConfig(manual_dir=manual_dir)
+    try:
+        builder.download_and_prepare(download_config=config)
+    except tfds.download.download_manager.NonMatchingChecksumError as error:
+        # tfds prepares into an `incomplete.*` folder and renames it only on success, so
+        # nothing half-written is left for a later run to trust.
+        first_line = str(error).strip().splitlines()[0]
+        raise DataError(f"MNIST checksum mismatch: {first_line}") from None
+    except OSError as error:
+        raise DataError(f"could not prepare MNIST in {builder.data_dir}: {error}") from None
+
+
+def scale(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """uint8 pixels 0..255 -> float32 in [0, 1], the keras.io ``x / 255``."""
+    return tf.cast(image, tf.float32) / 255.0, label
+
+
+def load(data_dir: str | None = None, manual_dir: str | None = None) -> Datasets:
+    """Prepares MNIST with tfds (once per ``data_dir``) and returns the three splits.
+
+    Args:
+      data_dir: where tfds keeps prepared data; ``None`` means tfds' default
+        (``~/tensorflow_datasets``).
+      manual_dir: folder with the four official ``.gz`` files for offline preparation;
+        ``None`` lets tfds download them.
+    """
+    builder = tfds.builder("mnist", data_dir=data_dir)
+    if not builder.is_prepared():
+        _prepare(builder, manual_dir)
+    splits = builder.as_dataset(split=list(SPLITS.values()), as_supervised=True)
+    train, validation, test = (
+        ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE).cache() for ds in splits
+    )
+    sizes = [builder.info.splits[name].num_examples for name in SPLITS.values()]
+    return Datasets(train, validation, test, *sizes)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffle seed of one epoch: a pure function of the run's seed and the epoch."""
+    return seed * 1_000_003 + epoch
+
+
+def train_batches(
+    ds: tf.data.Dataset, size: int, batch_size: int, epoch: int, seed: int
+) -> tf.data.Dataset:
+    """One epoch of shuffled training batches; the order depends only on (seed, epoch)."""
+    return (
+        ds.shuffle(size, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def eval_batches(ds: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+    """Batches in a fixed order, for validation and test."""
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,16 @@
+"""The one exception type that means "the user gave us something we cannot use".
+
+Command-line entry points catch it, print its message on one line and exit with
+``EXIT_USAGE`` instead of showing a traceback: a missing data file or a bad flag is the
+user's to fix, and a stack trace would only hide the sentence that says how.
+"""
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A problem with the input (files, flags, images, requests), with a readable message."""
+
+
+class DataError(UserError):
+    """The MNIST files are missing, truncated or not the files tfds expects."""

@@ -1,0 +1,69 @@
+"""Versioned SavedModels in TF Serving's layout, written so no one sees half of one.
+
+    <export_dir>/          the model base path TF Serving is pointed at
+      1/ 2/ 3/ ...         one SavedModel per export; the server loads the highest
+
+A new version is written with Keras 3's ``model.export`` into a hidden temporary folder
+beside the target and renamed to its number only once complete: a rename within one
+file system is atomic, so a server polling ``<export_dir>`` sees either no new version or
+a whole one. An existing version is never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+
+from mnist_convnet.errors import UserError
+
+
+def versions(export_dir: str | os.PathLike) -> list[int]:
+    """The version numbers present under ``export_dir``, ascending."""
+    base = Path(export_dir)
+    if not base.is_dir():
+        return []
+    return sorted(int(p.name) for p in base.iterdir() if p.name.isdigit() and p.is_dir())
+
+
+def next_version(export_dir: str | os.PathLike) -> int:
+    """One more than the highest existing version; 1 for an empty or new folder."""
+    existing = versions(export_dir)
+    return existing[-1] + 1 if existing else 1
+
+
+def latest_version_dir(export_dir: str | os.PathLike) -> Path:
+    """The folder of the highest version, which is what TF Serving would load."""
+    existing = versions(export_dir)
+    if not existing:
+        raise UserError(f"no SavedModel versions (1/, 2/, ...) found in {export_dir}")
+    return Path(export_dir) / str(existing[-1])
+
+
+def export_saved_model(model: keras.Model, export_dir: str | os.PathLike) -> Path:
+    """Exports ``model`` as the next version under ``export_dir``; returns its folder.
+
+    The SavedModel has a ``serving_default`` signature from ``model.export``: float32
+    images [batch, 28, 28, 1] in [0, 1] -> probabilities [batch, 10].
+    """
+    base = Path(export_dir)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=base))
+    except OSError as error:
+        raise UserError(f"cannot write to export dir {base}: {error.strerror}") from None
+    try:
+        model.export(str(staging / "saved_model"), format="tf_saved_model", verbose=False)
+        while True:
+            target = base / str(next_version(base))
+            try:
+                os.rename(staging / "saved_model", target)  # fails if target exists
+                return target
+            except OSError:
+                if not target.exists():
+                    raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

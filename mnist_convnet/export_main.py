@@ -1,0 +1,42 @@
+"""Export a SavedModel version from the latest training checkpoint.
+
+    mnist-convnet export --checkpoint_dir=saved_models/checkpoints/mnist_convnet
+
+Useful when a run was stopped after some epochs, or to re-export after changing the
+serving signature, without training again.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import json  # noqa: E402
+import sys  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+
+from mnist_convnet import export, loop  # noqa: E402
+from mnist_convnet.errors import EXIT_USAGE, UserError  # noqa: E402
+
+flags.DEFINE_string(
+    "checkpoint_dir", "saved_models/checkpoints/mnist_convnet", "Checkpoints of a training run."
+)
+flags.DEFINE_string("export_dir", "saved_models/mnist_convnet", "SavedModel base folder.")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        model = loop.restore_model(flags.FLAGS.checkpoint_dir)
+        version_dir = export.export_saved_model(model, flags.FLAGS.export_dir)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    print(json.dumps({"export_dir": str(version_dir)}), flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)

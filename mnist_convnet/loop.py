@@ -1,0 +1,186 @@
+"""Epochs of training steps: the loop ``model.fit`` would hide, written out.
+
+    train_and_evaluate
+      for each epoch:
+        train_epoch   -> train loss, accuracy, mean ‖∂L/∂z‖ per image
+        evaluate      -> validation loss, accuracy
+        TensorBoard scalars, a checkpoint
+      evaluate on the test split, once
+
+Everything random (initial weights, dropout masks, the order of each epoch) derives from
+one seed, and with ``deterministic=True`` TensorFlow's op determinism makes two runs
+with the same seed end with identical weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from mnist_convnet import data, model as model_lib, step
+from mnist_convnet.errors import UserError
+
+METRIC_NAMES = ("loss", "accuracy", "dlogits_norm")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything that decides what a training run computes."""
+
+    epochs: int = 15
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    seed: int = 0
+    deterministic: bool = True
+    max_steps_per_epoch: int | None = None  # for short test and smoke runs
+    verbose: bool = True
+
+
+@dataclasses.dataclass
+class Result:
+    """What a finished run hands back: the model, its per-epoch history and test metrics."""
+
+    model: keras.Model
+    history: list[dict[str, float]]
+    test: dict[str, float]
+    train_seconds: float
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seeds Python, NumPy, TF and Keras; optionally makes TF's ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def _means(sums: np.ndarray) -> dict[str, float]:
+    loss_sum, correct, count, dlogits_norm_sum = sums
+    return {
+        "loss": float(loss_sum / count),
+        "accuracy": float(correct / count),
+        "dlogits_norm": float(dlogits_norm_sum / count),
+    }
+
+
+def train_epoch(
+    train_step: Callable[[tf.Tensor, tf.Tensor], step.StepMetrics],
+    batches: tf.data.Dataset,
+    progbar: keras.utils.Progbar | None = None,
+    max_steps: int | None = None,
+) -> dict[str, float]:
+    """Runs ``train_step`` over one epoch of batches; returns the epoch's mean metrics."""
+    sums = np.zeros(4)
+    if max_steps is not None:
+        batches = batches.take(max_steps)
+    for i, (images, labels) in enumerate(batches):
+        sums += np.array(train_step(images, labels))
+        if progbar is not None:
+            progbar.update(i + 1, values=list(_means(sums).items()), finalize=False)
+    return _means(sums)
+
+
+def evaluate(
+    eval_step: Callable[[tf.Tensor, tf.Tensor], step.StepMetrics], batches: tf.data.Dataset
+) -> dict[str, float]:
+    """Mean loss, accuracy and ‖∂L/∂z‖ of a model over a whole dataset."""
+    sums = np.zeros(4)
+    for images, labels in batches:
+        sums += np.array(eval_step(images, labels))
+    return _means(sums)
+
+
+def _write_scalars(writer: tf.summary.SummaryWriter, epoch: int, record: dict) -> None:
+    with writer.as_default(step=epoch):
+        for name, value in record.items():
+            if name != "epoch":
+                tf.summary.scalar(name, value)
+    writer.flush()
+
+
+def train_and_evaluate(
+    config: Config,
+    datasets: data.Datasets,
+    log_dir: str | None = None,
+    checkpoint_dir: str | None = None,
+) -> Result:
+    """Builds the model from ``config.seed``, trains it, and evaluates it on the test split."""
+    seed_everything(config.seed, config.deterministic)
+    model = model_lib.build_model()
+    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+    optimizer.build(model.trainable_variables)
+
+    train_fn = tf.function(functools.partial(step.train_step, model, optimizer))
+    eval_fn = tf.function(functools.partial(step.eval_step, model))
+    validation = data.eval_batches(datasets.validation, config.batch_size)
+
+    writer = tf.summary.create_file_writer(log_dir) if log_dir else None
+    manager = None
+    if checkpoint_dir:
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=3)
+
+    steps_per_epoch = -(-datasets.num_train // config.batch_size)
+    if config.max_steps_per_epoch is not None:
+        steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
+
+    history: list[dict[str, float]] = []
+    train_seconds = 0.0
+    for epoch in range(1, config.epochs + 1):
+        progbar = None
+        if config.verbose:
+            print(f"Epoch {epoch}/{config.epochs}", flush=True)
+            progbar = keras.utils.Progbar(steps_per_epoch, stateful_metrics=METRIC_NAMES)
+        batches = data.train_batches(
+            datasets.train, datasets.num_train, config.batch_size, epoch, config.seed
+        )
+        start = time.perf_counter()
+        train = train_epoch(train_fn, batches, progbar, config.max_steps_per_epoch)
+        seconds = time.perf_counter() - start
+        train_seconds += seconds
+        val = evaluate(eval_fn, validation)
+        record = {
+            "epoch": epoch,
+            **{f"train_{k}": v for k, v in train.items()},
+            **{f"val_{k}": v for k, v in val.items()},
+            "epoch_seconds": seconds,
+        }
+        history.append(record)
+        if progbar is not None:
+            progbar.update(
+                steps_per_epoch,
+                values=[(k, record[k]) for k in ("val_loss", "val_accuracy")],
+                finalize=True,
+            )
+        logging.info(
+            "epoch %d/%d: train loss %.4f acc %.4f |dL/dz| %.4f, val loss %.4f acc %.4f, %.1fs",
+            epoch, config.epochs, train["loss"], train["accuracy"], train["dlogits_norm"],
+            val["loss"], val["accuracy"], seconds,
+        )  # fmt: skip
+        if writer is not None:
+            _write_scalars(writer, epoch, record)
+        if manager is not None:
+            manager.save(checkpoint_number=epoch)
+
+    test = evaluate(eval_fn, data.eval_batches(datasets.test, config.batch_size))
+    logging.info("test loss %.4f accuracy %.4f", test["loss"], test["accuracy"])
+    if writer is not None:
+        _write_scalars(writer, config.epochs, {f"test_{k}": v for k, v in test.items()})
+    return Result(model=model, history=history, test=test, train_seconds=train_seconds)
+
+
+def restore_model(checkpoint_dir: str | Path) -> keras.Model:
+    """The model of the latest checkpoint in ``checkpoint_dir`` (for exporting it later)."""
+    latest = tf.train.latest_checkpoint(str(checkpoint_dir))
+    if latest is None:
+        raise UserError(f"no checkpoint found in {checkpoint_dir}")
+    model = model_lib.build_model()
+    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    return model

@@ -1,0 +1,110 @@
+"""One training step, with the softmax–cross-entropy derivative written out by hand.
+
+The article's equations, for one image with logits z (10 numbers), true class c and its
+one-hot label y:
+
+    (1)  p_i   = e^{z_i} / Σ_j e^{z_j}                  softmax
+    (2)  L     = −Σ_i y_i ln p_i = −ln p_c               cross-entropy
+    (3)  ∂p_i/∂z_j = p_i (δ_ij − p_j)                    softmax Jacobian
+    (4)  ∂L/∂z_j = Σ_i (−y_i / p_i) p_i (δ_ij − p_j) = p_j − y_j
+
+``softmax_cross_entropy`` returns L and (4); ``train_step`` hands (4) to the tape as the
+output gradient of z, and the tape carries it back through the dense, pooling and
+convolution layers — the chain rule the article then applies layer by layer.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import keras
+import tensorflow as tf
+
+from mnist_convnet.data import NUM_CLASSES
+from mnist_convnet.model import logits
+
+
+class StepMetrics(NamedTuple):
+    """Sums over one batch, so that epoch means are exact whatever the batch sizes."""
+
+    loss_sum: tf.Tensor
+    correct: tf.Tensor
+    count: tf.Tensor
+    dlogits_norm_sum: tf.Tensor
+
+
+def softmax_cross_entropy(z: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mean cross-entropy of softmax(z) and its derivative with respect to z.
+
+    For a batch of B rows, L = (1/B) Σ_b −ln p_{b,c_b}. Each row contributes through its
+    own z_b only, and by equations (1)–(4) above
+
+        ∂L/∂z_b = (p_b − y_b) / B.
+
+    ln p is computed as z − logsumexp(z) (``tf.nn.log_softmax``), which stays finite for
+    logits in the thousands where ``ln(softmax(z))`` would give −inf.
+
+    Args:
+      z: logits, float [B, 10].
+      labels: true classes, int [B].
+
+    Returns:
+      ``(L, ∂L/∂z)``: a scalar and a [B, 10] tensor of the same dtype as z.
+    """
+    y = tf.one_hot(labels, depth=NUM_CLASSES, dtype=z.dtype)
+    p = tf.nn.softmax(z)  # (1)
+    loss = -tf.reduce_mean(tf.reduce_sum(y * tf.nn.log_softmax(z), axis=-1))  # (2)
+    batch = tf.cast(tf.shape(z)[0], z.dtype)
+    dL_dz = (p - y) / batch  # (4), averaged over the batch
+    return loss, dL_dz
+
+
+def _metrics(z: tf.Tensor, labels: tf.Tensor, loss: tf.Tensor, dL_dz: tf.Tensor) -> StepMetrics:
+    batch = tf.cast(tf.shape(z)[0], tf.float32)
+    predicted = tf.argmax(z, axis=-1, output_type=labels.dtype)
+    correct = tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32))
+    # ‖p − y‖ per image (in [0, √2]): how wrong the network still is, image by image.
+    per_image = tf.norm(tf.cast(dL_dz, tf.float32), axis=-1) * batch
+    return StepMetrics(
+        loss_sum=tf.cast(loss, tf.float32) * batch,
+        correct=correct,
+        count=batch,
+        dlogits_norm_sum=tf.reduce_sum(per_image),
+    )
+
+
+def loss_gradients(
+    model: keras.Model, images: tf.Tensor, labels: tf.Tensor, training: bool = True
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+    """Forward to z, form ∂L/∂z by hand, backpropagate exactly that tensor.
+
+    ``tape.gradient(z, w, output_gradients=∂L/∂z)`` is the vector–Jacobian product
+    Σ_{b,j} ∂L/∂z_{bj} · ∂z_{bj}/∂w, i.e. the chain rule ∂L/∂w with our ∂L/∂z plugged in.
+
+    Returns:
+      ``(z, L, ∂L/∂z, [∂L/∂w for w in model.trainable_variables])``.
+    """
+    with tf.GradientTape() as tape:
+        z = logits(model, images, training=training)
+    loss, dL_dz = softmax_cross_entropy(z, labels)
+    grads = tape.gradient(z, model.trainable_variables, output_gradients=dL_dz)
+    return z, loss, dL_dz, grads
+
+
+def train_step(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    images: tf.Tensor,
+    labels: tf.Tensor,
+) -> StepMetrics:
+    """One optimizer update on one batch (dropout on); returns the batch's metric sums."""
+    z, loss, dL_dz, grads = loss_gradients(model, images, labels, training=True)
+    optimizer.apply(grads, model.trainable_variables)
+    return _metrics(z, labels, loss, dL_dz)
+
+
+def eval_step(model: keras.Model, images: tf.Tensor, labels: tf.Tensor) -> StepMetrics:
+    """Metric sums of one batch in inference mode (dropout off), no update."""
+    z = logits(model, images, training=False)
+    loss, dL_dz = softmax_cross_entropy(z, labels)
+    return _metrics(z, labels, loss, dL_dz)

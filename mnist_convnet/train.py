@@ -1,0 +1,136 @@
+"""Train the keras.io convnet with our loop, evaluate it on the test split, export it.
+
+    python -m mnist_convnet.train --epochs=15 --manual_dir=../shared/datasets/mnist
+    mnist-convnet train --epochs=1
+
+The run ends by printing one JSON line (test accuracy and loss, epochs, seconds, the
+SavedModel folder written), so scripts and benchmarks can read its result.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up chatter out
+
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from absl import app, flags, logging  # noqa: E402
+
+from mnist_convnet import data, export, loop  # noqa: E402
+from mnist_convnet.errors import EXIT_USAGE, UserError  # noqa: E402
+
+DEFAULT_EXPORT_DIR = "saved_models/mnist_convnet"
+
+
+def define_flags() -> None:
+    """The training flags; every one has a default that reproduces the keras.io recipe."""
+    flags.DEFINE_integer("epochs", 15, "Passes over the 54,000 training images.", lower_bound=1)
+    flags.DEFINE_integer("batch_size", 128, "Images per training step.", lower_bound=1)
+    flags.DEFINE_float("learning_rate", 1e-3, "Adam's step size.")
+    flags.DEFINE_integer("seed", 0, "Seeds weights, dropout and data order.", lower_bound=0)
+    flags.DEFINE_bool(
+        "deterministic", True, "Turn on TF op determinism: same seed, same final weights."
+    )
+    flags.DEFINE_integer(
+        "max_steps_per_epoch", None, "Cut epochs short (smoke tests).", lower_bound=1
+    )
+    flags.DEFINE_string(
+        "manual_dir",
+        None,
+        "Folder with the four official MNIST .gz files, for offline preparation "
+        f"(default: ${data.MANUAL_DIR_ENV} if set, else tfds downloads them).",
+    )
+    flags.DEFINE_string("data_dir", None, "Where tfds keeps prepared data (tfds' default).")
+    flags.DEFINE_string(
+        "export_dir", DEFAULT_EXPORT_DIR, "SavedModel base folder; versions 1/, 2/... go inside."
+    )
+    flags.DEFINE_string(
+        "checkpoint_dir",
+        None,
+        "Training checkpoints (default: saved_models/checkpoints/<export dir name>).",
+    )
+    # absl.logging already defines --log_dir (for log files it writes only when asked to);
+    # we reuse that flag for TensorBoard rather than invent a second name for a log folder.
+    flags.FLAGS.set_default("log_dir", "logs")
+    flags.register_validator(
+        "learning_rate", lambda v: v > 0, message="--learning_rate must be positive"
+    )
+
+
+def _checkpoint_dir(flags_obj: flags.FlagValues) -> str:
+    if flags_obj.checkpoint_dir:
+        return flags_obj.checkpoint_dir
+    export_dir = Path(flags_obj.export_dir)
+    return str(export_dir.parent / "checkpoints" / export_dir.name)
+
+
+def _check_writable(folder: str) -> None:
+    """Fails before training, not after it, when a result could not be saved."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with open(Path(folder) / ".write-test", "w"):
+            pass
+        os.remove(Path(folder) / ".write-test")
+    except OSError as error:
+        raise UserError(f"cannot write to {folder}: {error.strerror}") from None
+
+
+def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = None) -> dict:
+    """Trains, evaluates and exports as ``flags_obj`` says; returns the run's summary.
+
+    ``datasets_override`` lets tests and benchmarks pass data they already loaded.
+    """
+    checkpoint_dir = _checkpoint_dir(flags_obj)
+    for folder in (flags_obj.export_dir, checkpoint_dir):
+        _check_writable(folder)
+    if datasets_override is not None:
+        datasets = datasets_override
+    else:
+        datasets = data.load(flags_obj.data_dir, flags_obj.manual_dir or data.default_manual_dir())
+
+    config = loop.Config(
+        epochs=flags_obj.epochs,
+        batch_size=flags_obj.batch_size,
+        learning_rate=flags_obj.learning_rate,
+        seed=flags_obj.seed,
+        deterministic=flags_obj.deterministic,
+        max_steps_per_epoch=flags_obj.max_steps_per_epoch,
+    )
+    log_dir = None
+    if flags_obj.log_dir:
+        log_dir = str(Path(flags_obj.log_dir) / time.strftime("%Y%m%d-%H%M%S"))
+    result = loop.train_and_evaluate(config, datasets, log_dir, checkpoint_dir)
+    version_dir = export.export_saved_model(result.model, flags_obj.export_dir)
+    logging.info("exported SavedModel to %s", version_dir)
+    return {
+        "test_accuracy": result.test["accuracy"],
+        "test_loss": result.test["loss"],
+        "val_accuracy": result.history[-1]["val_accuracy"],
+        "epochs": config.epochs,
+        "train_seconds": round(result.train_seconds, 2),
+        "seconds_per_epoch": round(result.train_seconds / config.epochs, 2),
+        "export_dir": str(version_dir),
+        "log_dir": log_dir,
+        "seed": config.seed,
+    }
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        summary = run(flags.FLAGS)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    print(json.dumps(summary), flush=True)
+
+
+define_flags()
+
+if __name__ == "__main__":
+    app.run(main)

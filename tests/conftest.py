@@ -1,0 +1,72 @@
+"""Shared fixtures: MNIST prepared once per session from the offline copy, and no network.
+
+Tests never download: the official files come from ``$MNIST_MANUAL_DIR`` or, failing
+that, ``../shared/datasets/mnist`` beside the checkout. Any attempt to open a socket to a
+non-loopback address fails the test that made it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_MNIST = REPO.parent / "shared" / "datasets" / "mnist"
+
+
+def _manual_dir() -> Path:
+    env = os.environ.get("MNIST_MANUAL_DIR")
+    folder = Path(env) if env else SHARED_MNIST
+    if not (folder / "train-images-idx3-ubyte.gz").is_file():
+        pytest.fail(
+            f"MNIST files not found in {folder}: set MNIST_MANUAL_DIR to a folder with the "
+            "four official .gz files (tests never download)",
+            pytrace=False,
+        )
+    return folder.resolve()
+
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only_connect(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and self.family in (socket.AF_INET, socket.AF_INET6):
+        if not (host.startswith("127.") or host in ("::1", "localhost")):
+            raise OSError(f"tests may not reach the network (tried {address})")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_network():
+    socket.socket.connect = _loopback_only_connect
+    yield
+    socket.socket.connect = _real_connect
+
+
+@pytest.fixture(scope="session")
+def manual_dir() -> Path:
+    return _manual_dir()
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory, manual_dir) -> Path:
+    """A tfds data dir with MNIST prepared from the manual dir (about 30 s, once)."""
+    from mnist_convnet import data
+
+    folder = tmp_path_factory.mktemp("tfds")
+    data.load(str(folder), str(manual_dir))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def mnist(data_dir):
+    from mnist_convnet import data
+
+    return data.load(str(data_dir), None)
+
