@@ -34,3 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     from absl import app
 
     app.run(module.main, argv=[f"mnist-convnet {name}", *argv[2:]])
+
+
+if __name__ == "__main__":
+    main()

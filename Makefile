@@ -1,0 +1,53 @@
+# mnist-convnet: `make train`, `make test`, `make bench`. Variables pass through:
+#   make train EPOCHS=1 SEED=3
+#   make test PYTEST_FLAGS="-k step"
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+EPOCHS ?= 15
+BATCH_SIZE ?= 128
+LEARNING_RATE ?= 0.001
+SEED ?= 0
+EXPORT_DIR ?= saved_models/mnist_convnet
+LOG_DIR ?= logs
+TRAIN_FLAGS ?=
+PYTEST_FLAGS ?=
+BENCH_EPOCHS ?= 15
+
+# Offline MNIST: use the read-only copy beside the checkout when there is one (tfds still
+# checks it); set MNIST_MANUAL_DIR yourself to point elsewhere, or empty to download.
+MNIST_MANUAL_DIR ?= $(wildcard $(abspath ../shared/datasets/mnist))
+export MNIST_MANUAL_DIR
+
+.PHONY: help install train test bench clean
+
+help:
+	@echo "make train   train $(EPOCHS) epochs, evaluate on the test split, export a SavedModel"
+	@echo "make test    run the test suite (pytest)"
+	@echo "make bench   our loop vs keras model.fit, side by side, JSON in bench/results.json"
+	@echo "make clean   remove the virtualenv and caches (never saved_models/)"
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+train: install
+	$(BIN)/mnist-convnet train --epochs=$(EPOCHS) --batch_size=$(BATCH_SIZE) \
+	  --learning_rate=$(LEARNING_RATE) --seed=$(SEED) --export_dir=$(EXPORT_DIR) \
+	  --log_dir=$(LOG_DIR) $(TRAIN_FLAGS)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_FLAGS)
+
+bench: install
+	$(BIN)/python -m bench.run --epochs=$(BENCH_EPOCHS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

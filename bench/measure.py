@@ -1,0 +1,100 @@
+"""One measurement, in its own process: train one way and print one JSON line.
+
+    python -m bench.measure ours --epochs=15
+    python -m bench.measure fit  --epochs=15
+
+``ours`` is the package's GradientTape loop; ``fit`` is the keras.io recipe verbatim
+(``model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])``,
+``model.fit(x, y, batch_size=128, epochs=15, validation_split=0.1)``) on the same tfds
+training images, so Keras holds out the same last 10% we do.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import json  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from mnist_convnet import data, loop, model as model_lib  # noqa: E402
+
+flags.DEFINE_integer("epochs", 15, "Epochs to train.")
+flags.DEFINE_integer("seed", 0, "Seed.")
+flags.DEFINE_string("data_dir", None, "tfds data dir.")
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    """Seconds from the start of each epoch to the start of its validation pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        if hasattr(self, "_start"):
+            self.seconds.append(time.perf_counter() - self._start)
+            del self._start
+
+
+def _numpy(ds: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = next(iter(ds.batch(1_000_000)))
+    return images.numpy(), labels.numpy()
+
+
+def measure_ours(datasets: data.Datasets, epochs: int, seed: int) -> dict:
+    config = loop.Config(epochs=epochs, seed=seed)
+    result = loop.train_and_evaluate(config, datasets)
+    return {
+        "epoch_seconds": [h["epoch_seconds"] for h in result.history],
+        "test_accuracy": result.test["accuracy"],
+        "test_loss": result.test["loss"],
+    }
+
+
+def measure_fit(datasets: data.Datasets, epochs: int, seed: int) -> dict:
+    keras.utils.set_random_seed(seed)
+    x_train, y_train = _numpy(datasets.train.concatenate(datasets.validation))
+    x_test, y_test = _numpy(datasets.test)
+    model = model_lib.build_model()
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    timer = _EpochTimer()
+    model.fit(
+        x_train,
+        keras.utils.to_categorical(y_train, 10),
+        batch_size=128,
+        epochs=epochs,
+        validation_split=0.1,
+        callbacks=[timer],
+        verbose=2,
+    )
+    loss, accuracy = model.evaluate(
+        x_test, keras.utils.to_categorical(y_test, 10), batch_size=128, verbose=0
+    )
+    return {"epoch_seconds": timer.seconds, "test_accuracy": accuracy, "test_loss": loss}
+
+
+def main(argv: list[str]) -> None:
+    (which,) = argv[1:]
+    datasets = data.load(flags.FLAGS.data_dir, data.default_manual_dir())
+    measure = {"ours": measure_ours, "fit": measure_fit}[which]
+    result = measure(datasets, flags.FLAGS.epochs, flags.FLAGS.seed)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["images_per_epoch"] = datasets.num_train
+    print("RESULT " + json.dumps({"which": which, **result}), flush=True)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,73 @@
+"""export.py: versioned SavedModels that load without this package and predict the same."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from mnist_convnet import export, model as model_lib
+from mnist_convnet.errors import UserError
+from tests.helpers import run_python
+
+# A child process that imports TensorFlow only: what a serving host has.
+LOAD_AND_PREDICT = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+assert "mnist_convnet" not in sys.modules
+loaded = tf.saved_model.load(sys.argv[1])
+serve = loaded.signatures["serving_default"]
+images = np.load(sys.argv[2])
+outputs = serve(tf.constant(images))
+(name,) = outputs
+print(json.dumps({"output": name, "probabilities": outputs[name].numpy().tolist()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def trained_like_model():
+    keras.utils.set_random_seed(4)
+    return model_lib.build_model()
+
+
+def test_export_loads_in_plain_tensorflow_with_same_probabilities(
+    tmp_path, trained_like_model, mnist
+):
+    images = next(iter(mnist.test.batch(64)))[0].numpy()
+    np.save(tmp_path / "images.npy", images)
+    version_dir = export.export_saved_model(trained_like_model, tmp_path / "models")
+    assert version_dir == tmp_path / "models" / "1"
+    assert (version_dir / "saved_model.pb").is_file()
+
+    result = run_python("-c", LOAD_AND_PREDICT, str(version_dir), str(tmp_path / "images.npy"))
+    assert result.returncode == 0, result.stderr
+    served = np.array(json.loads(result.stdout.strip().splitlines()[-1])["probabilities"])
+    expected = trained_like_model(images, training=False).numpy()
+    assert served.shape == (64, 10)
+    np.testing.assert_allclose(served, expected, atol=1e-6, rtol=0)
+
+
+def test_second_export_is_the_next_version_and_leaves_no_temporaries(tmp_path, trained_like_model):
+    base = tmp_path / "models"
+    first = export.export_saved_model(trained_like_model, base)
+    second = export.export_saved_model(trained_like_model, base)
+    assert (first.name, second.name) == ("1", "2")
+    assert sorted(p.name for p in base.iterdir()) == ["1", "2"]
+    assert export.latest_version_dir(base) == second
+
+
+def test_versions_are_numeric_folders_only(tmp_path):
+    for name in ("3", "10", "checkpoints", ".export-x"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "7").write_text("a file, not a version")
+    assert export.versions(tmp_path) == [3, 10]
+    assert export.next_version(tmp_path) == 11
+    assert export.next_version(tmp_path / "new") == 1
+
+
+def test_latest_version_of_empty_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="no SavedModel versions"):
+        export.latest_version_dir(tmp_path)
