@@ -17,12 +17,13 @@ import sys  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 
-from mnist_convnet import export, loop  # noqa: E402
+from mnist_convnet import export, loop, model  # noqa: E402
 from mnist_convnet.errors import EXIT_USAGE, UserError  # noqa: E402
 
 flags.DEFINE_string(
     "checkpoint_dir", "saved_models/checkpoints/mnist_convnet", "Checkpoints of a training run."
 )
+flags.DEFINE_enum("model", "keras_convnet", list(model.MODELS), "The checkpointed network.")
 flags.DEFINE_string("export_dir", "saved_models/mnist_convnet", "SavedModel base folder.")
 
 
@@ -30,7 +31,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
-        model = loop.restore_model(flags.FLAGS.checkpoint_dir)
+        model = loop.restore_model(flags.FLAGS.checkpoint_dir, flags.FLAGS.model)
         version_dir = export.export_saved_model(model, flags.FLAGS.export_dir)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)

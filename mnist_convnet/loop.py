@@ -1,6 +1,7 @@
 """Epochs of training steps: the loop ``model.fit`` would hide, written out.
 
     train_and_evaluate
+      build the model (--model) and Adam
       for each epoch:
         train_epoch   -> train loss, accuracy, mean ‖∂L/∂z‖ per image
         evaluate      -> validation loss, accuracy
@@ -35,6 +36,8 @@ METRIC_NAMES = ("loss", "accuracy", "dlogits_norm")
 class Config:
     """Everything that decides what a training run computes."""
 
+    model: str = "keras_convnet"  # a key of model.MODELS
+    gradients: str = "tape"  # a key of step.GRADIENTS: "tape" or "manual"
     epochs: int = 15
     batch_size: int = 128
     learning_rate: float = 1e-3
@@ -113,11 +116,14 @@ def train_and_evaluate(
 ) -> Result:
     """Builds the model from ``config.seed``, trains it, and evaluates it on the test split."""
     seed_everything(config.seed, config.deterministic)
-    model = model_lib.build_model()
+    model = model_lib.build(config.model)
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
     optimizer.build(model.trainable_variables)
 
-    train_fn = tf.function(functools.partial(step.train_step, model, optimizer))
+    gradients = step.GRADIENTS[config.gradients]
+    train_fn = tf.function(
+        functools.partial(step.train_step, model, optimizer, gradients=gradients)
+    )
     eval_fn = tf.function(functools.partial(step.eval_step, model))
     validation = data.eval_batches(datasets.validation, config.batch_size)
 
@@ -176,11 +182,11 @@ def train_and_evaluate(
     return Result(model=model, history=history, test=test, train_seconds=train_seconds)
 
 
-def restore_model(checkpoint_dir: str | Path) -> keras.Model:
+def restore_model(checkpoint_dir: str | Path, model_name: str = "keras_convnet") -> keras.Model:
     """The model of the latest checkpoint in ``checkpoint_dir`` (for exporting it later)."""
     latest = tf.train.latest_checkpoint(str(checkpoint_dir))
     if latest is None:
         raise UserError(f"no checkpoint found in {checkpoint_dir}")
-    model = model_lib.build_model()
+    model = model_lib.build(model_name)
     tf.train.Checkpoint(model=model).restore(latest).expect_partial()
     return model

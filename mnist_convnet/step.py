@@ -8,20 +8,28 @@ one-hot label y:
     (3)  ∂p_i/∂z_j = p_i (δ_ij − p_j)                    softmax Jacobian
     (4)  ∂L/∂z_j = Σ_i (−y_i / p_i) p_i (δ_ij − p_j) = p_j − y_j
 
-``softmax_cross_entropy`` returns L and (4); ``train_step`` hands (4) to the tape as the
-output gradient of z, and the tape carries it back through the dense, pooling and
-convolution layers — the chain rule the article then applies layer by layer.
+``softmax_cross_entropy`` (in ``backprop``) returns L and (4). Two ways then carry (4)
+back to the weights, chosen with ``--gradients``:
+
+    tape    ``tape_gradients``: the tape is handed (4) as the output gradient of z and
+            applies the chain rule through the layers (the default);
+    manual  ``backprop.loss_gradients``: the article's per-layer derivations, written out.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import keras
 import tensorflow as tf
 
-from mnist_convnet.data import NUM_CLASSES
+from mnist_convnet import backprop
+from mnist_convnet.backprop import softmax_cross_entropy
 from mnist_convnet.model import logits
+
+GradientFn = Callable[
+    [keras.Model, tf.Tensor, tf.Tensor, bool], tuple[tf.Tensor, tf.Tensor, tf.Tensor, list]
+]
 
 
 class StepMetrics(NamedTuple):
@@ -31,32 +39,6 @@ class StepMetrics(NamedTuple):
     correct: tf.Tensor
     count: tf.Tensor
     dlogits_norm_sum: tf.Tensor
-
-
-def softmax_cross_entropy(z: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Mean cross-entropy of softmax(z) and its derivative with respect to z.
-
-    For a batch of B rows, L = (1/B) Σ_b −ln p_{b,c_b}. Each row contributes through its
-    own z_b only, and by equations (1)–(4) above
-
-        ∂L/∂z_b = (p_b − y_b) / B.
-
-    ln p is computed as z − logsumexp(z) (``tf.nn.log_softmax``), which stays finite for
-    logits in the thousands where ``ln(softmax(z))`` would give −inf.
-
-    Args:
-      z: logits, float [B, 10].
-      labels: true classes, int [B].
-
-    Returns:
-      ``(L, ∂L/∂z)``: a scalar and a [B, 10] tensor of the same dtype as z.
-    """
-    y = tf.one_hot(labels, depth=NUM_CLASSES, dtype=z.dtype)
-    p = tf.nn.softmax(z)  # (1)
-    loss = -tf.reduce_mean(tf.reduce_sum(y * tf.nn.log_softmax(z), axis=-1))  # (2)
-    batch = tf.cast(tf.shape(z)[0], z.dtype)
-    dL_dz = (p - y) / batch  # (4), averaged over the batch
-    return loss, dL_dz
 
 
 def _metrics(z: tf.Tensor, labels: tf.Tensor, loss: tf.Tensor, dL_dz: tf.Tensor) -> StepMetrics:
@@ -73,7 +55,7 @@ def _metrics(z: tf.Tensor, labels: tf.Tensor, loss: tf.Tensor, dL_dz: tf.Tensor)
     )
 
 
-def loss_gradients(
+def tape_gradients(
     model: keras.Model, images: tf.Tensor, labels: tf.Tensor, training: bool = True
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list[tf.Tensor]]:
     """Forward to z, form ∂L/∂z by hand, backpropagate exactly that tensor.
@@ -96,9 +78,10 @@ def train_step(
     optimizer: keras.optimizers.Optimizer,
     images: tf.Tensor,
     labels: tf.Tensor,
+    gradients: GradientFn = tape_gradients,
 ) -> StepMetrics:
     """One optimizer update on one batch (dropout on); returns the batch's metric sums."""
-    z, loss, dL_dz, grads = loss_gradients(model, images, labels, training=True)
+    z, loss, dL_dz, grads = gradients(model, images, labels, True)
     optimizer.apply(grads, model.trainable_variables)
     return _metrics(z, labels, loss, dL_dz)
 
@@ -108,3 +91,6 @@ def eval_step(model: keras.Model, images: tf.Tensor, labels: tf.Tensor) -> StepM
     z = logits(model, images, training=False)
     loss, dL_dz = softmax_cross_entropy(z, labels)
     return _metrics(z, labels, loss, dL_dz)
+
+
+GRADIENTS: dict[str, GradientFn] = {"tape": tape_gradients, "manual": backprop.loss_gradients}

@@ -20,7 +20,7 @@ from pathlib import Path  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from mnist_convnet import data, export, loop  # noqa: E402
+from mnist_convnet import data, export, loop, model, step  # noqa: E402
 from mnist_convnet.errors import EXIT_USAGE, UserError  # noqa: E402
 
 DEFAULT_EXPORT_DIR = "saved_models/mnist_convnet"
@@ -28,6 +28,14 @@ DEFAULT_EXPORT_DIR = "saved_models/mnist_convnet"
 
 def define_flags() -> None:
     """The training flags; every one has a default that reproduces the keras.io recipe."""
+    flags.DEFINE_enum("model", "keras_convnet", list(model.MODELS), "Which network to train.")
+    flags.DEFINE_enum(
+        "gradients",
+        "tape",
+        list(step.GRADIENTS),
+        "tape: backpropagate our dL/dz with tf.GradientTape; manual: every layer's "
+        "gradient from the article's hand-written derivations (mnist_convnet/backprop.py).",
+    )
     flags.DEFINE_integer("epochs", 15, "Passes over the 54,000 training images.", lower_bound=1)
     flags.DEFINE_integer("batch_size", 128, "Images per training step.", lower_bound=1)
     flags.DEFINE_float("learning_rate", 1e-3, "Adam's step size.")
@@ -51,7 +59,7 @@ def define_flags() -> None:
     flags.DEFINE_string(
         "checkpoint_dir",
         None,
-        "Training checkpoints (default: saved_models/checkpoints/<export dir name>).",
+        "Training checkpoints (default: <export dir's parent>/checkpoints/<its name>).",
     )
     # absl.logging already defines --log_dir (for log files it writes only when asked to);
     # we reuse that flag for TensorBoard rather than invent a second name for a log folder.
@@ -93,6 +101,8 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
         datasets = data.load(flags_obj.data_dir, flags_obj.manual_dir or data.default_manual_dir())
 
     config = loop.Config(
+        model=flags_obj.model,
+        gradients=flags_obj.gradients,
         epochs=flags_obj.epochs,
         batch_size=flags_obj.batch_size,
         learning_rate=flags_obj.learning_rate,
@@ -110,6 +120,8 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
         "test_accuracy": result.test["accuracy"],
         "test_loss": result.test["loss"],
         "val_accuracy": result.history[-1]["val_accuracy"],
+        "model": config.model,
+        "gradients": config.gradients,
         "epochs": config.epochs,
         "train_seconds": round(result.train_seconds, 2),
         "seconds_per_epoch": round(result.train_seconds / config.epochs, 2),

@@ -52,7 +52,7 @@ def test_step_gradients_equal_autodiff_of_the_keras_loss():
     keras.utils.set_random_seed(1)
     model = model_lib.build_model()
     images, labels = _batch()
-    _, loss, _, grads = step.loss_gradients(model, images, labels, training=False)
+    _, loss, _, grads = step.tape_gradients(model, images, labels, training=False)
     with tf.GradientTape() as tape:
         probabilities = model(images, training=False)
         keras_loss = keras.losses.SparseCategoricalCrossentropy()(labels, probabilities)
