@@ -1,9 +1,11 @@
 """One measurement, in its own process: train one way and print one JSON line.
 
-    python -m bench.measure ours --epochs=15
-    python -m bench.measure fit  --epochs=15
+    python -m bench.measure ours        --epochs=15
+    python -m bench.measure ours_manual --epochs=15
+    python -m bench.measure fit         --epochs=15
 
-``ours`` is the package's GradientTape loop; ``fit`` is the keras.io recipe verbatim
+``ours`` is the package's loop with tape gradients, ``ours_manual`` the same loop with the
+article's hand-written backprop (``--gradients=manual``); ``fit`` is the keras.io recipe verbatim
 (``model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])``,
 ``model.fit(x, y, batch_size=128, epochs=15, validation_split=0.1)``) on the same tfds
 training images, so Keras holds out the same last 10% we do.
@@ -15,6 +17,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import functools  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
@@ -53,8 +56,10 @@ def _numpy(ds: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
     return images.numpy(), labels.numpy()
 
 
-def measure_ours(datasets: data.Datasets, epochs: int, seed: int) -> dict:
-    config = loop.Config(epochs=epochs, seed=seed)
+def measure_ours(
+    datasets: data.Datasets, epochs: int, seed: int, gradients: str = "tape"
+) -> dict:
+    config = loop.Config(epochs=epochs, seed=seed, gradients=gradients)
     result = loop.train_and_evaluate(config, datasets)
     return {
         "epoch_seconds": [h["epoch_seconds"] for h in result.history],
@@ -88,7 +93,11 @@ def measure_fit(datasets: data.Datasets, epochs: int, seed: int) -> dict:
 def main(argv: list[str]) -> None:
     (which,) = argv[1:]
     datasets = data.load(flags.FLAGS.data_dir, data.default_manual_dir())
-    measure = {"ours": measure_ours, "fit": measure_fit}[which]
+    measure = {
+        "ours": measure_ours,
+        "ours_manual": functools.partial(measure_ours, gradients="manual"),
+        "fit": measure_fit,
+    }[which]
     result = measure(datasets, flags.FLAGS.epochs, flags.FLAGS.seed)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["images_per_epoch"] = datasets.num_train

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -143,7 +144,12 @@ def train_and_evaluate(
         progbar = None
         if config.verbose:
             print(f"Epoch {epoch}/{config.epochs}", flush=True)
-            progbar = keras.utils.Progbar(steps_per_epoch, stateful_metrics=METRIC_NAMES)
+            # A live bar on a terminal; one line per epoch in a log file or CI.
+            progbar = keras.utils.Progbar(
+                steps_per_epoch,
+                verbose=1 if sys.stdout.isatty() else 2,
+                stateful_metrics=METRIC_NAMES,
+            )
         batches = data.train_batches(
             datasets.train, datasets.num_train, config.batch_size, epoch, config.seed
         )
