@@ -12,6 +12,8 @@ import sys
 SUBCOMMANDS = {
     "train": ("mnist_convnet.train", "train, evaluate and export a model"),
     "export": ("mnist_convnet.export_main", "export a SavedModel from a training checkpoint"),
+    "export-tflite": ("mnist_convnet.tflite_main", "SavedModel -> float32, dynamic-range, int8 .tflite"),
+    "evaluate": ("mnist_convnet.evaluate_main", "score a SavedModel, .tflite or .keras on the test split"),
 }
 
 

@@ -161,3 +161,11 @@ def train_batches(
 def eval_batches(ds: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
     """Batches in a fixed order, for validation and test."""
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def as_numpy(ds: tf.data.Dataset, limit: int | None = None):
+    """A split as two arrays, ``(images float32 [N, 28, 28, 1], labels int64 [N])``."""
+    if limit is not None:
+        ds = ds.take(limit)
+    images, labels = next(iter(ds.batch(1_000_000)))
+    return images.numpy(), labels.numpy()

@@ -3,7 +3,8 @@
     <export_dir>/          the model base path TF Serving is pointed at
       1/ 2/ 3/ ...         one SavedModel per export; the server loads the highest
 
-A new version is written with Keras 3's ``model.export`` into a hidden temporary folder
+A new version is written with Keras 3's ``ExportArchive`` (what ``model.export`` uses,
+here with the signatures of ``signatures.py``) into a hidden temporary folder
 beside the target and renamed to its number only once complete: a rename within one
 file system is atomic, so a server polling ``<export_dir>`` sees either no new version or
 a whole one. An existing version is never overwritten.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import keras
 
+from mnist_convnet import signatures
 from mnist_convnet.errors import UserError
 
 
@@ -46,8 +48,9 @@ def latest_version_dir(export_dir: str | os.PathLike) -> Path:
 def export_saved_model(model: keras.Model, export_dir: str | os.PathLike) -> Path:
     """Exports ``model`` as the next version under ``export_dir``; returns its folder.
 
-    The SavedModel has a ``serving_default`` signature from ``model.export``: float32
-    images [batch, 28, 28, 1] in [0, 1] -> probabilities [batch, 10].
+    Signatures (see ``signatures.py``): ``serving_default`` takes uint8 pixels,
+    ``serving_images`` encoded image bytes, ``serving_float`` float32 images in [0, 1];
+    each returns ``probabilities`` [batch, 10] and ``classes`` [batch].
     """
     base = Path(export_dir)
     try:
@@ -56,7 +59,7 @@ def export_saved_model(model: keras.Model, export_dir: str | os.PathLike) -> Pat
     except OSError as error:
         raise UserError(f"cannot write to export dir {base}: {error.strerror}") from None
     try:
-        model.export(str(staging / "saved_model"), format="tf_saved_model", verbose=False)
+        signatures.build_archive(model).write_out(str(staging / "saved_model"), verbose=False)
         while True:
             target = base / str(next_version(base))
             try:

@@ -20,10 +20,10 @@ from pathlib import Path  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from mnist_convnet import data, export, loop, model, step  # noqa: E402
+from mnist_convnet import common_flags, data, export, loop, model, step  # noqa: E402
 from mnist_convnet.errors import EXIT_USAGE, UserError  # noqa: E402
 
-DEFAULT_EXPORT_DIR = "saved_models/mnist_convnet"
+DEFAULT_EXPORT_DIR = common_flags.DEFAULT_EXPORT_DIR
 
 
 def define_flags() -> None:
@@ -46,13 +46,7 @@ def define_flags() -> None:
     flags.DEFINE_integer(
         "max_steps_per_epoch", None, "Cut epochs short (smoke tests).", lower_bound=1
     )
-    flags.DEFINE_string(
-        "manual_dir",
-        None,
-        "Folder with the four official MNIST .gz files, for offline preparation "
-        f"(default: ${data.MANUAL_DIR_ENV} if set, else tfds downloads them).",
-    )
-    flags.DEFINE_string("data_dir", None, "Where tfds keeps prepared data (tfds' default).")
+    common_flags.define_data_flags()
     flags.DEFINE_string(
         "export_dir", DEFAULT_EXPORT_DIR, "SavedModel base folder; versions 1/, 2/... go inside."
     )
@@ -98,7 +92,7 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
     if datasets_override is not None:
         datasets = datasets_override
     else:
-        datasets = data.load(flags_obj.data_dir, flags_obj.manual_dir or data.default_manual_dir())
+        datasets = common_flags.load_datasets(flags_obj)
 
     config = loop.Config(
         model=flags_obj.model,

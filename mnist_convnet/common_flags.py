@@ -1,0 +1,33 @@
+"""Flags that several subcommands share, defined once."""
+
+from __future__ import annotations
+
+from absl import flags
+
+from mnist_convnet import data
+
+DEFAULT_EXPORT_DIR = "saved_models/mnist_convnet"
+
+
+def define_data_flags() -> None:
+    """--manual_dir and --data_dir: where MNIST comes from and where tfds keeps it."""
+    flags.DEFINE_string(
+        "manual_dir",
+        None,
+        "Folder with the four official MNIST .gz files, for offline preparation "
+        f"(default: ${data.MANUAL_DIR_ENV} if set, else tfds downloads them).",
+    )
+    flags.DEFINE_string("data_dir", None, "Where tfds keeps prepared data (tfds' default).")
+
+
+def load_datasets(flags_obj: flags.FlagValues) -> data.Datasets:
+    """MNIST as the data flags say."""
+    return data.load(flags_obj.data_dir, flags_obj.manual_dir or data.default_manual_dir())
+
+
+def define_model_dir_flag() -> None:
+    flags.DEFINE_string(
+        "model_dir",
+        DEFAULT_EXPORT_DIR,
+        "A SavedModel version folder, or a base folder of versions (its latest is used).",
+    )

@@ -1,0 +1,83 @@
+"""Loading a trained classifier from a path, whatever kind of file it is.
+
+    a SavedModel version folder      saved_models/mnist_convnet/3
+    a SavedModel base folder         saved_models/mnist_convnet   (its latest version)
+    a TF Lite file                   saved_models/mnist_convnet_tflite/3/int8.tflite
+    a Keras file                     model.keras
+
+Every kind becomes the same callable: float images [N, 28, 28, 1] in [0, 1] ->
+probabilities [N, 10], so evaluation and prediction never care which it was.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from mnist_convnet import export
+from mnist_convnet.errors import UserError
+
+Classifier = Callable[[np.ndarray], np.ndarray]
+
+
+def resolve_saved_model(path: str | os.PathLike) -> Path:
+    """A SavedModel folder: ``path`` itself, or the latest version inside it."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"no such file or folder: {path}")
+    if (path / "saved_model.pb").is_file():
+        return path
+    if path.is_dir() and export.versions(path):
+        return export.latest_version_dir(path)
+    raise UserError(f"{path} is not a SavedModel (no saved_model.pb) nor a folder of versions")
+
+
+def load_saved_model(path: str | os.PathLike):
+    """``tf.saved_model.load`` with one clear error for a broken or foreign SavedModel."""
+    folder = resolve_saved_model(path)
+    try:
+        loaded = tf.saved_model.load(str(folder))
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"cannot load SavedModel {folder}: {first}") from None
+    if "serving_default" not in loaded.signatures:
+        raise UserError(f"SavedModel {folder} has no serving_default signature")
+    return loaded
+
+
+def load_classifier(path: str | os.PathLike, batch_size: int = 1000) -> Classifier:
+    """A function from float images [N, 28, 28, 1] to probabilities [N, 10]."""
+    path = Path(path)
+    if path.suffix == ".tflite":
+        if not path.is_file():
+            raise UserError(f"no such file: {path}")
+        from mnist_convnet.tflite import LiteModel
+
+        try:
+            lite = LiteModel(path)
+        except (ValueError, RuntimeError) as error:
+            raise UserError(f"cannot load TF Lite model {path}: {error}") from None
+        run = lite.predict
+    elif path.suffix == ".keras":
+        import keras
+
+        if not path.is_file():
+            raise UserError(f"no such file: {path}")
+        model = keras.saving.load_model(path)
+        run = lambda x: model.predict(x, verbose=0)  # noqa: E731
+    else:
+        loaded = load_saved_model(path)
+        signature = loaded.signatures.get("serving_float")
+        if signature is None:
+            raise UserError(f"{path} has no serving_float signature (exported by an older version?)")
+        run = lambda x: signature(images=tf.constant(x, tf.float32))["probabilities"].numpy()  # noqa: E731
+
+    def classify(images: np.ndarray) -> np.ndarray:
+        parts = [run(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
+
+    return classify
