@@ -13,6 +13,8 @@ SUBCOMMANDS = {
     "train": ("mnist_convnet.train", "train, evaluate and export a model"),
     "export": ("mnist_convnet.export_main", "export a SavedModel from a training checkpoint"),
     "export-tflite": ("mnist_convnet.tflite_main", "SavedModel -> float32, dynamic-range, int8 .tflite"),
+    "predict": ("mnist_convnet.predict", "read digits from image files (PNG, JPEG, ...)"),
+    "serve": ("mnist_convnet.serve", "serve a SavedModel with TF Serving's REST API"),
     "evaluate": ("mnist_convnet.evaluate_main", "score a SavedModel, .tflite or .keras on the test split"),
 }
 

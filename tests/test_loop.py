@@ -12,17 +12,6 @@ from tensorboard.backend.event_processing import event_accumulator
 from mnist_convnet import loop
 
 
-@pytest.fixture(scope="module")
-def short_run(mnist, tmp_path_factory):
-    """300 real steps (about 38,000 images) of the default recipe, with logs and checkpoints."""
-    folder = tmp_path_factory.mktemp("short_run")
-    config = loop.Config(epochs=1, max_steps_per_epoch=300, seed=0, verbose=False)
-    result = loop.train_and_evaluate(
-        config, mnist, log_dir=str(folder / "logs"), checkpoint_dir=str(folder / "ckpt")
-    )
-    return result, folder
-
-
 def test_short_run_learns(short_run):
     result, _ = short_run
     (epoch,) = result.history

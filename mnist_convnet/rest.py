@@ -1,0 +1,234 @@
+"""A local REST server with TF Serving's API shape, for development and the demo page.
+
+    GET  /v1/models/<name>[/versions/<N>]            status
+    GET  /v1/models/<name>[/versions/<N>]/metadata   signatures
+    POST /v1/models/<name>[/versions/<N>]:predict    {"instances": [...]} or {"inputs": ...}
+
+An instance is a 28x28 (or 28x28x1) nested list of integer pixels 0-255, white digit on
+black, or an encoded image as ``{"b64": "<base64 PNG/JPEG>"}`` (decoded, greyed and resized
+inside the SavedModel). Answers follow TF Serving: ``{"predictions": [{"probabilities":
+[...], "classes": d}, ...]}`` for instances, ``{"outputs": {...}}`` for inputs.
+
+Anything malformed gets HTTP 4xx with ``{"error": "..."}`` and the server keeps serving.
+This is not a production server: for that, point TF Serving at the same folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.wrappers import Request, Response
+
+from mnist_convnet import export, inference
+from mnist_convnet.errors import UserError
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_INSTANCES = 1024
+_PATH = re.compile(
+    r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<verb>/metadata|:predict)?$"
+)
+
+
+class BadRequest(Exception):
+    """A request we understood well enough to refuse: (HTTP status, message)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _reject_constant(name: str) -> None:
+    raise BadRequest(400, f"JSON may not contain {name}")
+
+
+def _pixels(instance: Any) -> np.ndarray:
+    """One instance as uint8 [28, 28, 1], or BadRequest saying what is wrong with it."""
+    try:
+        array = np.asarray(instance)
+    except ValueError:
+        raise BadRequest(400, "ragged instance: every row must have 28 pixels") from None
+    if array.dtype == object or array.dtype.kind not in "iuf" or array.dtype == bool:
+        raise BadRequest(400, "pixels must be numbers (integers 0-255) in nested lists")
+    if array.shape == (28, 28):
+        array = array[..., np.newaxis]
+    if array.shape != (28, 28, 1):
+        raise BadRequest(400, f"an instance must be 28x28 or 28x28x1 pixels, got shape {list(array.shape)}")
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise BadRequest(400, "pixels must be finite numbers")
+    if np.any(array != np.round(array)) or array.min() < 0 or array.max() > 255:
+        raise BadRequest(400, "pixels must be integers from 0 to 255")
+    return array.astype(np.uint8)
+
+
+def _b64(instance: Any) -> bytes | None:
+    """The decoded bytes of a ``{"b64": ...}`` instance; None if it is not one."""
+    if isinstance(instance, dict) and set(instance) == {"b64"}:
+        if not isinstance(instance["b64"], str):
+            raise BadRequest(400, '"b64" must be a base64 string')
+        try:
+            return base64.b64decode(instance["b64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest(400, '"b64" is not valid base64') from None
+    return None
+
+
+def _unwrap(instance: Any) -> Any:
+    """TF Serving lets an instance name its input: {"pixels": ...} or {"images": ...}."""
+    if isinstance(instance, dict) and len(instance) == 1:
+        (key,) = instance
+        if key in ("pixels", "images"):
+            return instance[key]
+    return instance
+
+
+class ModelServer:
+    """A WSGI application serving the versions under one SavedModel base folder."""
+
+    def __init__(self, base_dir: str | Path, name: str = "mnist",
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:  # fmt: skip
+        self.base_dir = Path(base_dir)
+        self.name = name
+        self.max_body_bytes = max_body_bytes
+        self._loaded: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        self.latest = export.versions(self.base_dir)[-1] if export.versions(self.base_dir) else None
+        if self.latest is None:
+            raise UserError(f"no SavedModel versions (1/, 2/, ...) in {self.base_dir}")
+        self.model(self.latest)  # load now: fail at start-up, not at the first request
+
+    def model(self, version: int):
+        with self._lock:
+            if version not in self._loaded:
+                self._loaded[version] = inference.load_saved_model(self.base_dir / str(version))
+            return self._loaded[version]
+
+    # --- routing ---------------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        request.max_content_length = self.max_body_bytes
+        try:
+            response = self.dispatch(request)
+        except BadRequest as error:
+            response = self.error(error.status, str(error))
+        except RequestEntityTooLarge:
+            response = self.error(413, f"request body larger than {self.max_body_bytes} bytes")
+        except HTTPException as error:
+            response = self.error(error.code or 400, error.description or error.name)
+        return response(environ, start_response)
+
+    @staticmethod
+    def json(payload: Any, status: int = 200) -> Response:
+        return Response(json.dumps(payload), status=status, mimetype="application/json")
+
+    def error(self, status: int, message: str, **headers: str) -> Response:
+        response = self.json({"error": message}, status)
+        response.headers.update(headers)
+        return response
+
+    def dispatch(self, request: Request) -> Response:
+        match = _PATH.match(request.path)
+        if not match:
+            raise BadRequest(404, f"no such endpoint: {request.path}")
+        if match["name"] != self.name:
+            raise BadRequest(404, f"model {match['name']!r} not found (this server has {self.name!r})")
+        version = self.latest
+        if match["version"] is not None:
+            if not match["version"].isdigit():
+                raise BadRequest(400, f"version must be a number, got {match['version']!r}")
+            version = int(match["version"])
+            if version not in export.versions(self.base_dir):
+                raise BadRequest(404, f"version {version} of model {self.name!r} not found")
+        verb = match["verb"]
+        wanted = "POST" if verb == ":predict" else "GET"
+        if request.method != wanted:
+            return self.error(405, f"use {wanted} for this endpoint", Allow=wanted)
+        if verb is None:
+            return self.status(version)
+        if verb == "/metadata":
+            return self.metadata(version)
+        return self.predict(request, version)
+
+    # --- endpoints -------------------------------------------------------------------
+
+    def status(self, version: int) -> Response:
+        return self.json({"model_version_status": [{
+            "version": str(version), "state": "AVAILABLE",
+            "status": {"error_code": "OK", "error_message": ""},
+        }]})  # fmt: skip
+
+    def metadata(self, version: int) -> Response:
+        signatures = {}
+        for key, fn in self.model(version).signatures.items():
+            _, inputs = fn.structured_input_signature
+            signatures[key] = {
+                "inputs": {n: _spec(s) for n, s in inputs.items()},
+                "outputs": {n: _spec(s) for n, s in fn.structured_outputs.items()},
+                "method_name": "tensorflow/serving/predict",
+            }
+        return self.json({
+            "model_spec": {"name": self.name, "signature_name": "", "version": str(version)},
+            "metadata": {"signature_def": {"signature_def": signatures}},
+        })  # fmt: skip
+
+    def predict(self, request: Request, version: int) -> Response:
+        body = request.get_data(cache=False)
+        try:
+            payload = json.loads(body, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise BadRequest(400, f"body is not valid JSON: {error}") from None
+        if not isinstance(payload, dict):
+            raise BadRequest(400, 'body must be a JSON object with "instances" or "inputs"')
+        keys = set(payload) - {"signature_name"}
+        if keys not in ({"instances"}, {"inputs"}):
+            raise BadRequest(400, 'body must have exactly one of "instances" or "inputs"')
+        signature_name = payload.get("signature_name", "serving_default")
+        if signature_name not in ("serving_default", "serving_images"):
+            raise BadRequest(400, f"unknown signature_name {signature_name!r}")
+
+        columnar = "inputs" in payload
+        batch = payload["inputs"] if columnar else payload["instances"]
+        batch = _unwrap(batch) if columnar else batch
+        if columnar and (_b64(batch) is not None or not isinstance(batch, list)):
+            batch = [batch]
+        if not isinstance(batch, list) or not batch:
+            raise BadRequest(400, "instances must be a non-empty list")
+        if len(batch) > MAX_INSTANCES:
+            raise BadRequest(400, f"at most {MAX_INSTANCES} instances per request")
+        outputs = self.run(self.model(version), [_unwrap(i) for i in batch])
+        if columnar:
+            return self.json({"outputs": {k: v.tolist() for k, v in outputs.items()}})
+        return self.json({"predictions": [
+            {k: v[i].tolist() for k, v in outputs.items()} for i in range(len(batch))
+        ]})  # fmt: skip
+
+    def run(self, loaded, instances: list) -> dict[str, np.ndarray]:
+        encoded = [_b64(i) for i in instances]
+        try:
+            if all(e is not None for e in encoded):
+                result = loaded.signatures["serving_images"](images=tf.constant(encoded))
+            elif any(e is not None for e in encoded):
+                raise BadRequest(400, "mix of b64 images and pixel arrays in one request")
+            else:
+                pixels = np.stack([_pixels(i) for i in instances])
+                result = loaded.signatures["serving_default"](pixels=tf.constant(pixels))
+        except tf.errors.InvalidArgumentError as error:
+            message = error.message.strip().splitlines()[0]
+            raise BadRequest(400, f"the model rejected the input: {message}") from None
+        return {k: v.numpy() for k, v in result.items()}
+
+
+def _spec(spec: tf.TensorSpec) -> dict:
+    shape = None if spec.shape.rank is None else [-1 if d is None else d for d in spec.shape]
+    return {"dtype": spec.dtype.name, "shape": shape}
+
+

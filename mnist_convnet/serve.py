@@ -1,0 +1,49 @@
+"""Serve a SavedModel over HTTP with TF Serving's REST API, on this machine.
+
+    mnist-convnet serve --model_dir=saved_models/mnist_convnet --model_name=mnist --port=8501
+    curl -d '{"instances": [{"b64": "'$(base64 -w0 digit.png)'"}]}' \
+        http://127.0.0.1:8501/v1/models/mnist:predict
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import sys  # noqa: E402
+
+from absl import app, flags, logging  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
+
+from mnist_convnet import common_flags, rest  # noqa: E402
+from mnist_convnet.errors import EXIT_USAGE, UserError  # noqa: E402
+
+common_flags.define_model_dir_flag()
+flags.DEFINE_string("model_name", "mnist", "The <name> in /v1/models/<name>.")
+flags.DEFINE_string("host", "127.0.0.1", "Address to bind; 0.0.0.0 exposes it to the network.")
+flags.DEFINE_integer("port", 8501, "TCP port (TF Serving's REST port is 8501).", lower_bound=0)
+flags.DEFINE_integer("max_body_bytes", rest.MAX_BODY_BYTES, "Largest request body accepted.")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    FLAGS = flags.FLAGS
+    try:
+        application = rest.ModelServer(FLAGS.model_dir, FLAGS.model_name, FLAGS.max_body_bytes)
+        server = make_server(FLAGS.host, FLAGS.port, application, threaded=True)
+    except (UserError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    logging.info("serving version %s of %s", application.latest, FLAGS.model_dir)
+    print(f"serving {FLAGS.model_name!r} on http://{FLAGS.host}:{server.port}/v1/models/"
+          f"{FLAGS.model_name}", flush=True)  # fmt: skip
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    app.run(main)

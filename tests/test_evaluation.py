@@ -1,0 +1,35 @@
+"""evaluation.py: accuracy, loss, confusion matrix and per-class scores, by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mnist_convnet import evaluation
+
+
+def test_scores_on_a_small_known_case():
+    labels = np.array([0, 0, 1, 2, 2, 2])
+    predicted = np.array([0, 1, 1, 2, 2, 0])
+    result = evaluation.scores(labels, predicted=predicted)
+    assert result["accuracy"] == 4 / 6
+    counts = np.array(result["confusion_matrix"])
+    assert counts[0, 0] == 1 and counts[0, 1] == 1 and counts[2, 0] == 1 and counts.sum() == 6
+    assert result["precision"][:3] == [0.5, 0.5, 1.0]  # column-wise: correct / predicted
+    assert result["recall"][:3] == [0.5, 1.0, round(2 / 3, 4)]  # row-wise: correct / true
+    assert result["loss"] is None
+
+
+def test_loss_is_mean_cross_entropy():
+    probabilities = np.full((2, 10), 0.05)
+    probabilities[0, 3], probabilities[1, 7] = 0.55, 0.55
+    result = evaluation.scores(np.array([3, 1]), probabilities)
+    assert math.isclose(result["loss"], (-math.log(0.55) - math.log(0.05)) / 2)
+    assert result["accuracy"] == 0.5
+
+
+def test_table_shows_every_class():
+    result = evaluation.scores(np.arange(10), predicted=np.arange(10))
+    text = evaluation.table(result)
+    assert "accuracy 1.0000" in text and len(text.splitlines()) == 13

@@ -1,0 +1,67 @@
+"""predict.py: the command line reads users' PNG/JPEG digits, one JSON line each."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.helpers import run_python
+
+
+@pytest.fixture(scope="module")
+def digit_files(tmp_path_factory, test_digits):
+    """Ten real test digits, each plain, inverted, enlarged (JPEG) and in colour."""
+    folder = tmp_path_factory.mktemp("digits")
+    pixels, labels = test_digits
+    expected = {}
+    for i in range(10):
+        a, label = pixels[i], int(labels[i])
+        variants = {
+            f"plain_{i}.png": Image.fromarray(a),
+            f"inverted_{i}.png": Image.fromarray(255 - a),
+            f"enlarged_{i}.jpg": Image.fromarray(255 - a).resize((280, 280), Image.Resampling.BICUBIC),
+            f"colour_{i}.png": Image.fromarray(
+                np.stack([255 - a, 255 - a // 2, np.full_like(a, 255)], -1)
+            ).resize((90, 120)),
+        }
+        for name, image in variants.items():
+            image.save(folder / name)
+            expected[name] = label
+    return folder, expected
+
+
+def _predict(*args: str):
+    result = run_python("-m", "mnist_convnet.predict", *args)
+    return result, [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def test_reads_every_variant_right(exported, digit_files):
+    folder, expected = digit_files
+    result, lines = _predict(f"--model_dir={exported.parent}", str(folder))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(lines) == len(expected)
+    for line in lines:
+        name = line["path"].rsplit("/", 1)[-1]
+        assert line["digit"] == expected[name], line
+        assert 0 < line["probability"] <= 1 and line["top3"][0] == [line["digit"], line["probability"]]
+        assert len(line["top3"]) == 3
+
+
+def test_an_unreadable_file_is_reported_and_the_rest_still_run(exported, digit_files, tmp_path):
+    folder, expected = digit_files
+    bad = tmp_path / "notes.png"
+    bad.write_text("not a picture")
+    result, lines = _predict(f"--model_dir={exported}", str(bad), str(folder / "plain_0.png"))
+    assert result.returncode == 1
+    assert lines[0] == {"path": str(bad), "error": lines[0]["error"]}
+    assert "not an image" in lines[0]["error"]
+    assert lines[1]["digit"] == expected["plain_0.png"]
+
+
+def test_missing_model_is_one_clear_error(tmp_path):
+    result, _ = _predict(f"--model_dir={tmp_path / 'none'}", "x.png")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: no such file or folder")
