@@ -15,18 +15,24 @@ LOG_DIR ?= logs
 TRAIN_FLAGS ?=
 PYTEST_FLAGS ?=
 BENCH_EPOCHS ?= 15
+MODEL_DIR ?= $(EXPORT_DIR)
+MODEL_NAME ?= mnist
+PORT ?= 8501
 
 # Offline MNIST: use the read-only copy beside the checkout when there is one (tfds still
 # checks it); set MNIST_MANUAL_DIR yourself to point elsewhere, or empty to download.
 MNIST_MANUAL_DIR ?= $(wildcard $(abspath ../shared/datasets/mnist))
 export MNIST_MANUAL_DIR
 
-.PHONY: help install train test bench clean
+.PHONY: help install train test bench serve export-tflite evaluate clean
 
 help:
 	@echo "make train   train $(EPOCHS) epochs, evaluate on the test split, export a SavedModel"
 	@echo "make test    run the test suite (pytest)"
 	@echo "make bench   our loop vs keras model.fit, side by side, JSON in bench/results.json"
+	@echo "make serve   serve the latest SavedModel on http://127.0.0.1:$(PORT) (TF Serving REST API)"
+	@echo "make export-tflite   float32, dynamic-range and int8 .tflite files, scored on the test split"
+	@echo "make evaluate        confusion matrix and per-class scores of the latest SavedModel"
 	@echo "make clean   remove the virtualenv and caches (never saved_models/)"
 
 $(BIN)/.installed: setup.cfg pyproject.toml
@@ -47,6 +53,15 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench.run --epochs=$(BENCH_EPOCHS)
+
+serve: install
+	$(BIN)/mnist-convnet serve --model_dir=$(MODEL_DIR) --model_name=$(MODEL_NAME) --port=$(PORT)
+
+export-tflite: install
+	$(BIN)/mnist-convnet export-tflite --model_dir=$(MODEL_DIR)
+
+evaluate: install
+	$(BIN)/mnist-convnet evaluate $(MODEL_DIR)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

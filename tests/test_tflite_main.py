@@ -1,0 +1,28 @@
+"""mnist-convnet export-tflite: converts, scores every file, writes the JSON table."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from tests.helpers import run_python
+
+
+def test_export_tflite_command(exported, data_dir, tmp_path):
+    base = tmp_path / "mnist_convnet"
+    shutil.copytree(exported, base / "4")
+    result = run_python(
+        "-m", "mnist_convnet.cli", "export-tflite", f"--model_dir={base}",
+        f"--data_dir={data_dir}", "--test_images=300", "--representative_images=100",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["saved_model"] == str(base / "4") and report["test_images"] == 300
+    kinds = [row["kind"] for row in report["models"]]
+    assert kinds == ["saved_model", "float32", "dynamic_range", "int8"]
+    baseline = report["models"][0]["accuracy"]
+    for row in report["models"][1:]:
+        assert (tmp_path / "mnist_convnet_tflite" / "4" / f"{row['kind']}.tflite").stat().st_size == row["bytes"]
+        assert abs(row["accuracy"] - baseline) <= 0.02 and row["p50_ms"] > 0
+    saved = json.loads((tmp_path / "mnist_convnet_tflite" / "4" / "report.json").read_text())
+    assert saved == report
