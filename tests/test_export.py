@@ -19,11 +19,15 @@ import numpy as np
 import tensorflow as tf
 assert "mnist_convnet" not in sys.modules
 loaded = tf.saved_model.load(sys.argv[1])
-serve = loaded.signatures["serving_default"]
-images = np.load(sys.argv[2])
-outputs = serve(tf.constant(images))
-(name,) = outputs
-print(json.dumps({"output": name, "probabilities": outputs[name].numpy().tolist()}))
+images = np.load(sys.argv[2])  # float32 [N, 28, 28, 1], k/255
+pixels = np.round(images * 255).astype(np.uint8)
+by_pixels = loaded.signatures["serving_default"](pixels=tf.constant(pixels))
+by_floats = loaded.signatures["serving_float"](images=tf.constant(images))
+print(json.dumps({
+    "probabilities": by_pixels["probabilities"].numpy().tolist(),
+    "classes": by_pixels["classes"].numpy().tolist(),
+    "float_probabilities": by_floats["probabilities"].numpy().tolist(),
+}))
 """
 
 
@@ -44,10 +48,12 @@ def test_export_loads_in_plain_tensorflow_with_same_probabilities(
 
     result = run_python("-c", LOAD_AND_PREDICT, str(version_dir), str(tmp_path / "images.npy"))
     assert result.returncode == 0, result.stderr
-    served = np.array(json.loads(result.stdout.strip().splitlines()[-1])["probabilities"])
+    served = json.loads(result.stdout.strip().splitlines()[-1])
     expected = trained_like_model(images, training=False).numpy()
-    assert served.shape == (64, 10)
-    np.testing.assert_allclose(served, expected, atol=1e-6, rtol=0)
+    assert np.shape(served["probabilities"]) == (64, 10)
+    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(served["float_probabilities"], expected, atol=1e-6, rtol=0)
+    np.testing.assert_array_equal(served["classes"], np.argmax(expected, axis=-1))
 
 
 def test_second_export_is_the_next_version_and_leaves_no_temporaries(tmp_path, trained_like_model):
