@@ -5,6 +5,10 @@ Command-line entry points catch it, print its message on one line and exit with
 user's to fix, and a stack trace would only hide the sentence that says how.
 """
 
+import contextlib
+import sys
+from typing import Iterator
+
 EXIT_USAGE = 2
 
 
@@ -14,3 +18,13 @@ class UserError(Exception):
 
 class DataError(UserError):
     """The MNIST files are missing, truncated or not the files tfds expects."""
+
+
+@contextlib.contextmanager
+def exit_on_user_error() -> Iterator[None]:
+    """For command-line mains: a ``UserError`` becomes ``error: <message>`` and exit 2."""
+    try:
+        yield
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)

@@ -20,7 +20,7 @@ import sys  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from mnist_convnet import common_flags, data, evaluation, inference  # noqa: E402
-from mnist_convnet.errors import EXIT_USAGE, UserError  # noqa: E402
+from mnist_convnet.errors import exit_on_user_error  # noqa: E402
 
 common_flags.define_data_flags()
 
@@ -28,13 +28,10 @@ common_flags.define_data_flags()
 def main(argv: list[str]) -> None:
     if len(argv) != 2:
         raise app.UsageError("usage: mnist-convnet evaluate PATH (SavedModel, .tflite or .keras)")
-    try:
+    with exit_on_user_error():
         classify = inference.load_classifier(argv[1])
         images, labels = data.as_numpy(common_flags.load_datasets(flags.FLAGS).test)
         result = {"path": argv[1], **evaluation.scores(labels, classify(images))}
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
     print(evaluation.table(result), file=sys.stderr)
     print(json.dumps(result), flush=True)
 

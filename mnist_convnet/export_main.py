@@ -13,12 +13,11 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import json  # noqa: E402
-import sys  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 
 from mnist_convnet import export, loop, model  # noqa: E402
-from mnist_convnet.errors import EXIT_USAGE, UserError  # noqa: E402
+from mnist_convnet.errors import exit_on_user_error  # noqa: E402
 
 flags.DEFINE_string(
     "checkpoint_dir", "saved_models/checkpoints/mnist_convnet", "Checkpoints of a training run."
@@ -30,12 +29,9 @@ flags.DEFINE_string("export_dir", "saved_models/mnist_convnet", "SavedModel base
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
+    with exit_on_user_error():
         model = loop.restore_model(flags.FLAGS.checkpoint_dir, flags.FLAGS.model)
         version_dir = export.export_saved_model(model, flags.FLAGS.export_dir)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
     print(json.dumps({"export_dir": str(version_dir)}), flush=True)
 
 

@@ -194,5 +194,10 @@ def restore_model(checkpoint_dir: str | Path, model_name: str = "keras_convnet")
     if latest is None:
         raise UserError(f"no checkpoint found in {checkpoint_dir}")
     model = model_lib.build(model_name)
-    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    try:
+        status = tf.train.Checkpoint(model=model).restore(latest)
+        status.expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        first = str(error).strip().splitlines()[0][:300]
+        raise UserError(f"checkpoint {latest} does not hold a {model_name} model: {first}") from None
     return model

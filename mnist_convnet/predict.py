@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from mnist_convnet import common_flags, inference, preprocess  # noqa: E402
-from mnist_convnet.errors import EXIT_USAGE, UserError  # noqa: E402
+from mnist_convnet.errors import exit_on_user_error  # noqa: E402
 
 common_flags.define_model_dir_flag()
 
@@ -66,11 +66,8 @@ def predict_files(loaded, paths: list[Path]) -> list[dict]:
 def main(argv: list[str]) -> None:
     if len(argv) < 2:
         raise app.UsageError("usage: mnist-convnet predict FILE_OR_DIR... [--model_dir=...]")
-    try:
+    with exit_on_user_error():
         loaded = inference.load_saved_model(flags.FLAGS.model_dir)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
     results = predict_files(loaded, expand(argv[1:]))
     for result in results:
         print(json.dumps(result), flush=True)

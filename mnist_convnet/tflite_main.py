@@ -14,13 +14,12 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import json  # noqa: E402
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 
 from mnist_convnet import common_flags, data, evaluation, inference, tflite  # noqa: E402
-from mnist_convnet.errors import EXIT_USAGE, UserError  # noqa: E402
+from mnist_convnet.errors import exit_on_user_error  # noqa: E402
 
 common_flags.define_model_dir_flag()
 common_flags.define_data_flags()
@@ -58,11 +57,8 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
+    with exit_on_user_error():
         report = run(flags.FLAGS)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
     print(json.dumps(report), flush=True)
 
 

@@ -14,14 +14,13 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up chatter out
 
 import json  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
 from mnist_convnet import common_flags, data, export, loop, model, step  # noqa: E402
-from mnist_convnet.errors import EXIT_USAGE, UserError  # noqa: E402
+from mnist_convnet.errors import UserError, exit_on_user_error  # noqa: E402
 
 DEFAULT_EXPORT_DIR = common_flags.DEFAULT_EXPORT_DIR
 
@@ -128,11 +127,8 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
+    with exit_on_user_error():
         summary = run(flags.FLAGS)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
     print(json.dumps(summary), flush=True)
 
 

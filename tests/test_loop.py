@@ -67,3 +67,11 @@ def test_same_seed_same_weights_other_seed_other_weights(mnist):
         np.testing.assert_array_equal(a, b)
     other = _weights_after(mnist, seed=6)
     assert not np.array_equal(first[0], other[0])
+
+
+def test_restoring_a_checkpoint_into_the_wrong_model_is_a_clear_error(short_run):
+    from mnist_convnet.errors import UserError
+
+    _, folder = short_run
+    with pytest.raises(UserError, match="does not hold a lenet5 model"):
+        loop.restore_model(folder / "ckpt", "lenet5")
