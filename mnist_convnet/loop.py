@@ -74,18 +74,33 @@ def _means(sums: np.ndarray) -> dict[str, float]:
     }
 
 
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite; the weights after that step are garbage."""
+
+
 def train_epoch(
     train_step: Callable[[tf.Tensor, tf.Tensor], step.StepMetrics],
     batches: tf.data.Dataset,
     progbar: keras.utils.Progbar | None = None,
     max_steps: int | None = None,
+    epoch: int = 1,
 ) -> dict[str, float]:
-    """Runs ``train_step`` over one epoch of batches; returns the epoch's mean metrics."""
+    """Runs ``train_step`` over one epoch of batches; returns the epoch's mean metrics.
+
+    Stops with ``TrainingDiverged`` at the first step whose loss is not finite, before
+    anything (a checkpoint, an export) could save the broken weights.
+    """
     sums = np.zeros(4)
     if max_steps is not None:
         batches = batches.take(max_steps)
     for i, (images, labels) in enumerate(batches):
-        sums += np.array(train_step(images, labels))
+        metrics = np.array(train_step(images, labels))
+        if not np.isfinite(metrics[0]):
+            raise TrainingDiverged(
+                f"loss became {metrics[0] / metrics[2]} at epoch {epoch}, step {i + 1}; "
+                "try a smaller --learning_rate (the last good checkpoint is kept)"
+            )
+        sums += metrics
         if progbar is not None:
             progbar.update(i + 1, values=list(_means(sums).items()), finalize=False)
     return _means(sums)
@@ -154,7 +169,7 @@ def train_and_evaluate(
             datasets.train, datasets.num_train, config.batch_size, epoch, config.seed
         )
         start = time.perf_counter()
-        train = train_epoch(train_fn, batches, progbar, config.max_steps_per_epoch)
+        train = train_epoch(train_fn, batches, progbar, config.max_steps_per_epoch, epoch)
         seconds = time.perf_counter() - start
         train_seconds += seconds
         val = evaluate(eval_fn, validation)

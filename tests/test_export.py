@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -77,3 +78,34 @@ def test_versions_are_numeric_folders_only(tmp_path):
 def test_latest_version_of_empty_folder_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="no SavedModel versions"):
         export.latest_version_dir(tmp_path)
+
+
+def test_a_failed_export_leaves_no_version_and_keeps_earlier_ones(
+    tmp_path, trained_like_model, monkeypatch
+):
+    from mnist_convnet import signatures
+
+    base = tmp_path / "models"
+    export.export_saved_model(trained_like_model, base)
+    real = signatures.build_archive
+
+    class Interrupted(Exception):
+        pass
+
+    def failing_archive(model):
+        archive = real(model)
+
+        def write_out(path, **kwargs):
+            (Path(path) / "variables").mkdir(parents=True)  # part-way through writing
+            raise Interrupted
+
+        archive.write_out = write_out
+        return archive
+
+    monkeypatch.setattr(signatures, "build_archive", failing_archive)
+    with pytest.raises(Interrupted):
+        export.export_saved_model(trained_like_model, base)
+    assert sorted(p.name for p in base.iterdir()) == ["1"]  # no "2", no temporary folder
+    monkeypatch.undo()
+    assert export.latest_version_dir(base) == base / "1"
+    assert export.export_saved_model(trained_like_model, base) == base / "2"

@@ -75,3 +75,18 @@ def test_restoring_a_checkpoint_into_the_wrong_model_is_a_clear_error(short_run)
     _, folder = short_run
     with pytest.raises(UserError, match="does not hold a lenet5 model"):
         loop.restore_model(folder / "ckpt", "lenet5")
+
+
+def test_a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoint(
+    mnist, tmp_path
+):
+    ckpt = tmp_path / "ckpt"
+    good = loop.Config(epochs=1, max_steps_per_epoch=3, verbose=False)
+    loop.train_and_evaluate(good, mnist, checkpoint_dir=str(ckpt))
+    saved = sorted(p.name for p in ckpt.iterdir())
+    huge = loop.Config(epochs=2, max_steps_per_epoch=50, learning_rate=1e9, verbose=False)
+    with pytest.raises(loop.TrainingDiverged, match=r"loss became (nan|inf) at epoch 1, step \d+"):
+        loop.train_and_evaluate(huge, mnist, checkpoint_dir=str(ckpt))
+    assert sorted(p.name for p in ckpt.iterdir()) == saved  # nothing broken was saved
+    restored = loop.restore_model(ckpt)
+    assert all(np.isfinite(w.numpy()).all() for w in restored.weights)
