@@ -150,6 +150,16 @@ def pad_backward(dout: tf.Tensor, pad: int) -> tf.Tensor:
     return dout[:, pad : dout.shape[1] - pad, pad : dout.shape[2] - pad, :]
 
 
+def rescale_forward(x: tf.Tensor, scale: float, offset: float) -> tf.Tensor:
+    """An affine map of the pixels, out = scale · x + offset (LeNet-5's input normalisation)."""
+    return x * scale + offset
+
+
+def rescale_backward(dout: tf.Tensor, scale: float) -> tf.Tensor:
+    """∂out/∂x = scale; the offset is a constant."""
+    return dout * scale
+
+
 # --- activations -------------------------------------------------------------------------
 
 
@@ -272,6 +282,8 @@ def _forward(layer: keras.layers.Layer, h: tf.Tensor, training: bool, last: bool
         if not top == bottom == left == right:
             raise ValueError(f"{layer.name}: only symmetric padding is supported")
         return pad_forward(h, top), top
+    if isinstance(layer, keras.layers.Rescaling):
+        return rescale_forward(h, layer.scale, layer.offset), layer.scale
     if isinstance(layer, keras.layers.Conv2D):
         if layer.strides != (1, 1) or layer.padding != "valid" or layer.dilation_rate != (1, 1):
             raise ValueError(f"{layer.name}: only valid, stride-1 convolutions are supported")
@@ -310,6 +322,8 @@ def _backward(layer: keras.layers.Layer, dout: tf.Tensor, cache, first: bool):
     """One layer backward; returns (∂L/∂input or None, {variable path: gradient})."""
     if isinstance(layer, keras.layers.ZeroPadding2D):
         return pad_backward(dout, cache), {}
+    if isinstance(layer, keras.layers.Rescaling):
+        return rescale_backward(dout, cache), {}
     if isinstance(layer, keras.layers.Conv2D):
         x, out_act, act = cache
         if act:

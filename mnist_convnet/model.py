@@ -51,6 +51,8 @@ def build_lenet5() -> keras.Sequential:
     """LeNet-5 (LeCun, Bottou, Bengio & Haffner, 1998), as close as Keras layers allow.
 
         input 28x28 padded to 32x32     (the paper centres digits in a 32x32 field)
+        scaled so background = -0.1 and ink = 1.175, as the paper does: mean about 0,
+        variance about 1, where tanh units learn well
         C1  6 @ 5x5 conv, tanh          -> 28x28x6
         S2  2x2 average subsampling     -> 14x14x6
         C3  16 @ 5x5 conv, tanh         -> 10x10x16
@@ -69,6 +71,7 @@ def build_lenet5() -> keras.Sequential:
         [
             keras.Input(shape=IMAGE_SHAPE),
             keras.layers.ZeroPadding2D(padding=2),
+            keras.layers.Rescaling(scale=1.275, offset=-0.1),
             keras.layers.Conv2D(6, kernel_size=(5, 5), activation="tanh"),
             keras.layers.AveragePooling2D(pool_size=(2, 2)),
             keras.layers.Conv2D(16, kernel_size=(5, 5), activation="tanh"),

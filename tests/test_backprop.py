@@ -112,6 +112,14 @@ def test_conv2d_forward_and_all_gradients(shape, kernel):
     assert _rel_err(ours_db, db) <= RTOL
 
 
+def test_rescaling():
+    rng = _rng(12)
+    x, dout = _f64(rng.random((2, 6, 6, 1))), _f64(rng.normal(size=(2, 6, 6, 1)))
+    reference, (dx,) = _vjp(lambda x: x * 1.275 - 0.1, x, dout=dout)
+    assert _rel_err(bp.rescale_forward(x, 1.275, -0.1), reference) <= RTOL
+    assert _rel_err(bp.rescale_backward(dout, 1.275), dx) <= RTOL
+
+
 def test_padding_gradient():
     rng = _rng(2)
     x = _f64(rng.normal(size=(2, 5, 5, 3)))
