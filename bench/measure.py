@@ -24,8 +24,6 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from mnist_convnet import data, loop, model as model_lib  # noqa: E402
@@ -51,11 +49,6 @@ class _EpochTimer(keras.callbacks.Callback):
             del self._start
 
 
-def _numpy(ds: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = next(iter(ds.batch(1_000_000)))
-    return images.numpy(), labels.numpy()
-
-
 def measure_ours(
     datasets: data.Datasets, epochs: int, seed: int, gradients: str = "tape"
 ) -> dict:
@@ -70,8 +63,8 @@ def measure_ours(
 
 def measure_fit(datasets: data.Datasets, epochs: int, seed: int) -> dict:
     keras.utils.set_random_seed(seed)
-    x_train, y_train = _numpy(datasets.train.concatenate(datasets.validation))
-    x_test, y_test = _numpy(datasets.test)
+    x_train, y_train = data.as_numpy(datasets.train.concatenate(datasets.validation))
+    x_test, y_test = data.as_numpy(datasets.test)
     model = model_lib.build_model()
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     timer = _EpochTimer()

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from absl import flags
 
 from mnist_convnet import data
 
 DEFAULT_EXPORT_DIR = "saved_models/mnist_convnet"
+
+
+def checkpoint_dir_for(export_dir: str) -> str:
+    """Where a run exporting to ``export_dir`` keeps its checkpoints, unless told otherwise:
+    ``saved_models/mnist_convnet`` -> ``saved_models/checkpoints/mnist_convnet``."""
+    path = Path(export_dir)
+    return str(path.parent / "checkpoints" / path.name)
 
 
 def define_data_flags() -> None:

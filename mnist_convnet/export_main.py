@@ -16,14 +16,16 @@ import json  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 
-from mnist_convnet import export, loop, model  # noqa: E402
+from mnist_convnet import common_flags, export, loop, model  # noqa: E402
 from mnist_convnet.errors import exit_on_user_error  # noqa: E402
 
 flags.DEFINE_string(
-    "checkpoint_dir", "saved_models/checkpoints/mnist_convnet", "Checkpoints of a training run."
+    "checkpoint_dir",
+    common_flags.checkpoint_dir_for(common_flags.DEFAULT_EXPORT_DIR),
+    "Checkpoints of a training run.",
 )
 flags.DEFINE_enum("model", "keras_convnet", list(model.MODELS), "The checkpointed network.")
-flags.DEFINE_string("export_dir", "saved_models/mnist_convnet", "SavedModel base folder.")
+flags.DEFINE_string("export_dir", common_flags.DEFAULT_EXPORT_DIR, "SavedModel base folder.")
 
 
 def main(argv: list[str]) -> None:

@@ -47,11 +47,12 @@ def _grey(image: Image.Image) -> np.ndarray:
 
 def to_mnist(grey: np.ndarray) -> np.ndarray:
     """float grey [H, W] 0-255 (any polarity) -> uint8 [28, 28], white digit on black."""
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    if np.median(border) > 127:  # light background: dark ink on paper
+    def background(a: np.ndarray) -> float:
+        return float(np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])))
+
+    if background(grey) > 127:  # light background: dark ink on paper
         grey = 255.0 - grey
-    grey = grey - np.median(border if np.median(border) <= 127 else 255.0 - border)
-    grey = np.clip(grey, 0, 255)
+    grey = np.clip(grey - background(grey), 0, 255)
     if grey.max() < 32:
         raise ImageError("no digit found (the image is blank or has almost no contrast)")
     ink = grey > 0.2 * grey.max()

@@ -29,7 +29,6 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from mnist_convnet import export, inference
-from mnist_convnet.errors import UserError
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_INSTANCES = 1024
@@ -100,9 +99,7 @@ class ModelServer:
         self.max_body_bytes = max_body_bytes
         self._loaded: dict[int, Any] = {}
         self._lock = threading.Lock()
-        self.latest = export.versions(self.base_dir)[-1] if export.versions(self.base_dir) else None
-        if self.latest is None:
-            raise UserError(f"no SavedModel versions (1/, 2/, ...) in {self.base_dir}")
+        self.latest = int(export.latest_version_dir(self.base_dir).name)
         self.model(self.latest)  # load now: fail at start-up, not at the first request
 
     def model(self, version: int):

@@ -11,13 +11,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import sys  # noqa: E402
-
 from absl import app, flags, logging  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from mnist_convnet import common_flags, rest  # noqa: E402
-from mnist_convnet.errors import EXIT_USAGE, UserError  # noqa: E402
+from mnist_convnet.errors import UserError, exit_on_user_error  # noqa: E402
 
 common_flags.define_model_dir_flag()
 flags.DEFINE_string("model_name", "mnist", "The <name> in /v1/models/<name>.")
@@ -30,12 +28,12 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     FLAGS = flags.FLAGS
-    try:
+    with exit_on_user_error():
         application = rest.ModelServer(FLAGS.model_dir, FLAGS.model_name, FLAGS.max_body_bytes)
-        server = make_server(FLAGS.host, FLAGS.port, application, threaded=True)
-    except (UserError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+        try:
+            server = make_server(FLAGS.host, FLAGS.port, application, threaded=True)
+        except OSError as error:  # port taken, address not on this machine
+            raise UserError(f"cannot listen on {FLAGS.host}:{FLAGS.port}: {error.strerror}") from None
     logging.info("serving version %s of %s", application.latest, FLAGS.model_dir)
     print(f"serving {FLAGS.model_name!r} on http://{FLAGS.host}:{server.port}/v1/models/"
           f"{FLAGS.model_name}", flush=True)  # fmt: skip

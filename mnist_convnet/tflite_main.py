@@ -40,7 +40,7 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
     rows = [{"file": str(saved_model), "kind": "saved_model", "accuracy": baseline["accuracy"]}]
     for kind, path in paths.items():
         lite = tflite.LiteModel(path)
-        result = evaluation.scores(labels, inference.load_classifier(path)(images))
+        result = evaluation.scores(labels, lite.predict(images))
         rows.append({
             "file": str(path),
             "kind": kind,

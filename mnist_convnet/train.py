@@ -62,13 +62,6 @@ def define_flags() -> None:
     )
 
 
-def _checkpoint_dir(flags_obj: flags.FlagValues) -> str:
-    if flags_obj.checkpoint_dir:
-        return flags_obj.checkpoint_dir
-    export_dir = Path(flags_obj.export_dir)
-    return str(export_dir.parent / "checkpoints" / export_dir.name)
-
-
 def _check_writable(folder: str) -> None:
     """Fails before training, not after it, when a result could not be saved."""
     try:
@@ -85,7 +78,9 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
 
     ``datasets_override`` lets tests and benchmarks pass data they already loaded.
     """
-    checkpoint_dir = _checkpoint_dir(flags_obj)
+    checkpoint_dir = flags_obj.checkpoint_dir or common_flags.checkpoint_dir_for(
+        flags_obj.export_dir
+    )
     for folder in (flags_obj.export_dir, checkpoint_dir):
         _check_writable(folder)
     if datasets_override is not None:

@@ -6,7 +6,6 @@ import shutil
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from mnist_convnet import data
 from mnist_convnet.errors import DataError
@@ -16,14 +15,9 @@ TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-def _arrays(ds: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = next(iter(ds.batch(100_000)))
-    return images.numpy(), labels.numpy()
-
-
 @pytest.fixture(scope="module")
 def arrays(mnist):
-    return {name: _arrays(getattr(mnist, name)) for name in ("train", "validation", "test")}
+    return {name: data.as_numpy(getattr(mnist, name)) for name in ("train", "validation", "test")}
 
 
 def test_split_sizes(mnist, arrays):
@@ -72,7 +66,7 @@ def test_validation_is_the_last_tenth_of_train(data_dir, arrays):
     import tensorflow_datasets as tfds
 
     full = tfds.load("mnist", split="train", data_dir=str(data_dir), as_supervised=True)
-    _, all_labels = _arrays(full)
+    _, all_labels = data.as_numpy(full)
     np.testing.assert_array_equal(all_labels[54_000:], arrays["validation"][1])
     np.testing.assert_array_equal(all_labels[:54_000], arrays["train"][1])
 
