@@ -18,19 +18,22 @@ BENCH_EPOCHS ?= 15
 MODEL_DIR ?= $(EXPORT_DIR)
 MODEL_NAME ?= mnist
 PORT ?= 8501
+PLOTS_DIR ?= plots
 
 # Offline MNIST: use the read-only copy beside the checkout when there is one (tfds still
 # checks it); set MNIST_MANUAL_DIR yourself to point elsewhere, or empty to download.
 MNIST_MANUAL_DIR ?= $(wildcard $(abspath ../shared/datasets/mnist))
 export MNIST_MANUAL_DIR
 
-.PHONY: help install train test bench serve export-tflite evaluate clean
+.PHONY: help install train test bench serve export-tflite evaluate plots clean
 
 help:
 	@echo "make train   train $(EPOCHS) epochs, evaluate on the test split, export a SavedModel"
 	@echo "make test    run the test suite (pytest)"
 	@echo "make bench   our loop vs keras model.fit, side by side, JSON in bench/results.json"
-	@echo "make serve   serve the latest SavedModel on http://127.0.0.1:$(PORT) (TF Serving REST API)"
+	@echo "make serve   serve the latest SavedModel on http://127.0.0.1:$(PORT) (TF Serving REST API,"
+	@echo "             and a page at / to draw digits for it)"
+	@echo "make plots   curves, confusion matrix, filters, feature maps, Sobel... as PNG in $(PLOTS_DIR)/"
 	@echo "make export-tflite   float32, dynamic-range and int8 .tflite files, scored on the test split"
 	@echo "make evaluate        confusion matrix and per-class scores of the latest SavedModel"
 	@echo "make clean   remove the virtualenv and caches (never saved_models/)"
@@ -62,6 +65,9 @@ export-tflite: install
 
 evaluate: install
 	$(BIN)/mnist-convnet evaluate $(MODEL_DIR)
+
+plots: install
+	$(BIN)/mnist-convnet visualize --model_dir=$(MODEL_DIR) --log_dir=$(LOG_DIR) --out_dir=$(PLOTS_DIR)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

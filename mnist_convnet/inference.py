@@ -7,6 +7,8 @@
 
 Every kind becomes the same callable: float images [N, 28, 28, 1] in [0, 1] ->
 probabilities [N, 10], so evaluation and prediction never care which it was.
+``load_keras_model`` goes further and rebuilds the Keras model of a SavedModel, layer by
+layer, for what needs the layers themselves (filters, feature maps).
 """
 
 from __future__ import annotations
@@ -81,3 +83,28 @@ def load_classifier(path: str | os.PathLike, batch_size: int = 1000) -> Classifi
         return np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
 
     return classify
+
+
+def load_keras_model(path: str | os.PathLike):
+    """The Keras model a SavedModel was exported from, its layers back and its weights in.
+
+    A SavedModel keeps the weights but not the Python layers. Its variable names start
+    with the model's name (``keras_convnet/conv2d/kernel``), so we build that network
+    from ``model.MODELS`` and copy the weights across in order, checking every shape.
+    """
+    from mnist_convnet import model as model_lib
+
+    loaded = load_saved_model(path)
+    source = list(loaded.trainable_variables)
+    names = {v.name.split("/")[0] for v in source}
+    if len(names) != 1 or next(iter(names)) not in model_lib.MODELS:
+        raise UserError(
+            f"{path}: cannot tell which of {sorted(model_lib.MODELS)} this SavedModel holds"
+        )
+    model = model_lib.build(names.pop())
+    target = model.trainable_variables
+    if [tuple(v.shape) for v in target] != [tuple(v.shape) for v in source]:
+        raise UserError(f"{path}: its weights do not fit a freshly built {model.name}")
+    for t, s in zip(target, source):
+        t.assign(s)
+    return model

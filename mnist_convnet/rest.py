@@ -1,5 +1,6 @@
 """A local REST server with TF Serving's API shape, for development and the demo page.
 
+    GET  /                                           the draw-a-digit page (static/index.html)
     GET  /v1/models/<name>[/versions/<N>]            status
     GET  /v1/models/<name>[/versions/<N>]/metadata   signatures
     POST /v1/models/<name>[/versions/<N>]:predict    {"instances": [...]} or {"inputs": ...}
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
+import importlib.resources
 import json
 import re
 import threading
@@ -133,6 +136,10 @@ class ModelServer:
         return response
 
     def dispatch(self, request: Request) -> Response:
+        if request.path in ("/", "/index.html"):
+            if request.method not in ("GET", "HEAD"):
+                return self.error(405, "use GET for the page", Allow="GET, HEAD")
+            return self.page()
         match = _PATH.match(request.path)
         if not match:
             raise BadRequest(404, f"no such endpoint: {request.path}")
@@ -156,6 +163,12 @@ class ModelServer:
         return self.predict(request, version)
 
     # --- endpoints -------------------------------------------------------------------
+
+    def page(self) -> Response:
+        """The draw-a-digit page, told which model name to ask."""
+        text = importlib.resources.files("mnist_convnet").joinpath("static/index.html").read_text()
+        text = text.replace("{{MODEL_NAME}}", html.escape(self.name, quote=True))
+        return Response(text, mimetype="text/html")
 
     def status(self, version: int) -> Response:
         return self.json({"model_version_status": [{

@@ -3,6 +3,8 @@
     mnist-convnet serve --model_dir=saved_models/mnist_convnet --model_name=mnist --port=8501
     curl -d '{"instances": [{"b64": "'$(base64 -w0 digit.png)'"}]}' \
         http://127.0.0.1:8501/v1/models/mnist:predict
+
+and open http://127.0.0.1:8501/ in a browser to draw digits for the model to read.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ def main(argv: list[str]) -> None:
         except OSError as error:  # port taken, address not on this machine
             raise UserError(f"cannot listen on {FLAGS.host}:{FLAGS.port}: {error.strerror}") from None
     logging.info("serving version %s of %s", application.latest, FLAGS.model_dir)
-    print(f"serving {FLAGS.model_name!r} on http://{FLAGS.host}:{server.port}/v1/models/"
-          f"{FLAGS.model_name}", flush=True)  # fmt: skip
+    url = f"http://{FLAGS.host}:{server.port}"
+    print(f"serving {FLAGS.model_name!r} on {url}/v1/models/{FLAGS.model_name}; "
+          f"draw a digit at {url}/", flush=True)  # fmt: skip
     try:
         server.serve_forever()
     except KeyboardInterrupt:
