@@ -15,6 +15,8 @@ EXIT_USAGE = 2
 class UserError(Exception):
     """A problem with the input (files, flags, images, requests), with a readable message."""
 
+    exit_code = EXIT_USAGE
+
 
 class DataError(UserError):
     """The MNIST files are missing, truncated or not the files tfds expects."""
@@ -22,9 +24,10 @@ class DataError(UserError):
 
 @contextlib.contextmanager
 def exit_on_user_error() -> Iterator[None]:
-    """For command-line mains: a ``UserError`` becomes ``error: <message>`` and exit 2."""
+    """For command-line mains: a ``UserError`` becomes ``error: <message>`` and its exit
+    code (2 unless the error says otherwise)."""
     try:
         yield
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+        sys.exit(error.exit_code)

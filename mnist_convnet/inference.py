@@ -43,7 +43,8 @@ def load_saved_model(path: str | os.PathLike):
     folder = resolve_saved_model(path)
     try:
         loaded = tf.saved_model.load(str(folder))
-    except (OSError, ValueError, tf.errors.OpError) as error:
+    # A truncated variables file surfaces as IndexError, a missing piece as KeyError.
+    except (OSError, ValueError, IndexError, KeyError, tf.errors.OpError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"cannot load SavedModel {folder}: {first}") from None
     if "serving_default" not in loaded.signatures:

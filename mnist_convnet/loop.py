@@ -2,8 +2,10 @@
 
     train_and_evaluate
       build the model (--model) and Adam
-      for each epoch:
+      resume from the latest checkpoint of the same run, if there is one
+      for each epoch left:
         train_epoch   -> train loss, accuracy, mean ‖∂L/∂z‖ per image
+                         (a checkpoint every N steps and on SIGTERM/SIGINT, if asked)
         evaluate      -> validation loss, accuracy
         TensorBoard scalars, a checkpoint
       evaluate on the test split, once
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import sys
 import time
 from pathlib import Path
@@ -29,6 +32,7 @@ from absl import logging
 
 from mnist_convnet import data, model as model_lib, step
 from mnist_convnet.errors import UserError
+from mnist_convnet.interrupt import Interrupted
 
 METRIC_NAMES = ("loss", "accuracy", "dlogits_norm")
 
@@ -46,6 +50,8 @@ class Config:
     deterministic: bool = True
     max_steps_per_epoch: int | None = None  # for short test and smoke runs
     verbose: bool = True
+    checkpoint_every_steps: int = 0  # 0: only at the end of each epoch (and on a signal)
+    keep_checkpoints: int = 3
 
 
 @dataclasses.dataclass
@@ -84,16 +90,21 @@ def train_epoch(
     progbar: keras.utils.Progbar | None = None,
     max_steps: int | None = None,
     epoch: int = 1,
+    start: int = 0,
+    sums: np.ndarray | None = None,
+    after_step: Callable[[int, np.ndarray], None] | None = None,
 ) -> dict[str, float]:
     """Runs ``train_step`` over one epoch of batches; returns the epoch's mean metrics.
 
-    Stops with ``TrainingDiverged`` at the first step whose loss is not finite, before
-    anything (a checkpoint, an export) could save the broken weights.
+    ``start`` steps (whose metric ``sums`` a checkpoint kept) are skipped, to resume an
+    epoch in the middle; ``after_step(steps done, sums)`` runs after every step. Stops with
+    ``TrainingDiverged`` at the first step whose loss is not finite, before anything (a
+    checkpoint, an export) could save the broken weights.
     """
-    sums = np.zeros(4)
+    sums = np.zeros(4) if sums is None else np.array(sums, np.float64)
     if max_steps is not None:
         batches = batches.take(max_steps)
-    for i, (images, labels) in enumerate(batches):
+    for i, (images, labels) in enumerate(batches.skip(start), start=start):
         metrics = np.array(train_step(images, labels))
         if not np.isfinite(metrics[0]):
             raise TrainingDiverged(
@@ -103,6 +114,8 @@ def train_epoch(
         sums += metrics
         if progbar is not None:
             progbar.update(i + 1, values=list(_means(sums).items()), finalize=False)
+        if after_step is not None:
+            after_step(i + 1, sums)
     return _means(sums)
 
 
@@ -124,13 +137,76 @@ def _write_scalars(writer: tf.summary.SummaryWriter, epoch: int, record: dict) -
     writer.flush()
 
 
+class TrainingState:
+    """Where a run is, saved in every checkpoint beside the weights and Adam's moments.
+
+    With these, a run restored from a checkpoint takes exactly the steps an uninterrupted
+    run would have taken: the same batches (each epoch's order is a function of (seed,
+    epoch), so skipping ``step`` batches finds the place), the same dropout masks (the
+    Dropout layers' seed-generator states), the same updates.
+    """
+
+    def __init__(self, model: keras.Model, config: Config) -> None:
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # epochs completed
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)  # steps into the next
+        self.sums = tf.Variable(np.zeros(4), dtype=tf.float64, trainable=False)
+        self.history = tf.Variable("[]", dtype=tf.string, trainable=False)
+        self.log_dir = tf.Variable("", dtype=tf.string, trainable=False)
+        self.run = tf.Variable(_fingerprint(config), dtype=tf.string, trainable=False)
+        # Keras does not put the seed generators' states in a tf.train.Checkpoint of the
+        # model, so they are tracked here explicitly.
+        self.rng = [v for v in model.non_trainable_variables if "seed_generator" in v.path]
+
+    def checkpoint(self, model: keras.Model, optimizer: keras.optimizers.Optimizer):
+        return tf.train.Checkpoint(
+            model=model, optimizer=optimizer, epoch=self.epoch, step=self.step,
+            sums=self.sums, history=self.history, log_dir=self.log_dir, run=self.run,
+            rng=self.rng,
+        )  # fmt: skip
+
+
+def _fingerprint(config: Config) -> str:
+    """What must match for a checkpoint to be resumed by this config (epochs may grow)."""
+    keys = ("model", "gradients", "batch_size", "learning_rate", "seed", "max_steps_per_epoch")
+    return json.dumps({k: getattr(config, k) for k in keys}, sort_keys=True)
+
+
+def _restore(manager: tf.train.CheckpointManager, checkpoint, state: TrainingState,
+             config: Config) -> None:  # fmt: skip
+    latest = manager.latest_checkpoint
+    try:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        first = str(error).strip().splitlines()[0][:300]
+        raise UserError(
+            f"cannot resume from {latest}: {first}. Start over with --fresh, or use "
+            "another --checkpoint_dir"
+        ) from None
+    saved = state.run.numpy().decode()
+    if saved != _fingerprint(config):
+        raise UserError(
+            f"the checkpoints in {manager.directory} are from another run ({saved}); "
+            "resume it with the same flags, start over with --fresh, or use another "
+            "--checkpoint_dir"
+        )
+    state.run.assign(_fingerprint(config))
+
+
 def train_and_evaluate(
     config: Config,
     datasets: data.Datasets,
     log_dir: str | None = None,
     checkpoint_dir: str | None = None,
+    fresh: bool = False,
+    stop_requested: Callable[[], int | None] = lambda: None,
 ) -> Result:
-    """Builds the model from ``config.seed``, trains it, and evaluates it on the test split."""
+    """Builds the model from ``config.seed``, trains it, and evaluates it on the test split.
+
+    With a ``checkpoint_dir`` holding checkpoints of the same run, training resumes from
+    the latest of them (``fresh=True`` ignores them). Checkpoints are written after every
+    epoch, every ``config.checkpoint_every_steps`` steps, and when ``stop_requested()``
+    returns a signal number, after which ``interrupt.Interrupted`` is raised.
+    """
     seed_everything(config.seed, config.deterministic)
     model = model_lib.build(config.model)
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
@@ -143,19 +219,61 @@ def train_and_evaluate(
     eval_fn = tf.function(functools.partial(step.eval_step, model))
     validation = data.eval_batches(datasets.validation, config.batch_size)
 
-    writer = tf.summary.create_file_writer(log_dir) if log_dir else None
+    state = TrainingState(model, config)
     manager = None
     if checkpoint_dir:
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-        manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=3)
+        checkpoint = state.checkpoint(model, optimizer)
+        manager = tf.train.CheckpointManager(
+            checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints
+        )
+        if manager.latest_checkpoint and not fresh:
+            _restore(manager, checkpoint, state, config)
+            logging.info(
+                "resuming from %s: %d epochs and %d steps done (--fresh starts over)",
+                manager.latest_checkpoint, int(state.epoch), int(state.step),
+            )  # fmt: skip
+        else:
+            logging.info("training from scratch; checkpoints go to %s", checkpoint_dir)
+    if state.log_dir.numpy():
+        log_dir = state.log_dir.numpy().decode()  # carry on with the same TensorBoard run
+    elif log_dir:
+        state.log_dir.assign(log_dir)
+    writer = tf.summary.create_file_writer(log_dir) if log_dir else None
 
     steps_per_epoch = -(-datasets.num_train // config.batch_size)
     if config.max_steps_per_epoch is not None:
         steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
 
-    history: list[dict[str, float]] = []
+    def save() -> None:
+        if manager is None:
+            return
+        # A finite loss was computed before its update; the update itself can still
+        # overflow. Never let such weights replace the last good checkpoint.
+        if not all(np.isfinite(v.numpy()).all() for v in model.trainable_variables):
+            raise TrainingDiverged(
+                f"weights became non-finite at epoch {int(state.epoch) + 1}, step "
+                f"{int(state.step)}; try a smaller --learning_rate (the last good checkpoint is kept)"
+            )
+        manager.save(checkpoint_number=int(state.epoch) * steps_per_epoch + int(state.step))
+
+    def after_step(done: int, sums: np.ndarray) -> None:
+        state.step.assign(done)
+        state.sums.assign(sums)
+        every = config.checkpoint_every_steps
+        signum = stop_requested()
+        if signum or (every and done % every == 0 and done < steps_per_epoch):
+            save()
+        if signum:
+            where = f"epoch {int(state.epoch) + 1}, step {done}"
+            saved = f"checkpoint saved in {checkpoint_dir}" if manager else "nothing saved"
+            raise Interrupted(
+                f"stopped by signal {signum} at {where}; {saved}. Run the same command "
+                "to resume", signum,
+            )  # fmt: skip
+
+    history: list[dict[str, float]] = json.loads(state.history.numpy())
     train_seconds = 0.0
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(int(state.epoch) + 1, config.epochs + 1):
         progbar = None
         if config.verbose:
             print(f"Epoch {epoch}/{config.epochs}", flush=True)
@@ -167,9 +285,13 @@ def train_and_evaluate(
             )
         batches = data.train_batches(
             datasets.train, datasets.num_train, config.batch_size, epoch, config.seed
-        )
+        ).take(steps_per_epoch)
+        first = int(state.step)
         start = time.perf_counter()
-        train = train_epoch(train_fn, batches, progbar, config.max_steps_per_epoch, epoch)
+        train = train_epoch(
+            train_fn, batches, progbar, epoch=epoch, start=first,
+            sums=state.sums.numpy(), after_step=after_step,
+        )  # fmt: skip
         seconds = time.perf_counter() - start
         train_seconds += seconds
         val = evaluate(eval_fn, validation)
@@ -193,8 +315,11 @@ def train_and_evaluate(
         )  # fmt: skip
         if writer is not None:
             _write_scalars(writer, epoch, record)
-        if manager is not None:
-            manager.save(checkpoint_number=epoch)
+        state.epoch.assign(epoch)
+        state.step.assign(0)
+        state.sums.assign(np.zeros(4))
+        state.history.assign(json.dumps(history))
+        save()
 
     test = evaluate(eval_fn, data.eval_batches(datasets.test, config.batch_size))
     logging.info("test loss %.4f accuracy %.4f", test["loss"], test["accuracy"])

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
@@ -58,6 +59,8 @@ def _pixels(instance: Any) -> np.ndarray:
         array = np.asarray(instance)
     except ValueError:
         raise BadRequest(400, "ragged instance: every row must have 28 pixels") from None
+    except RecursionError:
+        raise BadRequest(400, "instance nested too deeply") from None
     if array.dtype == object or array.dtype.kind not in "iuf" or array.dtype == bool:
         raise BadRequest(400, "pixels must be numbers (integers 0-255) in nested lists")
     if array.shape == (28, 28):
@@ -124,6 +127,9 @@ class ModelServer:
             response = self.error(413, f"request body larger than {self.max_body_bytes} bytes")
         except HTTPException as error:
             response = self.error(error.code or 400, error.description or error.name)
+        except Exception as error:  # a bug of ours: say so in JSON, log it, keep serving
+            logging.exception("error serving %s %s", request.method, request.path)
+            response = self.error(500, f"internal error: {type(error).__name__}")
         return response(environ, start_response)
 
     @staticmethod
@@ -196,6 +202,8 @@ class ModelServer:
             payload = json.loads(body, parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError) as error:
             raise BadRequest(400, f"body is not valid JSON: {error}") from None
+        except RecursionError:
+            raise BadRequest(400, "body is not valid JSON: nested too deeply") from None
         if not isinstance(payload, dict):
             raise BadRequest(400, 'body must be a JSON object with "instances" or "inputs"')
         keys = set(payload) - {"signature_name"}

@@ -19,7 +19,7 @@ from pathlib import Path  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from mnist_convnet import common_flags, data, export, loop, model, step  # noqa: E402
+from mnist_convnet import common_flags, data, export, interrupt, loop, model, step  # noqa: E402
 from mnist_convnet.errors import UserError, exit_on_user_error  # noqa: E402
 
 DEFAULT_EXPORT_DIR = common_flags.DEFAULT_EXPORT_DIR
@@ -52,8 +52,18 @@ def define_flags() -> None:
     flags.DEFINE_string(
         "checkpoint_dir",
         None,
-        "Training checkpoints (default: <export dir's parent>/checkpoints/<its name>).",
+        "Training checkpoints (default: <export dir's parent>/checkpoints/<its name>). "
+        "A run finds its own checkpoints here and resumes from the latest.",
     )
+    flags.DEFINE_bool("fresh", False, "Start over, ignoring checkpoints in --checkpoint_dir "
+                      "(they are replaced as new ones are written).")  # fmt: skip
+    flags.DEFINE_integer(
+        "checkpoint_every_steps", 0,
+        "Also checkpoint every N steps within an epoch (0: at epoch ends only). A checkpoint "
+        "is always written on SIGTERM/SIGINT before exiting.", lower_bound=0,
+    )  # fmt: skip
+    flags.DEFINE_integer("keep_checkpoints", 3, "How many recent checkpoints to keep.",
+                         lower_bound=1)  # fmt: skip
     # absl.logging already defines --log_dir (for log files it writes only when asked to);
     # we reuse that flag for TensorBoard rather than invent a second name for a log folder.
     flags.FLAGS.set_default("log_dir", "logs")
@@ -97,11 +107,16 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
         seed=flags_obj.seed,
         deterministic=flags_obj.deterministic,
         max_steps_per_epoch=flags_obj.max_steps_per_epoch,
+        checkpoint_every_steps=flags_obj.checkpoint_every_steps,
+        keep_checkpoints=flags_obj.keep_checkpoints,
     )
     log_dir = None
     if flags_obj.log_dir:
         log_dir = str(Path(flags_obj.log_dir) / time.strftime("%Y%m%d-%H%M%S"))
-    result = loop.train_and_evaluate(config, datasets, log_dir, checkpoint_dir)
+    with interrupt.StopOnSignal() as stop_requested:
+        result = loop.train_and_evaluate(
+            config, datasets, log_dir, checkpoint_dir, flags_obj.fresh, stop_requested
+        )
     version_dir = export.export_saved_model(result.model, flags_obj.export_dir)
     logging.info("exported SavedModel to %s", version_dir)
     return {

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -30,3 +34,42 @@ def run_python(*args: str, cwd: Path | None = None, timeout: float = 600, **env:
         text=True,
         timeout=timeout,
     )
+
+
+def checkpoint_values(folder) -> dict[str, np.ndarray]:
+    """Every saved value of the latest checkpoint in ``folder``, by name."""
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(folder)))
+    return {
+        name: reader.get_tensor(name)
+        for name in reader.get_variable_to_shape_map()
+        # save_counter counts saves (one more for a stop on a signal), not training.
+        if not name.startswith(("save_counter", "_CHECKPOINTABLE"))
+    }
+
+
+def assert_same_checkpoints(a, b) -> None:
+    """The latest checkpoints of two runs hold the same weights, optimizer, RNG and position."""
+    first, second = checkpoint_values(a), checkpoint_values(b)
+    assert first.keys() == second.keys()
+    assert any(name.startswith("rng/") for name in first)  # the dropout RNG state is saved
+    for name in first:
+        if name.startswith("history/"):  # the per-epoch records; only their timings differ
+            strip = lambda raw: [{k: v for k, v in r.items() if k != "epoch_seconds"}  # noqa: E731
+                                 for r in json.loads(raw)]  # fmt: skip
+            assert strip(first[name]) == strip(second[name])
+        else:
+            np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+
+
+@contextlib.contextmanager
+def serve_in_thread(app):
+    """A WSGI app on a free loopback port in a background thread; yields its base URL."""
+    from werkzeug.serving import make_server
+
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.port}"
+    finally:
+        httpd.shutdown()

@@ -22,3 +22,27 @@ def test_a_folder_that_is_not_a_saved_model_is_a_clear_error(tmp_path):
     (tmp_path / "notes.txt").write_text("not a model")
     with pytest.raises(UserError, match="is not a SavedModel"):
         inference.load_keras_model(tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garble", "delete-index"])
+def test_a_corrupted_variables_file_is_a_clear_error(exported, tmp_path, damage, data_dir):
+    import shutil
+
+    from tests.helpers import run_python
+
+    copy = tmp_path / "model" / "1"
+    shutil.copytree(exported, copy)
+    data_file = copy / "variables" / "variables.data-00000-of-00001"
+    raw = data_file.read_bytes()
+    if damage == "truncate":
+        data_file.write_bytes(raw[: len(raw) // 3])
+    elif damage == "garble":
+        data_file.write_bytes(raw[:100] + bytes(255 - b for b in raw[100:]))
+    else:
+        (copy / "variables" / "variables.index").unlink()
+    with pytest.raises(UserError, match=f"cannot load SavedModel {copy}"):
+        classify = inference.load_classifier(copy)
+        classify(np.zeros((1, 28, 28, 1), np.float32))  # garbled weights load, then fail here?
+    result = run_python("-m", "mnist_convnet.cli", "evaluate", str(copy), f"--data_dir={data_dir}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot load SavedModel {copy}")

@@ -10,6 +10,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from mnist_convnet import loop
+from tests.helpers import assert_same_checkpoints
 
 
 def test_short_run_learns(short_run):
@@ -87,7 +88,56 @@ def test_a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoin
     saved = sorted(p.name for p in ckpt.iterdir())
     huge = loop.Config(epochs=2, max_steps_per_epoch=50, learning_rate=1e9, verbose=False)
     with pytest.raises(loop.TrainingDiverged, match=r"loss became (nan|inf) at epoch 1, step \d+"):
-        loop.train_and_evaluate(huge, mnist, checkpoint_dir=str(ckpt))
+        loop.train_and_evaluate(huge, mnist, checkpoint_dir=str(ckpt), fresh=True)
     assert sorted(p.name for p in ckpt.iterdir()) == saved  # nothing broken was saved
     restored = loop.restore_model(ckpt)
     assert all(np.isfinite(w.numpy()).all() for w in restored.weights)
+
+
+RESUMABLE = loop.Config(epochs=2, max_steps_per_epoch=12, checkpoint_every_steps=5, verbose=False)
+
+
+def test_stopping_on_a_signal_checkpoints_and_resuming_matches_an_uninterrupted_run(
+    mnist, tmp_path
+):
+    import signal
+
+    from mnist_convnet.interrupt import Interrupted
+
+    loop.train_and_evaluate(RESUMABLE, mnist, checkpoint_dir=str(tmp_path / "whole"))
+
+    calls = []
+
+    def stop_at_epoch_2_step_3():
+        calls.append(1)
+        return signal.SIGTERM if len(calls) == 12 + 3 else None
+
+    with pytest.raises(Interrupted, match=r"signal 15 at epoch 2, step 3; checkpoint saved") as info:
+        loop.train_and_evaluate(RESUMABLE, mnist, checkpoint_dir=str(tmp_path / "split"),
+                                stop_requested=stop_at_epoch_2_step_3)  # fmt: skip
+    assert info.value.exit_code == 128 + signal.SIGTERM
+    assert tf.train.latest_checkpoint(str(tmp_path / "split")).endswith("ckpt-15")
+
+    resumed = loop.train_and_evaluate(RESUMABLE, mnist, checkpoint_dir=str(tmp_path / "split"))
+    assert [r["epoch"] for r in resumed.history] == [1, 2]  # epoch 1 came from the checkpoint
+    assert_same_checkpoints(tmp_path / "whole", tmp_path / "split")
+
+
+def test_resuming_with_other_flags_is_refused_and_fresh_starts_over(mnist, tmp_path):
+    from mnist_convnet.errors import UserError
+
+    ckpt = str(tmp_path / "ckpt")
+    loop.train_and_evaluate(loop.Config(epochs=1, max_steps_per_epoch=3, verbose=False),
+                            mnist, checkpoint_dir=ckpt)  # fmt: skip
+    other = loop.Config(epochs=1, max_steps_per_epoch=3, seed=7, verbose=False)
+    with pytest.raises(UserError, match=r"from another run .*--fresh"):
+        loop.train_and_evaluate(other, mnist, checkpoint_dir=ckpt)
+    result = loop.train_and_evaluate(other, mnist, checkpoint_dir=ckpt, fresh=True)
+    assert len(result.history) == 1
+
+
+def test_keep_checkpoints_keeps_the_last_k(mnist, tmp_path):
+    config = loop.Config(epochs=1, max_steps_per_epoch=12, checkpoint_every_steps=2,
+                         keep_checkpoints=2, verbose=False)  # fmt: skip
+    loop.train_and_evaluate(config, mnist, checkpoint_dir=str(tmp_path))
+    assert sorted(p.name for p in tmp_path.glob("*.index")) == ["ckpt-10.index", "ckpt-12.index"]

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from mnist_convnet import rest
+from tests.helpers import serve_in_thread
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -25,11 +24,8 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 @pytest.fixture(scope="module")
 def site(exported):
-    app = rest.ModelServer(exported.parent, "mnist")
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.port}"
-    httpd.shutdown()
+    with serve_in_thread(rest.ModelServer(exported.parent, "mnist")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

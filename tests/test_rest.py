@@ -5,25 +5,20 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 
 import numpy as np
 import pytest
 import requests
 from PIL import Image
-from werkzeug.serving import make_server
 
 from mnist_convnet import rest
+from tests.helpers import serve_in_thread
 
 
 @pytest.fixture(scope="module")
 def server(exported):
-    app = rest.ModelServer(exported.parent, "mnist", max_body_bytes=1_000_000)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.port}/v1/models/mnist"
-    httpd.shutdown()
+    with serve_in_thread(rest.ModelServer(exported.parent, "mnist", max_body_bytes=1_000_000)) as url:
+        yield url + "/v1/models/mnist"
 
 
 def _png_b64(array: np.ndarray) -> str:
@@ -84,9 +79,12 @@ def test_predict_columnar_inputs(server, test_digits):
         (b'{"instances": [{"b64": "aGVsbG8="}]}', 400, "rejected the input"),
         (b'{"foo": 1}', 400, '"instances" or "inputs"'),
         (b'{"instances": [], "inputs": []}', 400, "exactly one"),
+        (b"[" * 100_000 + b"]" * 100_000, 400, "nested too deeply"),
+        (b'{"instances": [' + b"[" * 50_000 + b"]" * 50_000 + b"]}", 400, "nested too deeply"),
     ],
     ids=["bad-json", "wrong-shape", "not-a-list", "strings", "floats", "out-of-range", "nan",
-         "ragged", "bad-b64", "not-an-image", "no-key", "both-keys"],  # fmt: skip
+         "ragged", "bad-b64", "not-an-image", "no-key", "both-keys", "deep-json",
+         "deep-instance"],  # fmt: skip
 )
 def test_bad_requests_get_400_and_a_json_error(server, body, status, message):
     answer = requests.post(server + ":predict", data=body, timeout=30)
@@ -96,7 +94,7 @@ def test_bad_requests_get_400_and_a_json_error(server, body, status, message):
 
 
 def test_oversize_body_unknown_model_version_and_method(server):
-    big = requests.post(server + ":predict", data=b" " * 2_000_000, timeout=30)
+    big = requests.post(server + ":predict", data=b" " * 10_000_000, timeout=30)
     assert big.status_code == 413 and "larger than" in big.json()["error"]
     other = server.replace("/mnist", "/other")
     assert requests.get(other, timeout=30).status_code == 404

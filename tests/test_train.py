@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 from absl import flags
@@ -11,6 +17,7 @@ from absl.testing import flagsaver
 
 from mnist_convnet import export, train
 from tests.helpers import run_python
+from tests.helpers import assert_same_checkpoints
 
 FLAGS = flags.FLAGS
 
@@ -106,3 +113,84 @@ def test_helpfull_lists_the_training_flags():
 def test_unknown_subcommand_is_a_usage_error():
     result = _cli("fly")
     assert result.returncode == 2 and "unknown subcommand 'fly'" in result.stderr
+
+
+# --- Nothing lost: kill a training process, run the same command again ----------------
+
+RESUME_FLAGS = ["--epochs=2", "--max_steps_per_epoch=40", "--log_dir="]
+
+
+def _train_argv(data_dir, folder, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "mnist_convnet.cli", "train", *RESUME_FLAGS,
+            f"--data_dir={data_dir}", f"--export_dir={folder / 'export'}",
+            f"--checkpoint_dir={folder / 'ckpt'}", *extra]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data_dir, tmp_path_factory):
+    """The reference: the same short run, never interrupted."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    result = subprocess.run(_train_argv(data_dir, folder), capture_output=True, text=True,
+                            timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder
+
+
+def _latest_number(folder) -> int:
+    numbers = [int(p.name[5:-6]) for p in folder.glob("ckpt-*.index")] if folder.is_dir() else []
+    return max(numbers, default=0)
+
+
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(data_dir, tmp_path, uninterrupted):
+    argv = _train_argv(data_dir, tmp_path, "--checkpoint_every_steps=4")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 600
+        # Into epoch 2 (steps 41-80): kill right after the checkpoint of step 40 + 6 or later.
+        while _latest_number(tmp_path / "ckpt") < 46 and child.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait()
+    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    killed_at = _latest_number(tmp_path / "ckpt")
+    assert 46 <= killed_at < 80
+
+    resumed = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stderr and f"ckpt-{killed_at}" in resumed.stderr
+    assert_same_checkpoints(uninterrupted / "ckpt", tmp_path / "ckpt")
+    assert export.versions(tmp_path / "export") == [1]
+
+
+def test_sigterm_checkpoints_exits_143_and_the_same_command_resumes(
+    data_dir, tmp_path, uninterrupted
+):
+    argv = _train_argv(data_dir, tmp_path)  # checkpoints at epoch ends only
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(child.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 600
+    while not any("training from scratch" in line for line in lines):
+        assert child.poll() is None and time.monotonic() < deadline, "".join(lines)[-3000:]
+        time.sleep(0.05)
+    time.sleep(3)  # somewhere inside the 80 steps
+    child.send_signal(signal.SIGTERM)
+    child.wait(timeout=600)
+    reader.join(timeout=60)
+    assert child.returncode == 143, "".join(lines)[-3000:]
+    message = lines[-1]
+    assert message.startswith("error: stopped by signal 15 at epoch "), message
+    assert "checkpoint saved in" in message and "Run the same command to resume" in message
+    assert not (tmp_path / "export").exists() or not export.versions(tmp_path / "export")
+    stopped_at = _latest_number(tmp_path / "ckpt")
+    assert 0 < stopped_at < 80
+
+    resumed = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {tmp_path / 'ckpt' / f'ckpt-{stopped_at}'}" in resumed.stderr
+    assert_same_checkpoints(uninterrupted / "ckpt", tmp_path / "ckpt")
