@@ -25,7 +25,9 @@ from mnist_convnet.data import NUM_CLASSES
 # --- softmax + cross-entropy: the article's equations (1)-(4) ---------------------------
 
 
-def softmax_cross_entropy(z: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def softmax_cross_entropy(
+    z: tf.Tensor, labels: tf.Tensor, batch_size: tf.Tensor | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Mean cross-entropy of softmax(z) and its derivative with respect to z.
 
     For one image with logits z, true class c and one-hot label y:
@@ -39,20 +41,25 @@ def softmax_cross_entropy(z: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, t
     For a batch of B rows, L = (1/B) Σ_b −ln p_{b,c_b}; row b reaches L only through its
     own z_b, so ∂L/∂z_b = (p_b − y_b) / B.
 
+    Under ``tf.distribute`` each replica holds part of the batch and the optimizer sums
+    the replicas' gradients, so each divides by the *global* batch (``batch_size``);
+    by default B is the rows of ``z``.
+
     ln p is computed as z − logsumexp(z) (``tf.nn.log_softmax``), which stays finite for
     logits in the thousands where ``ln(softmax(z))`` would give −inf.
 
     Args:
       z: logits, float [B, 10].
       labels: true classes, int [B].
+      batch_size: the B to average over, if not the rows of ``z``.
 
     Returns:
       ``(L, ∂L/∂z)``: a scalar and a [B, 10] tensor of z's dtype.
     """
     y = tf.one_hot(labels, depth=NUM_CLASSES, dtype=z.dtype)
     p = tf.nn.softmax(z)  # (1)
-    loss = -tf.reduce_mean(tf.reduce_sum(y * tf.nn.log_softmax(z), axis=-1))  # (2)
-    batch = tf.cast(tf.shape(z)[0], z.dtype)
+    batch = tf.cast(tf.shape(z)[0] if batch_size is None else batch_size, z.dtype)
+    loss = -tf.reduce_sum(y * tf.nn.log_softmax(z)) / batch  # (2), averaged over the batch
     dL_dz = (p - y) / batch  # (4), averaged over the batch
     return loss, dL_dz
 
@@ -347,7 +354,11 @@ def _backward(layer: keras.layers.Layer, dout: tf.Tensor, cache, first: bool):
 
 
 def loss_gradients(
-    model: keras.Sequential, images: tf.Tensor, labels: tf.Tensor, training: bool = True
+    model: keras.Sequential,
+    images: tf.Tensor,
+    labels: tf.Tensor,
+    training: bool = True,
+    batch_size: tf.Tensor | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list[tf.Tensor]]:
     """The whole network's gradients from the functions above; no GradientTape anywhere.
 
@@ -365,7 +376,7 @@ def loss_gradients(
         h, cache = _forward(layer, h, training, last=i == len(layers) - 1)
         caches.append(cache)
     z = h
-    loss, dL_dz = softmax_cross_entropy(z, labels)
+    loss, dL_dz = softmax_cross_entropy(z, labels, batch_size)
 
     # The input gradient is needed only where some trainable layer lies below.
     below = [any(layer.trainable_weights for layer in layers[:i]) for i in range(len(layers))]

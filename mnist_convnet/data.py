@@ -169,3 +169,15 @@ def as_numpy(ds: tf.data.Dataset, limit: int | None = None):
         ds = ds.take(limit)
     images, labels = next(iter(ds.batch(1_000_000)))
     return images.numpy(), labels.numpy()
+
+
+def shard_by_data(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Tells ``tf.distribute`` to split this dataset by element, not by input file.
+
+    Every worker of a multi-worker run reads the same cached MNIST and keeps its own share
+    of each global batch; file sharding would not work here (one file) and is what
+    ``experimental_distribute_dataset`` tries first.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)

@@ -20,17 +20,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from mnist_convnet import data, model as model_lib, step
+from mnist_convnet import data, distribute, model as model_lib, step
 from mnist_convnet.errors import UserError
 from mnist_convnet.interrupt import Interrupted
 
@@ -86,7 +87,7 @@ class TrainingDiverged(UserError):
 
 def train_epoch(
     train_step: Callable[[tf.Tensor, tf.Tensor], step.StepMetrics],
-    batches: tf.data.Dataset,
+    batches: Iterable,
     progbar: keras.utils.Progbar | None = None,
     max_steps: int | None = None,
     epoch: int = 1,
@@ -96,15 +97,16 @@ def train_epoch(
 ) -> dict[str, float]:
     """Runs ``train_step`` over one epoch of batches; returns the epoch's mean metrics.
 
-    ``start`` steps (whose metric ``sums`` a checkpoint kept) are skipped, to resume an
-    epoch in the middle; ``after_step(steps done, sums)`` runs after every step. Stops with
+    When resuming an epoch in the middle, ``batches`` begin after the ``start`` steps done
+    (whose metric ``sums`` a checkpoint kept); ``after_step(steps done, sums)`` runs after
+    every step. Stops with
     ``TrainingDiverged`` at the first step whose loss is not finite, before anything (a
     checkpoint, an export) could save the broken weights.
     """
     sums = np.zeros(4) if sums is None else np.array(sums, np.float64)
     if max_steps is not None:
         batches = batches.take(max_steps)
-    for i, (images, labels) in enumerate(batches.skip(start), start=start):
+    for i, (images, labels) in enumerate(batches, start=start):
         metrics = np.array(train_step(images, labels))
         if not np.isfinite(metrics[0]):
             raise TrainingDiverged(
@@ -171,9 +173,7 @@ def _fingerprint(config: Config) -> str:
     return json.dumps({k: getattr(config, k) for k in keys}, sort_keys=True)
 
 
-def _restore(manager: tf.train.CheckpointManager, checkpoint, state: TrainingState,
-             config: Config) -> None:  # fmt: skip
-    latest = manager.latest_checkpoint
+def _restore(latest: str, checkpoint, state: TrainingState, config: Config) -> None:
     try:
         checkpoint.restore(latest).assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as error:
@@ -185,7 +185,7 @@ def _restore(manager: tf.train.CheckpointManager, checkpoint, state: TrainingSta
     saved = state.run.numpy().decode()
     if saved != _fingerprint(config):
         raise UserError(
-            f"the checkpoints in {manager.directory} are from another run ({saved}); "
+            f"the checkpoints in {Path(latest).parent} are from another run ({saved}); "
             "resume it with the same flags, start over with --fresh, or use another "
             "--checkpoint_dir"
         )
@@ -199,6 +199,7 @@ def train_and_evaluate(
     checkpoint_dir: str | None = None,
     fresh: bool = False,
     stop_requested: Callable[[], int | None] = lambda: None,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> Result:
     """Builds the model from ``config.seed``, trains it, and evaluates it on the test split.
 
@@ -206,16 +207,29 @@ def train_and_evaluate(
     the latest of them (``fresh=True`` ignores them). Checkpoints are written after every
     epoch, every ``config.checkpoint_every_steps`` steps, and when ``stop_requested()``
     returns a signal number, after which ``interrupt.Interrupted`` is raised.
-    """
-    seed_everything(config.seed, config.deterministic)
-    model = model_lib.build(config.model)
-    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-    optimizer.build(model.trainable_variables)
 
-    gradients = step.GRADIENTS[config.gradients]
-    train_fn = tf.function(
-        functools.partial(step.train_step, model, optimizer, gradients=gradients)
+    Under a ``tf.distribute`` ``strategy`` (default: TensorFlow's default one) each step
+    runs on every replica and the batch metrics are summed across them. With several
+    workers, only the chief's checkpoints are kept (see ``distribute``).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    seed_everything(config.seed, config.deterministic)
+    with strategy.scope():
+        model = model_lib.build(config.model)
+        optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+        optimizer.build(model.trainable_variables)
+
+    replica_step = functools.partial(
+        step.train_step, model, optimizer, gradients=step.GRADIENTS[config.gradients]
     )
+
+    @tf.function
+    def train_fn(images, labels) -> step.StepMetrics:
+        per_replica = strategy.run(replica_step, args=(images, labels))
+        return step.StepMetrics(*(
+            strategy.reduce(tf.distribute.ReduceOp.SUM, m, axis=None) for m in per_replica
+        ))  # fmt: skip
+
     eval_fn = tf.function(functools.partial(step.eval_step, model))
     validation = data.eval_batches(datasets.validation, config.batch_size)
 
@@ -224,13 +238,16 @@ def train_and_evaluate(
     if checkpoint_dir:
         checkpoint = state.checkpoint(model, optimizer)
         manager = tf.train.CheckpointManager(
-            checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints
+            checkpoint,
+            distribute.writable_checkpoint_dir(strategy, checkpoint_dir),
+            max_to_keep=config.keep_checkpoints,
         )
-        if manager.latest_checkpoint and not fresh:
-            _restore(manager, checkpoint, state, config)
+        latest = tf.train.latest_checkpoint(checkpoint_dir)  # the chief's, on every worker
+        if latest and not fresh:
+            _restore(latest, checkpoint, state, config)
             logging.info(
                 "resuming from %s: %d epochs and %d steps done (--fresh starts over)",
-                manager.latest_checkpoint, int(state.epoch), int(state.step),
+                latest, int(state.epoch), int(state.step),
             )  # fmt: skip
         else:
             logging.info("training from scratch; checkpoints go to %s", checkpoint_dir)
@@ -283,10 +300,11 @@ def train_and_evaluate(
                 verbose=1 if sys.stdout.isatty() else 2,
                 stateful_metrics=METRIC_NAMES,
             )
+        first = int(state.step)
         batches = data.train_batches(
             datasets.train, datasets.num_train, config.batch_size, epoch, config.seed
-        ).take(steps_per_epoch)
-        first = int(state.step)
+        ).take(steps_per_epoch).skip(first)
+        batches = strategy.experimental_distribute_dataset(data.shard_by_data(batches))
         start = time.perf_counter()
         train = train_epoch(
             train_fn, batches, progbar, epoch=epoch, start=first,
@@ -321,6 +339,8 @@ def train_and_evaluate(
         state.history.assign(json.dumps(history))
         save()
 
+    if manager is not None and manager.directory != checkpoint_dir:
+        shutil.rmtree(manager.directory, ignore_errors=True)  # a non-chief's scratch copies
     test = evaluate(eval_fn, data.eval_batches(datasets.test, config.batch_size))
     logging.info("test loss %.4f accuracy %.4f", test["loss"], test["accuracy"])
     if writer is not None:

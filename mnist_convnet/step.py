@@ -27,9 +27,7 @@ from mnist_convnet import backprop
 from mnist_convnet.backprop import softmax_cross_entropy
 from mnist_convnet.model import logits
 
-GradientFn = Callable[
-    [keras.Model, tf.Tensor, tf.Tensor, bool], tuple[tf.Tensor, tf.Tensor, tf.Tensor, list]
-]
+GradientFn = Callable[..., tuple[tf.Tensor, tf.Tensor, tf.Tensor, list]]
 
 
 class StepMetrics(NamedTuple):
@@ -41,22 +39,36 @@ class StepMetrics(NamedTuple):
     dlogits_norm_sum: tf.Tensor
 
 
-def _metrics(z: tf.Tensor, labels: tf.Tensor, loss: tf.Tensor, dL_dz: tf.Tensor) -> StepMetrics:
-    batch = tf.cast(tf.shape(z)[0], tf.float32)
+def _metrics(z: tf.Tensor, labels: tf.Tensor, loss: tf.Tensor, dL_dz: tf.Tensor,
+             batch_size: tf.Tensor | None = None) -> StepMetrics:  # fmt: skip
+    """Sums over this replica's rows; L and ∂L/∂z were averaged over ``batch_size`` rows."""
+    rows = tf.cast(tf.shape(z)[0], tf.float32)
+    scale = rows if batch_size is None else tf.cast(batch_size, tf.float32)
     predicted = tf.argmax(z, axis=-1, output_type=labels.dtype)
     correct = tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32))
     # ‖p − y‖ per image (in [0, √2]): how wrong the network still is, image by image.
-    per_image = tf.norm(tf.cast(dL_dz, tf.float32), axis=-1) * batch
+    per_image = tf.norm(tf.cast(dL_dz, tf.float32), axis=-1) * scale
     return StepMetrics(
-        loss_sum=tf.cast(loss, tf.float32) * batch,
+        loss_sum=tf.cast(loss, tf.float32) * scale,
         correct=correct,
-        count=batch,
+        count=rows,
         dlogits_norm_sum=tf.reduce_sum(per_image),
     )
 
 
+def global_batch_size(images: tf.Tensor) -> tf.Tensor:
+    """Rows in this step's whole batch, across every replica of a ``tf.distribute`` strategy
+    (just this batch's rows without one): the B that L and ∂L/∂z average over."""
+    rows = tf.shape(images)[0]
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, rows)
+
+
 def tape_gradients(
-    model: keras.Model, images: tf.Tensor, labels: tf.Tensor, training: bool = True
+    model: keras.Model,
+    images: tf.Tensor,
+    labels: tf.Tensor,
+    training: bool = True,
+    batch_size: tf.Tensor | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list[tf.Tensor]]:
     """Forward to z, form ∂L/∂z by hand, backpropagate exactly that tensor.
 
@@ -68,7 +80,7 @@ def tape_gradients(
     """
     with tf.GradientTape() as tape:
         z = logits(model, images, training=training)
-    loss, dL_dz = softmax_cross_entropy(z, labels)
+    loss, dL_dz = softmax_cross_entropy(z, labels, batch_size)
     grads = tape.gradient(z, model.trainable_variables, output_gradients=dL_dz)
     return z, loss, dL_dz, grads
 
@@ -80,10 +92,15 @@ def train_step(
     labels: tf.Tensor,
     gradients: GradientFn = tape_gradients,
 ) -> StepMetrics:
-    """One optimizer update on one batch (dropout on); returns the batch's metric sums."""
-    z, loss, dL_dz, grads = gradients(model, images, labels, True)
+    """One optimizer update on one batch (dropout on); returns the batch's metric sums.
+
+    Inside ``strategy.run`` this is one replica's share: its gradients are averaged over
+    the global batch, and Keras' optimizer sums them across replicas before the update.
+    """
+    batch_size = global_batch_size(images)
+    z, loss, dL_dz, grads = gradients(model, images, labels, True, batch_size)
     optimizer.apply(grads, model.trainable_variables)
-    return _metrics(z, labels, loss, dL_dz)
+    return _metrics(z, labels, loss, dL_dz, batch_size)
 
 
 def eval_step(model: keras.Model, images: tf.Tensor, labels: tf.Tensor) -> StepMetrics:

@@ -19,7 +19,11 @@ from pathlib import Path  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from mnist_convnet import common_flags, data, export, interrupt, loop, model, step  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from mnist_convnet import (  # noqa: E402
+    common_flags, data, distribute, export, interrupt, loop, model, step,
+)  # fmt: skip
 from mnist_convnet.errors import UserError, exit_on_user_error  # noqa: E402
 
 DEFAULT_EXPORT_DIR = common_flags.DEFAULT_EXPORT_DIR
@@ -62,6 +66,16 @@ def define_flags() -> None:
         "Also checkpoint every N steps within an epoch (0: at epoch ends only). A checkpoint "
         "is always written on SIGTERM/SIGINT before exiting.", lower_bound=0,
     )  # fmt: skip
+    flags.DEFINE_enum(
+        "strategy", "default", list(distribute.STRATEGIES),
+        "tf.distribute strategy: default (one device), mirrored (all local GPUs, or "
+        "--logical_cpus CPU devices), multi_worker (one process per machine; set TF_CONFIG).",
+    )  # fmt: skip
+    flags.DEFINE_integer(
+        "logical_cpus", 0,
+        "Split the CPU into this many logical devices (to try --strategy=mirrored without "
+        "GPUs); 0 leaves it whole.", lower_bound=0,
+    )  # fmt: skip
     flags.DEFINE_integer("keep_checkpoints", 3, "How many recent checkpoints to keep.",
                          lower_bound=1)  # fmt: skip
     # absl.logging already defines --log_dir (for log files it writes only when asked to);
@@ -83,11 +97,19 @@ def _check_writable(folder: str) -> None:
         raise UserError(f"cannot write to {folder}: {error.strerror}") from None
 
 
-def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = None) -> dict:
+def run(
+    flags_obj: flags.FlagValues,
+    datasets_override: data.Datasets | None = None,
+    strategy_override: tf.distribute.Strategy | None = None,
+) -> dict:
     """Trains, evaluates and exports as ``flags_obj`` says; returns the run's summary.
 
-    ``datasets_override`` lets tests and benchmarks pass data they already loaded.
+    ``datasets_override`` and ``strategy_override`` let tests and benchmarks pass data they
+    already loaded and a strategy they already made.
     """
+    if flags_obj.logical_cpus:
+        distribute.split_cpu(flags_obj.logical_cpus)
+    strategy = strategy_override or distribute.make_strategy(flags_obj.strategy)
     checkpoint_dir = flags_obj.checkpoint_dir or common_flags.checkpoint_dir_for(
         flags_obj.export_dir
     )
@@ -115,10 +137,12 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
         log_dir = str(Path(flags_obj.log_dir) / time.strftime("%Y%m%d-%H%M%S"))
     with interrupt.StopOnSignal() as stop_requested:
         result = loop.train_and_evaluate(
-            config, datasets, log_dir, checkpoint_dir, flags_obj.fresh, stop_requested
+            config, datasets, log_dir, checkpoint_dir, flags_obj.fresh, stop_requested, strategy
         )
-    version_dir = export.export_saved_model(result.model, flags_obj.export_dir)
-    logging.info("exported SavedModel to %s", version_dir)
+    version_dir = None
+    if distribute.is_chief(strategy):  # other workers trained the same weights
+        version_dir = export.export_saved_model(result.model, flags_obj.export_dir)
+        logging.info("exported SavedModel to %s", version_dir)
     return {
         "test_accuracy": result.test["accuracy"],
         "test_loss": result.test["loss"],
@@ -128,7 +152,9 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
         "epochs": config.epochs,
         "train_seconds": round(result.train_seconds, 2),
         "seconds_per_epoch": round(result.train_seconds / config.epochs, 2),
-        "export_dir": str(version_dir),
+        "export_dir": str(version_dir) if version_dir else None,
+        "strategy": flags_obj.strategy,
+        "replicas": strategy.num_replicas_in_sync,
         "log_dir": log_dir,
         "seed": config.seed,
     }
