@@ -2,7 +2,10 @@
 
     python -m bench.measure ours        --epochs=15
     python -m bench.measure ours_manual --epochs=15
+    python -m bench.measure ours_bf16   --epochs=15   (--precision=mixed_bfloat16)
+    python -m bench.measure ours_xla    --epochs=15   (--jit_compile)
     python -m bench.measure fit         --epochs=15
+    python -m bench.measure inference   --model_dir=DIR   (a SavedModel ``ours`` exported)
 
 ``ours`` is the package's loop with tape gradients, ``ours_manual`` the same loop with the
 article's hand-written backprop (``--gradients=manual``); ``fit`` is the keras.io recipe verbatim
@@ -21,16 +24,24 @@ import functools  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from mnist_convnet import data, loop, model as model_lib  # noqa: E402
+from bench import flops  # noqa: E402
+from mnist_convnet import data, export, inference, loop, model as model_lib, tflite  # noqa: E402
 
 flags.DEFINE_integer("epochs", 15, "Epochs to train.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_string("data_dir", None, "tfds data dir.")
+flags.DEFINE_string("export_dir", None, "ours: also export the trained model here.")
+flags.DEFINE_string("model_dir", None, "inference: the SavedModel to measure.")
+
+BATCHES = (1, 32, 1024)
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -50,11 +61,14 @@ class _EpochTimer(keras.callbacks.Callback):
 
 
 def measure_ours(
-    datasets: data.Datasets, epochs: int, seed: int, gradients: str = "tape"
+    datasets: data.Datasets, epochs: int, seed: int, gradients: str = "tape", **options
 ) -> dict:
-    config = loop.Config(epochs=epochs, seed=seed, gradients=gradients)
+    config = loop.Config(epochs=epochs, seed=seed, gradients=gradients, **options)
     result = loop.train_and_evaluate(config, datasets)
+    if flags.FLAGS.export_dir:
+        export.export_saved_model(result.model, flags.FLAGS.export_dir)
     return {
+        "training_flops_per_image": flops.training_flops_per_image(result.model),
         "epoch_seconds": [h["epoch_seconds"] for h in result.history],
         "test_accuracy": result.test["accuracy"],
         "test_loss": result.test["loss"],
@@ -80,7 +94,43 @@ def measure_fit(datasets: data.Datasets, epochs: int, seed: int) -> dict:
     loss, accuracy = model.evaluate(
         x_test, keras.utils.to_categorical(y_test, 10), batch_size=128, verbose=0
     )
-    return {"epoch_seconds": timer.seconds, "test_accuracy": accuracy, "test_loss": loss}
+    return {
+        "training_flops_per_image": flops.training_flops_per_image(model),
+        "epoch_seconds": timer.seconds,
+        "test_accuracy": accuracy,
+        "test_loss": loss,
+    }
+
+
+def measure_inference(datasets: data.Datasets, epochs: int, seed: int) -> dict:
+    """SavedModel images/s at several batch sizes; TF Lite single-image latency in LiteRT."""
+    del epochs, seed
+    images, _ = data.as_numpy(datasets.test, max(BATCHES))
+    version_dir = inference.resolve_saved_model(flags.FLAGS.model_dir)
+    signature = inference.load_saved_model(version_dir).signatures["serving_float"]
+    throughput = {}
+    for batch in BATCHES:
+        x = tf.constant(images[:batch])
+        signature(images=x)  # warm up (trace, allocate)
+        calls, start = 0, time.perf_counter()
+        while calls < 5 or time.perf_counter() - start < 3.0:
+            signature(images=x)["probabilities"].numpy()
+            calls += 1
+        seconds = time.perf_counter() - start
+        throughput[f"batch_{batch}"] = {
+            "images_per_second": round(calls * batch / seconds, 1),
+            "ms_per_call": round(1000 * seconds / calls, 3),
+        }
+    lite = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        representative, _ = data.as_numpy(datasets.train, 200)
+        for kind in ("float32", "int8"):
+            path = Path(tmp) / f"{kind}.tflite"
+            path.write_bytes(tflite.convert(version_dir, kind, representative))
+            latency = tflite.LiteModel(path).latency_ms(images[0], runs=2000)
+            lite[kind] = {k: round(v, 4) for k, v in latency.items()}
+            lite[kind]["bytes"] = path.stat().st_size
+    return {"saved_model": throughput, "tflite_single_image": lite}
 
 
 def main(argv: list[str]) -> None:
@@ -89,7 +139,10 @@ def main(argv: list[str]) -> None:
     measure = {
         "ours": measure_ours,
         "ours_manual": functools.partial(measure_ours, gradients="manual"),
+        "ours_bf16": functools.partial(measure_ours, precision="mixed_bfloat16"),
+        "ours_xla": functools.partial(measure_ours, jit_compile=True),
         "fit": measure_fit,
+        "inference": measure_inference,
     }[which]
     result = measure(datasets, flags.FLAGS.epochs, flags.FLAGS.seed)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,7 +1,11 @@
 """``make bench``: our loop and keras' ``model.fit`` trained side by side, in one run.
 
-Three measurements: our loop with tape gradients, our loop with the hand-written
-backprop (``--gradients=manual``), and the keras.io ``model.fit`` recipe. Each runs in a fresh process (no shared caches, graphs or thread pools), one
+Training: our loop with tape gradients, our loop with the hand-written backprop
+(``--gradients=manual``), and the keras.io ``model.fit`` recipe, each with its FLOPs per
+image (``bench/flops.py``), achieved GFLOP/s, fraction of the CPU's FP32 peak and peak
+RSS. Inference: the SavedModel ``ours`` trained, at batch 1, 32 and 1024, and its TF Lite
+float32 and int8 conversions, one image at a time in LiteRT (p50/p99 latency). Each
+measurement runs in a fresh process (no shared caches, graphs or thread pools), one
 after the other on the same machine and data. The machine is shared and noisy, so the
 number to quote is the *ratio* of the two, measured in the same run, not either
 absolute time. The first epoch (tracing, cache filling) is reported but left out of
@@ -18,19 +22,25 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from absl import app, flags
 
-flags.DEFINE_integer("epochs", 15, "Epochs per measurement.")
+from bench import flops
+
+flags.DEFINE_integer("epochs", 15, "Epochs per training measurement.")
 flags.DEFINE_string("out", "bench/results.json", "Where to write the results.")
+flags.DEFINE_list("only", list(("ours", "ours_manual", "fit", "inference")),
+                  "Which measurements to run (inference needs ours); also ours_bf16 "
+                  "(--precision=mixed_bfloat16) and ours_xla (--jit_compile).")  # fmt: skip
 
-ORDER = ("ours", "ours_manual", "fit")
+TRAINING = ("ours", "ours_manual", "ours_bf16", "ours_xla", "fit")
 
 
-def _run(which: str, epochs: int) -> dict:
-    command = [sys.executable, "-m", "bench.measure", which, f"--epochs={epochs}"]
+def _run(which: str, *args: str) -> dict:
+    command = [sys.executable, "-m", "bench.measure", which, *args]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
@@ -39,46 +49,84 @@ def _run(which: str, epochs: int) -> dict:
     return json.loads(lines[-1].removeprefix("RESULT "))
 
 
-def _summary(result: dict) -> dict:
+def _summary(result: dict, peak_gflops: float) -> dict:
     seconds = result["epoch_seconds"]
     steady = seconds[1:] or seconds
     per_epoch = statistics.mean(steady)
+    images_per_second = result["images_per_epoch"] / per_epoch
+    gflops = result["training_flops_per_image"] * images_per_second / 1e9
     return {
         "first_epoch_seconds": round(seconds[0], 2),
         "seconds_per_epoch": round(per_epoch, 2),
         "median_seconds_per_epoch": round(statistics.median(steady), 2),
-        "images_per_second": round(result["images_per_epoch"] / per_epoch, 1),
+        "images_per_second": round(images_per_second, 1),
+        "training_flops_per_image": result["training_flops_per_image"],
+        "achieved_gflops": round(gflops, 2),
+        "fraction_of_fp32_peak": round(gflops / peak_gflops, 4),
         "test_accuracy": round(result["test_accuracy"], 4),
         "test_loss": round(result["test_loss"], 4),
         "peak_rss_mb": round(result["peak_rss_mb"], 1),
     }
 
 
+def _ratio(results: dict, a: str, b: str) -> float | None:
+    if a in results and b in results:
+        return round(results[a]["seconds_per_epoch"] / results[b]["seconds_per_epoch"], 3)
+    return None
+
+
+def _table(report: dict) -> str:
+    rows = ["             s/epoch  images/s  GFLOP/s  % peak  test acc  peak RSS MB"]
+    for which in TRAINING:
+        if which in report:
+            r = report[which]
+            rows.append(f"{which:12s} {r['seconds_per_epoch']:7.2f} {r['images_per_second']:9.0f} "
+                        f"{r['achieved_gflops']:8.2f} {100 * r['fraction_of_fp32_peak']:6.1f}% "
+                        f"{100 * r['test_accuracy']:7.2f}% {r['peak_rss_mb']:11.0f}")  # fmt: skip
+    if "inference" in report:
+        for batch, r in report["inference"]["saved_model"].items():
+            rows.append(f"SavedModel {batch:10s} {r['images_per_second']:10.0f} images/s")
+        for kind, r in report["inference"]["tflite_single_image"].items():
+            rows.append(f"LiteRT {kind:8s} p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms")
+    return "\n".join(rows)
+
+
 def main(argv: list[str]) -> None:
     del argv
-    epochs = flags.FLAGS.epochs
-    results = {which: _summary(_run(which, epochs)) for which in ORDER}
-    ours, manual, fit = results["ours"], results["ours_manual"], results["fit"]
+    epochs, only = flags.FLAGS.epochs, flags.FLAGS.only
+    peak = flops.cpu_peak_gflops()
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for which in TRAINING:
+            if which in only:
+                extra = [f"--export_dir={tmp}/model"] if which == "ours" else []
+                results[which] = _summary(_run(which, f"--epochs={epochs}", *extra), peak["peak_gflops"])
+        if "inference" in only:
+            if "ours" not in results:
+                sys.exit("bench: inference measures the model that ours trains; add ours")
+            results["inference"] = _run("inference", f"--model_dir={tmp}/model")
+            results["inference"].pop("which", None)
+            for key in ("peak_rss_mb", "images_per_epoch"):
+                results["inference"].pop(key, None)
     report = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "cpu_peak": peak,
         "epochs": epochs,
         **results,
-        "ratio_ours_over_fit_seconds_per_epoch": round(
-            ours["seconds_per_epoch"] / fit["seconds_per_epoch"], 3
-        ),
-        "ratio_manual_over_fit_seconds_per_epoch": round(
-            manual["seconds_per_epoch"] / fit["seconds_per_epoch"], 3
-        ),
-        "ratio_manual_over_tape_seconds_per_epoch": round(
-            manual["seconds_per_epoch"] / ours["seconds_per_epoch"], 3
-        ),
-        "accuracy_difference_points": round(
-            100 * (ours["test_accuracy"] - fit["test_accuracy"]), 2
-        ),
+        "ratio_ours_over_fit_seconds_per_epoch": _ratio(results, "ours", "fit"),
+        "ratio_manual_over_fit_seconds_per_epoch": _ratio(results, "ours_manual", "fit"),
+        "ratio_manual_over_tape_seconds_per_epoch": _ratio(results, "ours_manual", "ours"),
+        "ratio_bf16_over_fp32_seconds_per_epoch": _ratio(results, "ours_bf16", "ours"),
+        "ratio_xla_over_plain_seconds_per_epoch": _ratio(results, "ours_xla", "ours"),
     }
+    if "ours" in results and "fit" in results:
+        report["accuracy_difference_points"] = round(
+            100 * (results["ours"]["test_accuracy"] - results["fit"]["test_accuracy"]), 2
+        )
     Path(flags.FLAGS.out).parent.mkdir(parents=True, exist_ok=True)
     Path(flags.FLAGS.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(_table(report), file=sys.stderr)
     print(json.dumps(report, indent=2))
 
 

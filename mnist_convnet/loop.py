@@ -47,12 +47,24 @@ class Config:
     epochs: int = 15
     batch_size: int = 128
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"  # a key of LR_SCHEDULES
     seed: int = 0
     deterministic: bool = True
     max_steps_per_epoch: int | None = None  # for short test and smoke runs
     verbose: bool = True
+    precision: str = "float32"  # or "mixed_bfloat16" (model.PRECISIONS)
+    jit_compile: bool = False  # XLA-compile the training step
     checkpoint_every_steps: int = 0  # 0: only at the end of each epoch (and on a signal)
     keep_checkpoints: int = 3
+
+
+LR_SCHEDULES: dict[str, Callable[[float, int], float | keras.optimizers.schedules.LearningRateSchedule]] = {
+    # Adam's step size held fixed, as in the keras.io recipe.
+    "constant": lambda rate, total_steps: rate,
+    # Cosine decay from the given rate to 0 over the run's steps: in the spirit of the
+    # LeNet-5 paper's decreasing schedule, and what lifts LeNet-5 past 98.9% (README).
+    "cosine": lambda rate, total_steps: keras.optimizers.schedules.CosineDecay(rate, total_steps),
+}
 
 
 @dataclasses.dataclass
@@ -169,7 +181,8 @@ class TrainingState:
 
 def _fingerprint(config: Config) -> str:
     """What must match for a checkpoint to be resumed by this config (epochs may grow)."""
-    keys = ("model", "gradients", "batch_size", "learning_rate", "seed", "max_steps_per_epoch")
+    keys = ("model", "gradients", "batch_size", "learning_rate", "lr_schedule", "seed",
+            "max_steps_per_epoch")  # fmt: skip
     return json.dumps({k: getattr(config, k) for k in keys}, sort_keys=True)
 
 
@@ -212,16 +225,27 @@ def train_and_evaluate(
     runs on every replica and the batch metrics are summed across them. With several
     workers, only the chief's checkpoints are kept (see ``distribute``).
     """
+    if config.gradients == "manual" and config.precision != "float32":
+        raise UserError("--gradients=manual computes in float32 only; drop --precision")
     strategy = strategy or tf.distribute.get_strategy()
+    steps_per_epoch = -(-datasets.num_train // config.batch_size)
+    if config.max_steps_per_epoch is not None:
+        steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
+
     seed_everything(config.seed, config.deterministic)
     with strategy.scope():
-        model = model_lib.build(config.model)
-        optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+        model = model_lib.build(config.model, config.precision)
+        learning_rate = LR_SCHEDULES[config.lr_schedule](
+            config.learning_rate, config.epochs * steps_per_epoch
+        )
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
         optimizer.build(model.trainable_variables)
 
     replica_step = functools.partial(
         step.train_step, model, optimizer, gradients=step.GRADIENTS[config.gradients]
     )
+    if config.jit_compile:
+        replica_step = tf.function(replica_step, jit_compile=True)
 
     @tf.function
     def train_fn(images, labels) -> step.StepMetrics:
@@ -256,10 +280,6 @@ def train_and_evaluate(
     elif log_dir:
         state.log_dir.assign(log_dir)
     writer = tf.summary.create_file_writer(log_dir) if log_dir else None
-
-    steps_per_epoch = -(-datasets.num_train // config.batch_size)
-    if config.max_steps_per_epoch is not None:
-        steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
 
     def save() -> None:
         if manager is None:

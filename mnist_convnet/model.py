@@ -112,9 +112,21 @@ MODELS: dict[str, Callable[[], keras.Sequential]] = {
 }
 
 
-def build(name: str) -> keras.Sequential:
-    """The model called ``name`` (one of ``MODELS``), freshly initialised."""
-    return MODELS[name]()
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def build(name: str, precision: str = "float32") -> keras.Sequential:
+    """The model called ``name`` (one of ``MODELS``), freshly initialised.
+
+    ``precision="mixed_bfloat16"`` computes the layers in bfloat16 and keeps the weights
+    in float32 (Keras' mixed-precision policy, set only while the layers are built).
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        return MODELS[name]()
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def logits(model: keras.Sequential, images: tf.Tensor, training: bool) -> tf.Tensor:
@@ -127,4 +139,6 @@ def logits(model: keras.Sequential, images: tf.Tensor, training: bool) -> tf.Ten
     for layer in model.layers[:-1]:
         h = layer(h, training=training)
     head = model.layers[-1]
+    # Under mixed precision the body computes in bfloat16; z and the loss stay float32.
+    h = tf.cast(h, head.kernel.dtype)
     return tf.matmul(h, head.kernel) + head.bias

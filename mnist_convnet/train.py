@@ -41,7 +41,9 @@ def define_flags() -> None:
     )
     flags.DEFINE_integer("epochs", 15, "Passes over the 54,000 training images.", lower_bound=1)
     flags.DEFINE_integer("batch_size", 128, "Images per training step.", lower_bound=1)
-    flags.DEFINE_float("learning_rate", 1e-3, "Adam's step size.")
+    flags.DEFINE_float("learning_rate", 1e-3, "Adam's step size (its start, with a schedule).")
+    flags.DEFINE_enum("lr_schedule", "constant", list(loop.LR_SCHEDULES),
+                      "constant: the keras.io recipe; cosine: decay to 0 over the run.")  # fmt: skip
     flags.DEFINE_integer("seed", 0, "Seeds weights, dropout and data order.", lower_bound=0)
     flags.DEFINE_bool(
         "deterministic", True, "Turn on TF op determinism: same seed, same final weights."
@@ -66,6 +68,13 @@ def define_flags() -> None:
         "Also checkpoint every N steps within an epoch (0: at epoch ends only). A checkpoint "
         "is always written on SIGTERM/SIGINT before exiting.", lower_bound=0,
     )  # fmt: skip
+    flags.DEFINE_enum(
+        "precision", "float32", list(model.PRECISIONS),
+        "float32, or mixed_bfloat16: layers compute in bfloat16, weights stay float32 "
+        "(measured slower on CPUs without AVX512_BF16; see the README).",
+    )  # fmt: skip
+    flags.DEFINE_bool("jit_compile", False, "XLA-compile the training step (measured slower "
+                      "on this project's CPU; see the README).")  # fmt: skip
     flags.DEFINE_enum(
         "strategy", "default", list(distribute.STRATEGIES),
         "tf.distribute strategy: default (one device), mirrored (all local GPUs, or "
@@ -126,6 +135,9 @@ def run(
         epochs=flags_obj.epochs,
         batch_size=flags_obj.batch_size,
         learning_rate=flags_obj.learning_rate,
+        lr_schedule=flags_obj.lr_schedule,
+        precision=flags_obj.precision,
+        jit_compile=flags_obj.jit_compile,
         seed=flags_obj.seed,
         deterministic=flags_obj.deterministic,
         max_steps_per_epoch=flags_obj.max_steps_per_epoch,
@@ -149,6 +161,8 @@ def run(
         "val_accuracy": result.history[-1]["val_accuracy"],
         "model": config.model,
         "gradients": config.gradients,
+        "batch_size": config.batch_size,
+        "lr_schedule": config.lr_schedule,
         "epochs": config.epochs,
         "train_seconds": round(result.train_seconds, 2),
         "seconds_per_epoch": round(result.train_seconds / config.epochs, 2),

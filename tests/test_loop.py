@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -141,3 +142,41 @@ def test_keep_checkpoints_keeps_the_last_k(mnist, tmp_path):
                          keep_checkpoints=2, verbose=False)  # fmt: skip
     loop.train_and_evaluate(config, mnist, checkpoint_dir=str(tmp_path))
     assert sorted(p.name for p in tmp_path.glob("*.index")) == ["ckpt-10.index", "ckpt-12.index"]
+
+
+def test_mixed_bfloat16_computes_in_bfloat16_and_keeps_float32_weights(mnist):
+    config = loop.Config(precision="mixed_bfloat16", epochs=1, max_steps_per_epoch=5,
+                         verbose=False)  # fmt: skip
+    result = loop.train_and_evaluate(config, mnist)
+    conv = result.model.layers[0]
+    assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"
+    assert np.isfinite(result.history[0]["train_loss"])
+    from mnist_convnet import model as model_lib
+
+    assert model_lib.build("keras_convnet").layers[0].compute_dtype == "float32"  # policy restored
+
+
+def test_xla_step_gives_the_same_weights_as_the_plain_step(mnist):
+    plain = loop.Config(model="lenet5", epochs=1, max_steps_per_epoch=4, verbose=False)
+    xla = dataclasses.replace(plain, jit_compile=True)
+    for a, b in zip(loop.train_and_evaluate(plain, mnist).model.weights,
+                    loop.train_and_evaluate(xla, mnist).model.weights):  # fmt: skip
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+
+
+def test_manual_gradients_refuse_mixed_precision(mnist):
+    from mnist_convnet.errors import UserError
+
+    with pytest.raises(UserError, match="float32 only"):
+        loop.train_and_evaluate(
+            loop.Config(gradients="manual", precision="mixed_bfloat16", verbose=False), mnist
+        )
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero(mnist):
+    config = loop.Config(lr_schedule="cosine", epochs=2, max_steps_per_epoch=3, verbose=False)
+    result = loop.train_and_evaluate(config, mnist)
+    assert len(result.history) == 2
+    schedule = loop.LR_SCHEDULES["cosine"](1e-3, 6)
+    assert float(schedule(0)) == pytest.approx(1e-3) and float(schedule(6)) == pytest.approx(0.0)
+    assert float(schedule(3)) == pytest.approx(0.5e-3)
