@@ -275,7 +275,7 @@ def train_and_evaluate(
             )  # fmt: skip
         else:
             logging.info("training from scratch; checkpoints go to %s", checkpoint_dir)
-    if state.log_dir.numpy():
+    if log_dir and state.log_dir.numpy():
         log_dir = state.log_dir.numpy().decode()  # carry on with the same TensorBoard run
     elif log_dir:
         state.log_dir.assign(log_dir)

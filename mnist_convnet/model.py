@@ -65,7 +65,9 @@ def build_lenet5() -> keras.Sequential:
     chosen subset, to break symmetry and save weights); S2/S4 are plain averages (the
     paper multiplies by a trainable coefficient, adds a bias and squashes); tanh is not
     scaled by 1.7159; the output is softmax + cross-entropy instead of Euclidean RBF units
-    with the MAP criterion. The paper reports 0.95% test error.
+    with the MAP criterion. The paper reports 0.95% test error; with the keras.io recipe
+    (batch 128, constant 1e-3) this network overfits and reaches 98.64%, with
+    ``--batch_size=32 --lr_schedule=cosine`` 98.94% (README, "The networks").
     """
     return keras.Sequential(
         [

@@ -29,16 +29,21 @@ SOBEL_VERTICAL = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)
 SOBEL_HORIZONTAL = SOBEL_VERTICAL.T.copy()
 
 
+def _per_epoch(ax, history: dict[str, list[tuple[int, float]]], metric: str) -> None:
+    """Train and validation values of one logged metric against epoch, on ``ax``."""
+    for split, style in (("train", "o-"), ("val", "s--")):
+        points = history.get(f"{split}_{metric}", [])
+        if points:
+            epochs, values = zip(*points)
+            ax.plot(epochs, values, style, label=split)
+    ax.set_xlabel("epoch")
+
+
 def training_curves(history: dict[str, list[tuple[int, float]]]) -> Figure:
     """Loss and accuracy against epoch; ``history[tag]`` is a list of (epoch, value)."""
     fig = Figure(figsize=(10, 4), layout="constrained")
     for ax, metric in zip(fig.subplots(1, 2), ("loss", "accuracy")):
-        for split, style in (("train", "o-"), ("val", "s--")):
-            points = history.get(f"{split}_{metric}", [])
-            if points:
-                epochs, values = zip(*points)
-                ax.plot(epochs, values, style, label=split)
-        ax.set_xlabel("epoch")
+        _per_epoch(ax, history, metric)
         ax.set_ylabel(metric)
         ax.set_title(f"{metric} per epoch")
         ax.grid(alpha=0.3)
@@ -165,12 +170,7 @@ def dlogits_statistics(
     """
     fig = Figure(figsize=(11, 4), layout="constrained")
     left, right = fig.subplots(1, 2)
-    for split, style in (("train", "o-"), ("val", "s--")):
-        points = history.get(f"{split}_dlogits_norm", [])
-        if points:
-            epochs, values = zip(*points)
-            left.plot(epochs, values, style, label=split)
-    left.set_xlabel("epoch")
+    _per_epoch(left, history, "dlogits_norm")
     left.set_ylabel("mean ‖∂L/∂z‖ = mean ‖p − y‖")
     left.set_yscale("log")
     left.set_title("how hard the loss still pushes, per epoch")
