@@ -39,13 +39,19 @@ flags.DEFINE_list("only", list(("ours", "ours_manual", "fit", "inference")),
 TRAINING = ("ours", "ours_manual", "ours_bf16", "ours_xla", "fit")
 
 
+class MeasurementFailed(Exception):
+    """One measurement's process failed; the others still run and are reported."""
+
+
 def _run(which: str, *args: str) -> dict:
     command = [sys.executable, "-m", "bench.measure", which, *args]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
-        sys.exit(f"bench: {which} failed:\n{done.stderr[-3000:]}")
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"bench: {which} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
+        raise MeasurementFailed(last)
     return json.loads(lines[-1].removeprefix("RESULT "))
 
 
@@ -100,7 +106,11 @@ def main(argv: list[str]) -> None:
         for which in TRAINING:
             if which in only:
                 extra = [f"--export_dir={tmp}/model"] if which == "ours" else []
-                results[which] = _summary(_run(which, f"--epochs={epochs}", *extra), peak["peak_gflops"])
+                try:
+                    result = _run(which, f"--epochs={epochs}", *extra)
+                    results[which] = _summary(result, peak["peak_gflops"])
+                except MeasurementFailed as error:
+                    results[f"{which}_failed"] = str(error)
         if "inference" in only:
             if "ours" not in results:
                 sys.exit("bench: inference measures the model that ours trains; add ours")

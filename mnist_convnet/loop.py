@@ -245,6 +245,13 @@ def train_and_evaluate(
         step.train_step, model, optimizer, gradients=step.GRADIENTS[config.gradients]
     )
     if config.jit_compile:
+        if config.deterministic and any(
+            isinstance(layer, keras.layers.MaxPooling2D) for layer in model.layers
+        ):
+            raise UserError(
+                "XLA has no deterministic max-pooling gradient: add --nodeterministic "
+                "to use --jit_compile with this model"
+            )
         replica_step = tf.function(replica_step, jit_compile=True)
 
     @tf.function
