@@ -16,7 +16,7 @@ SUBCOMMANDS = {
     "predict": ("mnist_convnet.predict", "read digits from image files (PNG, JPEG, ...)"),
     "serve": ("mnist_convnet.serve", "serve a SavedModel with TF Serving's REST API"),
     "evaluate": ("mnist_convnet.evaluate_main", "score a SavedModel, .tflite or .keras on the test split"),
-    "visualize": ("mnist_convnet.visualize", "draw curves, filters, feature maps... as PNG files"),
+    "visualize": ("mnist_convnet.visualize_main", "draw curves, filters, feature maps... as PNG files"),
 }
 
 

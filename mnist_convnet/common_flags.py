@@ -19,7 +19,13 @@ def checkpoint_dir_for(export_dir: str) -> str:
 
 
 def define_data_flags() -> None:
-    """--manual_dir and --data_dir: where MNIST comes from and where tfds keeps it."""
+    """--manual_dir and --data_dir: where MNIST comes from and where tfds keeps it.
+
+    Several subcommands share these; defining them twice in one process (a test that
+    imports two subcommands) is harmless.
+    """
+    if "manual_dir" in flags.FLAGS:
+        return
     flags.DEFINE_string(
         "manual_dir",
         None,
@@ -35,6 +41,8 @@ def load_datasets(flags_obj: flags.FlagValues) -> data.Datasets:
 
 
 def define_model_dir_flag() -> None:
+    if "model_dir" in flags.FLAGS:
+        return
     flags.DEFINE_string(
         "model_dir",
         DEFAULT_EXPORT_DIR,

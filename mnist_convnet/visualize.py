@@ -1,33 +1,24 @@
-"""Draw the article's pictures from a trained model and its training logs.
+"""What the pictures show, gathered from a trained model, its logs and the test split.
 
-    mnist-convnet visualize --model_dir=saved_models/mnist_convnet --log_dir=logs --out_dir=plots
-    make plots
-
-Writes into ``--out_dir`` (PNG): training_curves, confusion_matrix, worst_misclassified,
-first_layer_filters, feature_maps, sobel, dlogits. ``--log_dir`` is a training run's
-TensorBoard folder, or the folder of runs ``make train`` writes (its newest run is used);
-the same pictures are added to that run as TensorBoard image summaries, under ``plots/``.
-The figures themselves are drawn by ``plots.py``; this module gathers what they show.
+``plots.py`` draws the figures from arrays; this module finds those arrays — the training
+history in the TensorBoard logs, every layer's maps for one digit, the Sobel responses —
+and writes the figures as PNG files and TensorBoard images. ``visualize_main.py`` is its
+command line (``mnist-convnet visualize``, ``make plots``).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import tensorflow as tf
+from matplotlib.figure import Figure
+from tensorboard.backend.event_processing import event_accumulator
 
-import json  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from tensorboard.backend.event_processing import event_accumulator  # noqa: E402
-
-from mnist_convnet import backprop, common_flags, data, evaluation, inference, plots  # noqa: E402
-from mnist_convnet.errors import UserError, exit_on_user_error  # noqa: E402
+from mnist_convnet import backprop, data, evaluation, plots
+from mnist_convnet.errors import UserError
 
 History = dict[str, list[tuple[int, float]]]
 
@@ -133,33 +124,3 @@ def write_image_summaries(pngs: list[Path], run_dir: Path) -> Path:
             tf.summary.image(png.stem, image[None], step=0)
     writer.flush()
     return folder
-
-
-flags.DEFINE_string("out_dir", "plots", "Where the PNG files go.")
-flags.DEFINE_integer("digit_index", 0, "Which test digit the feature maps and Sobel show.",
-                     lower_bound=0, upper_bound=9999)  # fmt: skip
-common_flags.define_model_dir_flag()
-common_flags.define_data_flags()
-flags.FLAGS.set_default("log_dir", "logs")
-
-
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    FLAGS = flags.FLAGS
-    with exit_on_user_error():
-        model = inference.load_keras_model(FLAGS.model_dir)
-        run_dir = find_run(FLAGS.log_dir) if FLAGS.log_dir else None
-        history = read_history(run_dir) if run_dir else {}
-        images, labels = data.as_numpy(common_flags.load_datasets(FLAGS).test)
-        pngs = write_pngs(draw_all(model, history, images, labels, FLAGS.digit_index),
-                          FLAGS.out_dir)  # fmt: skip
-        summaries = write_image_summaries(pngs, run_dir) if run_dir else None
-    for png in pngs:
-        logging.info("wrote %s", png)
-    print(json.dumps({"plots": [str(p) for p in pngs],
-                      "tensorboard": str(summaries) if summaries else None}), flush=True)  # fmt: skip
-
-
-if __name__ == "__main__":
-    app.run(main)

@@ -180,3 +180,10 @@ def test_cosine_schedule_decays_the_learning_rate_to_zero(mnist):
     schedule = loop.LR_SCHEDULES["cosine"](1e-3, 6)
     assert float(schedule(0)) == pytest.approx(1e-3) and float(schedule(6)) == pytest.approx(0.0)
     assert float(schedule(3)) == pytest.approx(0.5e-3)
+
+
+def test_xla_with_max_pooling_asks_for_nondeterministic_ops(mnist):
+    from mnist_convnet.errors import UserError
+
+    with pytest.raises(UserError, match="--nodeterministic"):
+        loop.train_and_evaluate(loop.Config(jit_compile=True, verbose=False), mnist)
