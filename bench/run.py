@@ -62,6 +62,7 @@ def _summary(result: dict, peak_gflops: float) -> dict:
     images_per_second = result["images_per_epoch"] / per_epoch
     gflops = result["training_flops_per_image"] * images_per_second / 1e9
     return {
+        "epoch_seconds": [round(x, 2) for x in seconds],  # throttling shows up here
         "first_epoch_seconds": round(seconds[0], 2),
         "seconds_per_epoch": round(per_epoch, 2),
         "median_seconds_per_epoch": round(statistics.median(steady), 2),
