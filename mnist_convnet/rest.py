@@ -104,6 +104,7 @@ class ModelServer:
         self.name = name
         self.max_body_bytes = max_body_bytes
         self._loaded: dict[int, Any] = {}
+        self._page: str | None = None
         self._lock = threading.Lock()
         self.latest = int(export.latest_version_dir(self.base_dir).name)
         self.model(self.latest)  # load now: fail at start-up, not at the first request
@@ -171,10 +172,11 @@ class ModelServer:
     # --- endpoints -------------------------------------------------------------------
 
     def page(self) -> Response:
-        """The draw-a-digit page, told which model name to ask."""
-        text = importlib.resources.files("mnist_convnet").joinpath("static/index.html").read_text()
-        text = text.replace("{{MODEL_NAME}}", html.escape(self.name, quote=True))
-        return Response(text, mimetype="text/html")
+        """The draw-a-digit page, told which model name to ask (read once, then kept)."""
+        if self._page is None:
+            text = importlib.resources.files("mnist_convnet").joinpath("static/index.html").read_text()
+            self._page = text.replace("{{MODEL_NAME}}", html.escape(self.name, quote=True))
+        return Response(self._page, mimetype="text/html")
 
     def status(self, version: int) -> Response:
         return self.json({"model_version_status": [{
