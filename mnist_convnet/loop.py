@@ -101,7 +101,6 @@ def train_epoch(
     train_step: Callable[[tf.Tensor, tf.Tensor], step.StepMetrics],
     batches: Iterable,
     progbar: keras.utils.Progbar | None = None,
-    max_steps: int | None = None,
     epoch: int = 1,
     start: int = 0,
     sums: np.ndarray | None = None,
@@ -116,8 +115,6 @@ def train_epoch(
     checkpoint, an export) could save the broken weights.
     """
     sums = np.zeros(4) if sums is None else np.array(sums, np.float64)
-    if max_steps is not None:
-        batches = batches.take(max_steps)
     for i, (images, labels) in enumerate(batches, start=start):
         metrics = np.array(train_step(images, labels))
         if not np.isfinite(metrics[0]):
@@ -202,7 +199,6 @@ def _restore(latest: str, checkpoint, state: TrainingState, config: Config) -> N
             "resume it with the same flags, start over with --fresh, or use another "
             "--checkpoint_dir"
         )
-    state.run.assign(_fingerprint(config))
 
 
 def train_and_evaluate(
