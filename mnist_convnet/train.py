@@ -14,6 +14,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up chatter out
 
 import json  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -99,9 +100,10 @@ def _check_writable(folder: str) -> None:
     """Fails before training, not after it, when a result could not be saved."""
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        with open(Path(folder) / ".write-test", "w"):
+        # A name of its own: every worker of a multi-worker run checks the same folders
+        # at the same moment, and one fixed name would let one delete another's probe.
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
             pass
-        os.remove(Path(folder) / ".write-test")
     except OSError as error:
         raise UserError(f"cannot write to {folder}: {error.strerror}") from None
 

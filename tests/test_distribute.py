@@ -80,8 +80,9 @@ def test_multi_worker_two_processes_match_one_process_and_only_the_chief_exports
         for i in range(2)
     ]  # fmt: skip
     outputs = [child.communicate(timeout=600) for child in children]
-    for child, (_, err) in zip(children, outputs):
-        assert child.returncode == 0, err[-3000:]
+    failed = [f"worker {i} exit {child.returncode}:\n{err[-3000:]}"
+              for i, (child, (_, err)) in enumerate(zip(children, outputs)) if child.returncode]  # fmt: skip
+    assert not failed, "\n\n".join(failed)  # both: one worker's error is the other's cause
     chief, worker = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
     assert chief["replicas"] == worker["replicas"] == 2
     assert chief["export_dir"] == str(tmp_path / "export" / "1") and worker["export_dir"] is None

@@ -103,6 +103,27 @@ def test_unwritable_export_dir_fails_before_training(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot write to {blocker}")
 
 
+def _check_writable_many_times(folder: str) -> None:
+    for _ in range(3000):
+        train._check_writable(folder)
+
+
+def test_workers_checking_one_folder_at_once_do_not_trip_each_other(tmp_path):
+    # Every worker of a multi-worker run checks the shared export and checkpoint folders
+    # as it starts; a probe file with one fixed name let a worker delete the other's.
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")  # the children only touch files
+    workers = [context.Process(target=_check_writable_many_times, args=(str(tmp_path),))
+               for _ in range(2)]  # fmt: skip
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    assert list(tmp_path.iterdir()) == []  # no probe left behind
+
+
 def test_helpfull_lists_the_training_flags():
     result = _cli("train", "--helpfull")  # absl's help flags exit with status 1
     assert "Traceback" not in result.stderr
