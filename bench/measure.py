@@ -4,6 +4,7 @@
     python -m bench.measure ours_manual --epochs=15
     python -m bench.measure ours_bf16   --epochs=15   (--precision=mixed_bfloat16)
     python -m bench.measure ours_xla    --epochs=15   (--jit_compile)
+    python -m bench.measure ours_1step  --epochs=15   (--steps_per_call=1)
     python -m bench.measure fit         --epochs=15
     python -m bench.measure inference   --model_dir=DIR   (a SavedModel ``ours`` exported)
 
@@ -142,6 +143,7 @@ def main(argv: list[str]) -> None:
         "ours_bf16": functools.partial(measure_ours, precision="mixed_bfloat16"),
         # XLA has no deterministic max-pool gradient, so this one runs without op determinism.
         "ours_xla": functools.partial(measure_ours, jit_compile=True, deterministic=False),
+        "ours_1step": functools.partial(measure_ours, steps_per_call=1),
         "fit": measure_fit,
         "inference": measure_inference,
     }[which]

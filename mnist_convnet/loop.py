@@ -5,7 +5,8 @@
       resume from the latest checkpoint of the same run, if there is one
       for each epoch left:
         train_epoch   -> train loss, accuracy, mean ‖∂L/∂z‖ per image
-                         (a checkpoint every N steps and on SIGTERM/SIGINT, if asked)
+                         (--steps_per_call steps per tf.function call; a checkpoint
+                         every N steps and on SIGTERM/SIGINT, if asked)
         evaluate      -> validation loss, accuracy
         TensorBoard scalars, a checkpoint
       evaluate on the test split, once
@@ -24,7 +25,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import keras
 import numpy as np
@@ -55,6 +56,9 @@ class Config:
     precision: str = "float32"  # or "mixed_bfloat16" (model.PRECISIONS)
     jit_compile: bool = False  # XLA-compile the training step
     checkpoint_every_steps: int = 0  # 0: only at the end of each epoch (and on a signal)
+    # Training steps per tf.function call: Python (metrics, progress bar, signal and
+    # checkpoint checks) runs once per call instead of once per step. Same weights.
+    steps_per_call: int = 10
     keep_checkpoints: int = 3
 
 
@@ -97,37 +101,51 @@ class TrainingDiverged(UserError):
     """The loss became NaN or infinite; the weights after that step are garbage."""
 
 
+TrainCalls = Callable[[Iterator, tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
+
+
 def train_epoch(
-    train_step: Callable[[tf.Tensor, tf.Tensor], step.StepMetrics],
+    train_calls: TrainCalls,
     batches: Iterable,
+    steps: int,
+    steps_per_call: int = 1,
     progbar: keras.utils.Progbar | None = None,
     epoch: int = 1,
     start: int = 0,
     sums: np.ndarray | None = None,
-    after_step: Callable[[int, np.ndarray], None] | None = None,
+    after_call: Callable[[int, np.ndarray], None] | None = None,
+    align_to: int = 0,
 ) -> dict[str, float]:
-    """Runs ``train_step`` over one epoch of batches; returns the epoch's mean metrics.
+    """Takes an epoch's training steps up to step ``steps``; returns its mean metrics.
 
-    When resuming an epoch in the middle, ``batches`` begin after the ``start`` steps done
-    (whose metric ``sums`` a checkpoint kept); ``after_step(steps done, sums)`` runs after
-    every step. Stops with
-    ``TrainingDiverged`` at the first step whose loss is not finite, before anything (a
-    checkpoint, an export) could save the broken weights.
+    ``train_calls(iterator, count, sums)`` takes up to ``count`` steps in one call
+    (``steps_per_call`` at most, fewer where a call must end: at the epoch's end and at
+    every multiple of ``align_to``, where a checkpoint is due) and adds each step's metrics
+    to ``sums``. When resuming in the middle of an epoch, ``batches`` begin after the
+    ``start`` steps done, whose metric ``sums`` a checkpoint kept. ``after_call(steps
+    done, sums)`` runs after every call. Stops with ``TrainingDiverged`` after the first
+    step whose loss is not finite, before anything (a checkpoint, an export) could save
+    the broken weights.
     """
-    sums = np.zeros(4) if sums is None else np.array(sums, np.float64)
-    for i, (images, labels) in enumerate(batches, start=start):
-        metrics = np.array(train_step(images, labels))
-        if not np.isfinite(metrics[0]):
+    totals = np.zeros(4) if sums is None else np.array(sums, np.float64)
+    iterator = iter(batches)
+    done = start
+    while done < steps:
+        count = min(steps_per_call, steps - done)
+        if align_to:
+            count = min(count, align_to - done % align_to)
+        running, taken = train_calls(iterator, tf.constant(count), tf.constant(totals))
+        done, totals = done + int(taken), running.numpy()
+        if not np.isfinite(totals[0]):
             raise TrainingDiverged(
-                f"loss became {metrics[0] / metrics[2]} at epoch {epoch}, step {i + 1}; "
+                f"loss became {totals[0]} at epoch {epoch}, step {done}; "
                 "try a smaller --learning_rate (the last good checkpoint is kept)"
             )
-        sums += metrics
         if progbar is not None:
-            progbar.update(i + 1, values=list(_means(sums).items()), finalize=False)
-        if after_step is not None:
-            after_step(i + 1, sums)
-    return _means(sums)
+            progbar.update(done, values=list(_means(totals).items()), finalize=False)
+        if after_call is not None:
+            after_call(done, totals)
+    return _means(totals)
 
 
 def evaluate(
@@ -221,6 +239,8 @@ def train_and_evaluate(
     runs on every replica and the batch metrics are summed across them. With several
     workers, only the chief's checkpoints are kept (see ``distribute``).
     """
+    if config.steps_per_call < 1:
+        raise UserError(f"steps_per_call must be at least 1, not {config.steps_per_call}")
     if config.gradients == "manual" and config.precision != "float32":
         raise UserError("--gradients=manual computes in float32 only; drop --precision")
     strategy = strategy or tf.distribute.get_strategy()
@@ -251,11 +271,22 @@ def train_and_evaluate(
         replica_step = tf.function(replica_step, jit_compile=True)
 
     @tf.function
-    def train_fn(images, labels) -> step.StepMetrics:
-        per_replica = strategy.run(replica_step, args=(images, labels))
-        return step.StepMetrics(*(
-            strategy.reduce(tf.distribute.ReduceOp.SUM, m, axis=None) for m in per_replica
-        ))  # fmt: skip
+    def train_calls(iterator, count: tf.Tensor, sums: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Up to ``count`` steps, each on every replica; their metric sums added to ``sums``
+        step by step (in float64, as one step per call would). Ends early after a step
+        whose loss is not finite."""
+        taken = tf.constant(0)
+        for _ in tf.range(count):
+            images, labels = next(iterator)
+            per_replica = strategy.run(replica_step, args=(images, labels))
+            metrics = tf.stack([
+                strategy.reduce(tf.distribute.ReduceOp.SUM, m, axis=None) for m in per_replica
+            ])  # fmt: skip
+            sums += tf.cast(metrics, tf.float64)
+            taken += 1
+            if not tf.math.is_finite(metrics[0]):
+                break
+        return sums, taken
 
     eval_fn = tf.function(functools.partial(step.eval_step, model))
     validation = data.eval_batches(datasets.validation, config.batch_size)
@@ -296,7 +327,7 @@ def train_and_evaluate(
             )
         manager.save(checkpoint_number=int(state.epoch) * steps_per_epoch + int(state.step))
 
-    def after_step(done: int, sums: np.ndarray) -> None:
+    def after_call(done: int, sums: np.ndarray) -> None:
         state.step.assign(done)
         state.sums.assign(sums)
         every = config.checkpoint_every_steps
@@ -330,8 +361,9 @@ def train_and_evaluate(
         batches = strategy.experimental_distribute_dataset(data.shard_by_data(batches))
         start = time.perf_counter()
         train = train_epoch(
-            train_fn, batches, progbar, epoch=epoch, start=first,
-            sums=state.sums.numpy(), after_step=after_step,
+            train_calls, batches, steps_per_epoch, config.steps_per_call, progbar,
+            epoch=epoch, start=first, sums=state.sums.numpy(), after_call=after_call,
+            align_to=config.checkpoint_every_steps,
         )  # fmt: skip
         seconds = time.perf_counter() - start
         train_seconds += seconds

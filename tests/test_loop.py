@@ -72,6 +72,22 @@ def test_same_seed_same_weights_other_seed_other_weights(mnist):
     assert not np.array_equal(first[0], other[0])
 
 
+def test_steps_per_call_changes_nothing_but_speed(mnist, tmp_path):
+    # 7 steps an epoch: calls of 1; of 3, 3 and 1; of 7. Same batches, same updates, same
+    # metric sums added in the same order: bit-identical weights, Adam state and history.
+    config = loop.Config(epochs=2, max_steps_per_epoch=7, verbose=False)
+    results = {}
+    for steps_per_call in (1, 3, 10):
+        results[steps_per_call] = loop.train_and_evaluate(
+            dataclasses.replace(config, steps_per_call=steps_per_call), mnist,
+            checkpoint_dir=str(tmp_path / str(steps_per_call)),
+        )  # fmt: skip
+    for steps_per_call in (3, 10):
+        assert_same_checkpoints(tmp_path / "1", tmp_path / str(steps_per_call))
+        strip = lambda history: [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in history]  # noqa: E731
+        assert strip(results[steps_per_call].history) == strip(results[1].history)
+
+
 def test_restoring_a_checkpoint_into_the_wrong_model_is_a_clear_error(short_run):
     from mnist_convnet.errors import UserError
 
@@ -88,8 +104,13 @@ def test_a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoin
     loop.train_and_evaluate(good, mnist, checkpoint_dir=str(ckpt))
     saved = sorted(p.name for p in ckpt.iterdir())
     huge = loop.Config(epochs=2, max_steps_per_epoch=50, learning_rate=1e9, verbose=False)
-    with pytest.raises(loop.TrainingDiverged, match=r"loss became (nan|inf) at epoch 1, step \d+"):
-        loop.train_and_evaluate(huge, mnist, checkpoint_dir=str(ckpt), fresh=True)
+    named = []
+    for steps_per_call in (1, 10):  # the step is found inside a call of several steps too
+        with pytest.raises(loop.TrainingDiverged, match=r"loss became (nan|inf) at epoch 1, step") as info:
+            loop.train_and_evaluate(dataclasses.replace(huge, steps_per_call=steps_per_call),
+                                    mnist, checkpoint_dir=str(ckpt), fresh=True)  # fmt: skip
+        named.append(str(info.value).split("step ")[1].split(";")[0])
+    assert named[0] == named[1]
     assert sorted(p.name for p in ckpt.iterdir()) == saved  # nothing broken was saved
     restored = loop.restore_model(ckpt)
     assert all(np.isfinite(w.numpy()).all() for w in restored.weights)
@@ -109,12 +130,13 @@ def test_stopping_on_a_signal_checkpoints_and_resuming_matches_an_uninterrupted_
 
     calls = []
 
-    def stop_at_epoch_2_step_3():
+    def stop_at_epoch_2_step_3():  # asked after every call: 3 steps a call, here
         calls.append(1)
-        return signal.SIGTERM if len(calls) == 12 + 3 else None
+        return signal.SIGTERM if len(calls) == 5 + 1 else None  # epoch 1: 3+2, 3+2, 2
 
+    split = dataclasses.replace(RESUMABLE, steps_per_call=3)
     with pytest.raises(Interrupted, match=r"signal 15 at epoch 2, step 3; checkpoint saved") as info:
-        loop.train_and_evaluate(RESUMABLE, mnist, checkpoint_dir=str(tmp_path / "split"),
+        loop.train_and_evaluate(split, mnist, checkpoint_dir=str(tmp_path / "split"),
                                 stop_requested=stop_at_epoch_2_step_3)  # fmt: skip
     assert info.value.exit_code == 128 + signal.SIGTERM
     assert tf.train.latest_checkpoint(str(tmp_path / "split")).endswith("ckpt-15")

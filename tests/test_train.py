@@ -84,6 +84,7 @@ def test_console_script_end_to_end_then_export_from_checkpoint(data_dir, tmp_pat
         ("--epochs=0", "--epochs"),
         ("--batch_size=-1", "--batch_size"),
         ("--learning_rate=0", "--learning_rate must be positive"),
+        ("--steps_per_call=0", "--steps_per_call"),
         ("--no_such_flag=1", "no_such_flag"),
     ],
 )
