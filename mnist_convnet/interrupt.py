@@ -1,8 +1,9 @@
-"""Turning SIGTERM and SIGINT into "finish this step, checkpoint, then stop".
+"""Turning SIGTERM and SIGINT into "finish these steps, checkpoint, then stop".
 
 A scheduler's SIGTERM (or Ctrl-C) should cost a training run nothing but time. While a
 ``StopOnSignal`` block is active, either signal only sets a flag; the loop checks it after
-every step, saves a checkpoint and raises ``Interrupted``. A second Ctrl-C while that
+every call of its training function (``--steps_per_call`` steps, 10 by default, about half a
+second here), saves a checkpoint and raises ``Interrupted``. A second Ctrl-C while that
 happens is ignored rather than leaving a half-written checkpoint.
 """
 
