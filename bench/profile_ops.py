@@ -6,7 +6,8 @@ Every op that a tape step of the default recipe runs on the CPU (forward, and ea
 gradient the tape asks for) is run on random tensors of the step's shapes, as its own
 ``tf.function``, round after round in one process, so slow spells of the machine hit all
 of them alike; then one whole training step of the real loop on a real-shaped batch, for
-comparison. Prints JSON: each op's fastest and median milliseconds, its share of the sum
+comparison; and a hand-written replacement for the costliest memory-bound op, the
+max-pool gradient. Prints JSON: each op's fastest and median milliseconds, its share of the sum
 of fastest times, and its FLOPs where it has any worth counting.
 
 What it showed (README, "Speed"): half of a step is memory-bound work on the 26×26×32
@@ -69,6 +70,17 @@ def _ops(b: int) -> dict[str, tuple]:
     }  # fmt: skip
 
 
+def _alternatives(b: int) -> dict[str, tuple]:
+    """Hand-written replacements for the costliest memory-bound op, timed alongside it."""
+    from mnist_convnet import backprop
+
+    rng = np.random.default_rng(1)
+    a1 = tf.nn.relu(tf.constant(rng.standard_normal((b, 26, 26, 32)).astype(np.float32)))
+    dp1 = tf.constant(rng.standard_normal((b, 13, 13, 32)).astype(np.float32))
+    return {"pool1 gradient, the article's (backprop.max_pool_backward)":
+            (lambda: backprop.max_pool_backward(dp1, a1), 0)}  # fmt: skip
+
+
 def _whole_step(b: int):
     """One real training step of the loop (tape gradients, Adam) on a random batch."""
     import functools
@@ -93,6 +105,8 @@ def main(argv: list[str]) -> None:
     b = flags.FLAGS.batch_size
     ops = _ops(b)
     functions = {name: tf.function(fn) for name, (fn, _) in ops.items()}
+    alternatives = _alternatives(b)
+    functions.update({name: tf.function(fn) for name, (fn, _) in alternatives.items()})
     functions["whole training step"] = _whole_step(b)
     for fn in functions.values():
         fn()  # trace, allocate
