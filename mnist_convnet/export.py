@@ -49,8 +49,8 @@ def export_saved_model(model: keras.Model, export_dir: str | os.PathLike) -> Pat
     """Exports ``model`` as the next version under ``export_dir``; returns its folder.
 
     Signatures (see ``signatures.py``): ``serving_default`` takes uint8 pixels,
-    ``serving_images`` encoded image bytes, ``serving_float`` float32 images in [0, 1];
-    each returns ``probabilities`` [batch, 10] and ``classes`` [batch].
+    ``serving_images`` encoded photos/scans/drawings of one digit, ``serving_number``
+    the same of a row of digits, ``serving_float`` float32 images in [0, 1].
     """
     base = Path(export_dir)
     try:

@@ -1,11 +1,17 @@
 """Read digits from image files with a trained SavedModel.
 
     mnist-convnet predict photo.jpg drawings/          # files, or folders of images
+    mnist-convnet predict --number cheque.jpg          # a row of digits: "4071"
     python -m mnist_convnet.predict --model_dir=saved_models/mnist_convnet/3 digit.png
 
-One JSON line per image: ``{"path", "digit", "probability", "top3"}``, or
-``{"path", "error"}`` for a file that cannot be read — the others still run, and the exit
-code is 1 if any failed. Images are made MNIST-like first (see ``preprocess.py``).
+One JSON line per image: ``{"path", "digit", "probability", "top3"}``, with ``--number``
+``{"path", "number", "digits": [{"digit", "probability", "box"}]}`` (box: ymin, xmin,
+ymax, xmax in the image's pixels), or ``{"path", "error"}`` for a file that cannot be read
+or has no digit — the others still run, and the exit code is 1 if any failed.
+
+The digit is found by the SavedModel itself (its ``serving_images`` / ``serving_number``
+signatures, see ``digit_finder.py``), exactly as TF Serving and ``mnist-convnet serve``
+find it; ``preprocess.py`` only converts what TensorFlow cannot decode.
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from mnist_convnet import common_flags, inference, preprocess  # noqa: E402
-from mnist_convnet.errors import exit_on_user_error  # noqa: E402
+from mnist_convnet import common_flags, digit_finder, inference, preprocess  # noqa: E402
+from mnist_convnet.errors import UserError, exit_on_user_error  # noqa: E402
 
 common_flags.define_model_dir_flag()
+flags.DEFINE_bool("number", False, "Read a row of digits left to right as one number.")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".pgm"}
 
@@ -41,37 +49,64 @@ def expand(paths: list[str]) -> list[Path]:
     return found
 
 
-def predict_files(loaded, paths: list[Path]) -> list[dict]:
-    """One result dict per path, in order; unreadable files give ``{"path", "error"}``."""
-    results, digits, index = [], [], []
-    for path in paths:
-        try:
-            digits.append(preprocess.load_digit(path))
-            index.append(len(results))
-            results.append({"path": str(path)})
-        except preprocess.ImageError as error:
-            results.append({"path": str(path), "error": str(error)})
-    if digits:
-        outputs = loaded.signatures["serving_default"](pixels=np.stack(digits))
-        for i, p in zip(index, outputs["probabilities"].numpy()):
-            top = np.argsort(p)[::-1][:3]
-            results[i].update(
-                digit=int(top[0]),
-                probability=round(float(p[top[0]]), 6),
-                top3=[[int(d), round(float(p[d]), 6)] for d in top],
-            )
-    return results
+def signature(loaded, number: bool):
+    """The SavedModel's image signature; a clear error for one exported before it existed."""
+    name = "serving_number" if number else "serving_images"
+    fn = loaded.signatures.get(name)
+    if fn is None or (not number and "image" not in fn.structured_outputs):
+        raise UserError(
+            f"this SavedModel has no {name} digit-finder (exported by an older version): "
+            "export it again with `mnist-convnet train` or `make train`"
+        )
+    return fn
+
+
+def _digit(probabilities: np.ndarray) -> dict:
+    top = np.argsort(probabilities)[::-1][:3]
+    return {
+        "digit": int(top[0]),
+        "probability": round(float(probabilities[top[0]]), 6),
+        "top3": [[int(d), round(float(probabilities[d]), 6)] for d in top],
+    }
+
+
+def _number(outputs: dict) -> dict:
+    count = int(outputs["count"][0])
+    digits = []
+    for i in range(count):
+        p = outputs["probabilities"][0, i].numpy()
+        digit = int(outputs["digits"][0, i])
+        box = [int(v) for v in outputs["boxes"][0, i]]
+        digits.append({"digit": digit, "probability": round(float(p[digit]), 6), "box": box})
+    return {"number": outputs["number"][0].numpy().decode(), "digits": digits}
+
+
+def read_file(fn, path: Path, number: bool) -> dict:
+    """One result dict for ``path``: the digit (or number) read, or ``{"error"}``."""
+    result: dict = {"path": str(path)}
+    try:
+        outputs = fn(images=tf.constant([preprocess.encoded_image(path)]))
+    except preprocess.ImageError as error:
+        return {**result, "error": str(error)}
+    except tf.errors.InvalidArgumentError as error:
+        return {**result, "error": digit_finder.error_message(error)}
+    if number:
+        return {**result, **_number(outputs)}
+    return {**result, **_digit(outputs["probabilities"][0].numpy())}
 
 
 def main(argv: list[str]) -> None:
     if len(argv) < 2:
-        raise app.UsageError("usage: mnist-convnet predict FILE_OR_DIR... [--model_dir=...]")
+        raise app.UsageError("usage: mnist-convnet predict [--number] FILE_OR_DIR... [--model_dir=...]")
+    number = flags.FLAGS.number
     with exit_on_user_error():
-        loaded = inference.load_saved_model(flags.FLAGS.model_dir)
-    results = predict_files(loaded, expand(argv[1:]))
-    for result in results:
+        fn = signature(inference.load_saved_model(flags.FLAGS.model_dir), number)
+    failed = False
+    for path in expand(argv[1:]):
+        result = read_file(fn, path, number)
+        failed |= "error" in result
         print(json.dumps(result), flush=True)
-    sys.exit(1 if any("error" in r for r in results) else 0)
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

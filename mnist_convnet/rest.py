@@ -6,9 +6,18 @@
     POST /v1/models/<name>[/versions/<N>]:predict    {"instances": [...]} or {"inputs": ...}
 
 An instance is a 28x28 (or 28x28x1) nested list of integer pixels 0-255, white digit on
-black, or an encoded image as ``{"b64": "<base64 PNG/JPEG>"}`` (decoded, greyed and resized
-inside the SavedModel). Answers follow TF Serving: ``{"predictions": [{"probabilities":
-[...], "classes": d}, ...]}`` for instances, ``{"outputs": {...}}`` for inputs.
+black, or an encoded image as ``{"b64": "<base64 PNG/JPEG/GIF/BMP>"}`` — a photo, a scan,
+a canvas export, in which the SavedModel itself finds the digit. ``"signature_name"``
+picks the signature as in TF Serving (``serving_number`` reads a row of digits,
+``serving_float`` takes floats in [0, 1]); without it, the instances' form decides
+(pixels: ``serving_default``, b64: ``serving_images``). Answers follow TF Serving:
+``{"predictions": [{"probabilities": [...], "classes": d, ...}, ...]}`` for instances,
+``{"outputs": {...}}`` for inputs.
+
+At most MAX_DECODES image requests run the digit-finder at once (more would only queue
+for the two cores and hold their decoded images in memory); the rest wait up to
+DECODE_WAIT_SECONDS, then get 503. Image headers promising more than 25 Mpixels are
+refused by the graph before decoding (400).
 
 Anything malformed gets HTTP 4xx with ``{"error": "..."}`` and the server keeps serving.
 This is not a production server: for that, point TF Serving at the same folder.
@@ -32,10 +41,14 @@ from absl import logging
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
-from mnist_convnet import export, inference
+from mnist_convnet import digit_finder, export, inference
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_INSTANCES = 1024
+MAX_DECODES = 2
+DECODE_WAIT_SECONDS = 10.0
+IMAGE_SIGNATURES = ("serving_images", "serving_number")
+SIGNATURES = ("serving_default", "serving_float", *IMAGE_SIGNATURES)
 _PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<verb>/metadata|:predict)?$"
 )
@@ -53,15 +66,15 @@ def _reject_constant(name: str) -> None:
     raise BadRequest(400, f"JSON may not contain {name}")
 
 
-def _pixels(instance: Any) -> np.ndarray:
-    """One instance as uint8 [28, 28, 1], or BadRequest saying what is wrong with it."""
+def _pixels(instance: Any, floats: bool = False) -> np.ndarray:
+    """One instance as uint8 [28, 28, 1] (float32 in [0, 1] if ``floats``), or BadRequest."""
     try:
         array = np.asarray(instance)
     except ValueError:
         raise BadRequest(400, "ragged instance: every row must have 28 pixels") from None
     except RecursionError:
         raise BadRequest(400, "instance nested too deeply") from None
-    if array.dtype == object or array.dtype.kind not in "iuf" or array.dtype == bool:
+    if array.dtype == object or array.dtype.kind not in "iuf":
         raise BadRequest(400, "pixels must be numbers (integers 0-255) in nested lists")
     if array.shape == (28, 28):
         array = array[..., np.newaxis]
@@ -69,6 +82,10 @@ def _pixels(instance: Any) -> np.ndarray:
         raise BadRequest(400, f"an instance must be 28x28 or 28x28x1 pixels, got shape {list(array.shape)}")
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise BadRequest(400, "pixels must be finite numbers")
+    if floats:
+        if array.min() < 0 or array.max() > 1:
+            raise BadRequest(400, "serving_float takes numbers from 0 to 1")
+        return array.astype(np.float32)
     if np.any(array != np.round(array)) or array.min() < 0 or array.max() > 255:
         raise BadRequest(400, "pixels must be integers from 0 to 255")
     return array.astype(np.uint8)
@@ -106,6 +123,7 @@ class ModelServer:
         self._loaded: dict[int, Any] = {}
         self._page: str | None = None
         self._lock = threading.Lock()
+        self._decodes = threading.BoundedSemaphore(MAX_DECODES)
         self.latest = int(export.latest_version_dir(self.base_dir).name)
         self.model(self.latest)  # load now: fail at start-up, not at the first request
 
@@ -211,9 +229,9 @@ class ModelServer:
         keys = set(payload) - {"signature_name"}
         if keys not in ({"instances"}, {"inputs"}):
             raise BadRequest(400, 'body must have exactly one of "instances" or "inputs"')
-        signature_name = payload.get("signature_name", "serving_default")
-        if signature_name not in ("serving_default", "serving_images"):
-            raise BadRequest(400, f"unknown signature_name {signature_name!r}")
+        signature_name = payload.get("signature_name")
+        if signature_name is not None and signature_name not in SIGNATURES:
+            raise BadRequest(400, f"unknown signature_name {signature_name!r}; one of {', '.join(SIGNATURES)}")
 
         columnar = "inputs" in payload
         batch = payload["inputs"] if columnar else payload["instances"]
@@ -224,27 +242,50 @@ class ModelServer:
             raise BadRequest(400, "instances must be a non-empty list")
         if len(batch) > MAX_INSTANCES:
             raise BadRequest(400, f"at most {MAX_INSTANCES} instances per request")
-        outputs = self.run(self.model(version), [_unwrap(i) for i in batch])
+        outputs = self.run(self.model(version), [_unwrap(i) for i in batch], signature_name)
         if columnar:
             return self.json({"outputs": {k: v.tolist() for k, v in outputs.items()}})
         return self.json({"predictions": [
             {k: v[i].tolist() for k, v in outputs.items()} for i in range(len(batch))
         ]})  # fmt: skip
 
-    def run(self, loaded, instances: list) -> dict[str, np.ndarray]:
+    def run(self, loaded, instances: list, signature_name: str | None) -> dict[str, np.ndarray]:
+        """Runs the signature named (or the one the instances' form implies)."""
         encoded = [_b64(i) for i in instances]
+        images = all(e is not None for e in encoded)
+        if not images and any(e is not None for e in encoded):
+            raise BadRequest(400, "mix of b64 images and pixel arrays in one request")
+        name = signature_name or ("serving_images" if images else "serving_default")
+        if (name in IMAGE_SIGNATURES) != images:
+            wanted = '{"b64": ...} images' if name in IMAGE_SIGNATURES else "pixel arrays"
+            raise BadRequest(400, f"{name} takes {wanted}")
+        if name not in loaded.signatures:
+            raise BadRequest(400, f"this model version has no signature {name!r} (exported by an older version)")
+        fn = loaded.signatures[name]
         try:
-            if all(e is not None for e in encoded):
-                result = loaded.signatures["serving_images"](images=tf.constant(encoded))
-            elif any(e is not None for e in encoded):
-                raise BadRequest(400, "mix of b64 images and pixel arrays in one request")
+            if images:
+                result = self._find(fn, tf.constant(encoded))
+            elif name == "serving_float":
+                result = fn(images=tf.constant(np.stack([_pixels(i, floats=True) for i in instances])))
             else:
-                pixels = np.stack([_pixels(i) for i in instances])
-                result = loaded.signatures["serving_default"](pixels=tf.constant(pixels))
+                result = fn(pixels=tf.constant(np.stack([_pixels(i) for i in instances])))
         except tf.errors.InvalidArgumentError as error:
-            message = error.message.strip().splitlines()[0]
-            raise BadRequest(400, f"the model rejected the input: {message}") from None
-        return {k: v.numpy() for k, v in result.items()}
+            raise BadRequest(400, f"the model rejected the input: {digit_finder.error_message(error)}") from None
+        return {k: _plain(v.numpy()) for k, v in result.items()}
+
+    def _find(self, fn, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Runs an image signature once a decode slot is free (503 if none frees up)."""
+        if not self._decodes.acquire(timeout=DECODE_WAIT_SECONDS):
+            raise BadRequest(503, "too many images being read at once; try again")
+        try:
+            return fn(images=images)
+        finally:
+            self._decodes.release()
+
+
+def _plain(array: np.ndarray) -> np.ndarray:
+    """Byte strings (serving_number's ``number``) as str, so they go into JSON."""
+    return np.char.decode(array.astype(bytes), "utf-8") if array.dtype == object else array
 
 
 def _spec(spec: tf.TensorSpec) -> dict:

@@ -2,20 +2,32 @@
 
     serving_default   pixels  uint8 [batch, 28, 28] or [batch, 28, 28, 1], 0-255,
                               white digit on black as in MNIST
-    serving_images    images  string [batch]: encoded PNG/JPEG/GIF/BMP, any size, grey or
-                              colour — what TF Serving REST clients send as {"b64": ...};
-                              decoded, turned grey and resized to 28x28 in the graph
+    serving_images    images  string [batch]: encoded PNG/JPEG/GIF/BMP, any size — a photo,
+                              a scan, a canvas export; what TF Serving REST clients send as
+                              {"b64": ...}. The digit is found in the graph
+                              (``digit_finder.find_digit``); also returns ``image``, the
+                              uint8 [batch, 28, 28] the model saw
+    serving_number    images  string [batch]: a row of handwritten digits per image, read
+                              left to right (``digit_finder.find_number``)
     serving_float     images  float32 [batch, 28, 28, 1] in [0, 1]: the Keras model's own
                               input, used for the TF Lite conversion
 
-Every signature returns ``probabilities`` float32 [batch, 10] and ``classes`` int64 [batch].
-Scaling (x / 255) happens inside, so a client never needs to know how we normalise.
+The 28x28 signatures return ``probabilities`` float32 [batch, 10] and ``classes`` int64
+[batch]. ``serving_number`` returns, per image, ``number`` (string, "4071"), ``count``,
+and for up to MAX_DIGITS digits ``digits`` int64 (-1 past count), ``probabilities``
+[batch, MAX_DIGITS, 10], ``boxes`` int32 [batch, MAX_DIGITS, 4] (ymin, xmin, ymax, xmax
+in the image's pixels) and ``images`` uint8 [batch, MAX_DIGITS, 28, 28].
+Scaling (x / 255) happens inside, so a client never needs to know how we normalise. An
+image with no digit, or a header promising more than 25 Mpixels, is an InvalidArgument
+error (HTTP 400 from TF Serving), raised before the image is decoded.
 """
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
+
+from mnist_convnet import digit_finder
 
 PIXELS = tf.TensorSpec(shape=None, dtype=tf.uint8, name="pixels")
 IMAGES = tf.TensorSpec(shape=[None], dtype=tf.string, name="images")
@@ -42,19 +54,45 @@ def pixels_to_floats(pixels: tf.Tensor) -> tf.Tensor:
     return tf.cast(pixels, tf.float32) / 255.0
 
 
-def decode_images(images: tf.Tensor) -> tf.Tensor:
-    """Encoded image bytes [B] -> uint8 [B, 28, 28, 1]: decode, grey, resize (area-averaged)."""
+def find_digits(images: tf.Tensor) -> tf.Tensor:
+    """Encoded images [B] -> uint8 [B, 28, 28]: each one's digit, found and MNIST-framed."""
+    spec = tf.TensorSpec([digit_finder.SIZE, digit_finder.SIZE], tf.uint8)
+    return tf.map_fn(digit_finder.find_digit, images, fn_output_signature=spec)
 
-    def decode_one(encoded: tf.Tensor) -> tf.Tensor:
-        image = tf.io.decode_image(encoded, channels=1, dtype=tf.uint8, expand_animations=False)
-        image = tf.image.resize(image, [28, 28], method="area")
-        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
-    return tf.map_fn(decode_one, images, fn_output_signature=tf.TensorSpec([28, 28, 1], tf.uint8))
+def read_numbers(model: keras.Model, images: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Encoded images [B] -> the outputs of ``serving_number`` (see the module's doc)."""
+    most, size = digit_finder.MAX_DIGITS, digit_finder.SIZE
+    crops, boxes, counts = tf.map_fn(
+        digit_finder.find_number,
+        images,
+        fn_output_signature=(
+            tf.TensorSpec([most, size, size], tf.uint8),
+            tf.TensorSpec([most, 4], tf.int32),
+            tf.TensorSpec([], tf.int32),
+        ),
+    )
+    present = tf.sequence_mask(counts, most)
+    found = tf.boolean_mask(crops, present)
+    probabilities = tf.scatter_nd(
+        tf.where(present),
+        model(pixels_to_floats(found), training=False),
+        [tf.shape(images)[0], most, 10],
+    )
+    digits = tf.where(present, tf.argmax(probabilities, axis=-1), -1)
+    shown = tf.where(present, tf.strings.as_string(digits), "")
+    return {
+        "number": tf.strings.reduce_join(shown, axis=1),
+        "count": counts,
+        "digits": digits,
+        "probabilities": probabilities,
+        "boxes": boxes,
+        "images": crops,
+    }
 
 
 def build_archive(model: keras.Model) -> keras.export.ExportArchive:
-    """An ExportArchive tracking ``model`` with the three signatures above."""
+    """An ExportArchive tracking ``model`` with the four signatures above."""
     archive = keras.export.ExportArchive()
     archive.track(model)
 
@@ -66,10 +104,13 @@ def build_archive(model: keras.Model) -> keras.export.ExportArchive:
         fn=lambda pixels: predict(pixels_to_floats(pixels)),
         input_signature=[PIXELS],
     )
+    def read_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        digits = find_digits(images)
+        return {**predict(pixels_to_floats(digits)), "image": digits}
+
+    archive.add_endpoint(name="serving_images", fn=read_images, input_signature=[IMAGES])
     archive.add_endpoint(
-        name="serving_images",
-        fn=lambda images: predict(pixels_to_floats(decode_images(images))),
-        input_signature=[IMAGES],
+        name="serving_number", fn=lambda images: read_numbers(model, images), input_signature=[IMAGES]
     )
     archive.add_endpoint(name="serving_float", fn=predict, input_signature=[FLOATS])
     return archive

@@ -1,0 +1,255 @@
+"""digit_finder.py: the graph that finds a digit in any capture, step by step.
+
+No model here: these tests check what the graph hands the model. A capture of a real
+MNIST test digit (shadowed, lit from one side, framed, transparent, ...) must give the
+28x28 image that a clean capture of the same digit gives.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections import deque
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from mnist_convnet import captures, digit_finder
+
+find_digit = tf.function(digit_finder.find_digit, input_signature=[tf.TensorSpec([], tf.string)])
+find_number = tf.function(digit_finder.find_number, input_signature=[tf.TensorSpec([], tf.string)])
+
+
+def _similarity(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A valid grey PNG of width x height black pixels, compressed ~1000:1, built row by row."""
+    packer = zlib.compressobj(9)
+    row = b"\0" * (width + 1)  # filter byte + pixels
+    body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def digit(test_digits) -> np.ndarray:
+    return test_digits[0][0]
+
+
+def _scene(digit: np.ndarray, rng_seed: int = 0) -> tuple[np.ndarray, np.random.Generator]:
+    """The digit's ink, 90 px tall, placed in a 200x240 field (same place for the same seed)."""
+    rng = np.random.default_rng(rng_seed)
+    return captures.single(rng, digit, 90, (200, 240)), rng
+
+
+# --- the header check, before decoding -------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP"])
+@pytest.mark.parametrize("size", [(1, 1), (37, 5), (640, 480)])
+def test_image_size_is_read_from_the_header(fmt, size):
+    width, height = size
+    encoded = captures.encode(np.zeros((height, width)), fmt)
+    assert digit_finder.image_size(tf.constant(encoded)).numpy().tolist() == [height, width]
+
+
+def test_a_decompression_bomb_is_refused_before_decoding():
+    bomb = _png_bomb(20000, 20000)  # 400 Mpixels in about 400 kB
+    assert len(bomb) < 1_000_000
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        find_digit(tf.constant(bomb))
+    assert digit_finder.error_message(error.value) == (
+        "image is 20000x20000 pixels; at most 25000000 are accepted"
+    )
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP"])
+def test_forged_headers_of_other_formats_are_refused(fmt):
+    """The size fields of a small GIF/BMP rewritten to 30000x30000: refused, not decoded."""
+    data = bytearray(captures.encode(np.zeros((8, 8)), fmt))
+    if fmt == "GIF":
+        data[6:10] = struct.pack("<HH", 30000, 30000)
+    else:
+        data[18:26] = struct.pack("<ii", 30000, -30000)  # top-down rows: negative height
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        find_digit(tf.constant(bytes(data)))
+    assert "image is 30000x30000 pixels" in digit_finder.error_message(error.value)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: b"hello, not an image", "not a PNG, JPEG, GIF or BMP"),
+        (lambda: b"", "not a PNG, JPEG, GIF or BMP"),
+        (lambda: captures.encode(np.full((60, 60), 255.0)), "no digit found"),  # all white
+        (lambda: captures.encode(np.zeros((60, 60))), "no digit found"),  # all black
+        (lambda: captures.encode(np.full((60, 60), 128.0)), "no digit found"),  # blank grey
+        (lambda: captures.encode(np.zeros((1, 1))), "no digit found"),  # 1x1
+        (lambda: captures.encode(np.full((60, 60), 200.0) + np.arange(60) % 3), "no digit found"),
+    ],
+    ids=["text", "empty", "white", "black", "grey", "1x1", "faint-texture"],
+)
+def test_nothing_to_read_is_one_clear_error(make, message):
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        find_digit(tf.constant(make()))
+    assert digit_finder.error_message(error.value).startswith(message)
+
+
+def test_only_edge_marks_is_no_digit():
+    """A scan of an empty page with a shadow down one side: nothing to read."""
+    paper = captures.edge_shadow(np.full((200, 240), 240.0), np.random.default_rng(1))
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        find_digit(tf.constant(captures.encode(paper)))
+    assert digit_finder.error_message(error.value).startswith("no digit found")
+
+
+# --- what the model is given -----------------------------------------------------------
+
+
+def test_an_mnist_image_comes_back_nearly_unchanged(digit):
+    out = find_digit(tf.constant(captures.encode(digit))).numpy()
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    assert _similarity(out, digit) > 0.9
+
+
+def test_framing_is_mnist_20x20_centred_by_mass(digit):
+    cover, _ = _scene(digit)
+    out = find_digit(tf.constant(captures.encode(captures.on_paper(cover)))).numpy().astype(float)
+    rows, cols = np.flatnonzero(out.any(1)), np.flatnonzero(out.any(0))
+    assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 <= 20
+    ys, xs = np.indices(out.shape)
+    centre = (ys * out).sum() / out.sum(), (xs * out).sum() / out.sum()
+    assert abs(centre[0] - 14) <= 0.5 and abs(centre[1] - 14) <= 0.5  # MNIST's: index 14.0
+    assert out.max() == 255 and out[0].max() == 0 and out[:, 0].max() == 0
+
+
+@pytest.mark.parametrize(
+    "capture",
+    [
+        "light_on_dark",
+        "colour_ink",
+        "uneven_light",
+        "shadow",
+        "frame_line",
+        "noise_jpeg",
+        "canvas_black_ink",
+        "canvas_white_ink",
+    ],
+)
+def test_a_hard_capture_reads_like_a_clean_one(digit, capture):
+    """The same digit in the same place: the capture must not change what the model sees."""
+    cover, rng = _scene(digit)
+    clean = find_digit(tf.constant(captures.encode(captures.on_paper(cover, 240, 20)))).numpy()
+    grey = captures.on_paper(cover, 240, 20)
+    if capture == "light_on_dark":
+        encoded = captures.encode(captures.on_paper(cover, 30, 220))
+    elif capture == "colour_ink":
+        encoded = captures.encode(captures.colour(cover, (20, 40, 160), (250, 240, 220)))
+    elif capture == "uneven_light":
+        encoded = captures.encode(captures.uneven_light(grey, rng, 0.6))
+    elif capture == "shadow":
+        encoded = captures.encode(captures.edge_shadow(grey, rng))
+    elif capture == "frame_line":
+        encoded = captures.encode(captures.frame_line(grey, rng, 0))
+    elif capture == "noise_jpeg":
+        encoded = captures.encode(captures.noise(grey, rng, 8), "JPEG", quality=50)
+    else:
+        ink = 0.0 if capture == "canvas_black_ink" else 255.0
+        rgba = np.zeros(cover.shape + (4,))
+        rgba[..., :3] = np.where(cover[..., None] > 0, ink, 0.0)  # black under transparent
+        rgba[..., 3] = 255 * cover
+        encoded = captures.encode(rgba)
+    out = find_digit(tf.constant(encoded)).numpy()
+    assert _similarity(out, clean) > 0.9, capture
+
+
+def test_a_digit_reaching_the_edge_is_kept(digit):
+    """A drawing that ran off the canvas is still the digit, not an edge mark."""
+    cover = captures.ink(digit, 120, np.random.default_rng(0))
+    field = np.zeros((cover.shape[0] + 10, cover.shape[1] + 40))
+    field[10:, 20 : 20 + cover.shape[1]] = cover  # touches the bottom edge
+    out = find_digit(tf.constant(captures.encode(captures.on_paper(field)))).numpy()
+    assert _similarity(out, find_digit(tf.constant(captures.encode(digit))).numpy()) > 0.8
+
+
+# --- connected components: the hand-written labelling against breadth-first search -----
+
+
+def _bfs_components(mask: np.ndarray) -> list[frozenset]:
+    seen, found = np.zeros_like(mask), []
+    for start in zip(*np.nonzero(mask)):
+        if seen[start]:
+            continue
+        seen[start], queue, members = True, deque([start]), set()
+        while queue:
+            y, x = queue.popleft()
+            members.add((y, x))
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    n = (y + dy, x + dx)
+                    if 0 <= n[0] < mask.shape[0] and 0 <= n[1] < mask.shape[1] and mask[n] and not seen[n]:
+                        seen[n] = True
+                        queue.append(n)
+        found.append(frozenset(members))
+    return found
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mask=arrays(bool, st.tuples(st.integers(1, 24), st.integers(1, 24))))
+def test_labels_are_the_8_connected_components(mask):
+    labels = digit_finder.label_components(tf.constant(mask)).numpy()
+    assert (labels > 0).tolist() == mask.tolist()
+    ours = {frozenset(zip(*np.nonzero(labels == v))) for v in np.unique(labels) if v}
+    assert ours == set(_bfs_components(mask))
+
+
+def test_a_long_spiral_is_one_component():
+    """Labels spread along runs and jump: a snake through a 61x61 field is still one."""
+    mask = np.zeros((61, 61), bool)
+    mask[::4, :] = True
+    for i, row in enumerate(range(0, 57, 4)):
+        mask[row : row + 5, 60 if i % 2 == 0 else 0] = True
+    labels = digit_finder.label_components(tf.constant(mask)).numpy()
+    assert len(np.unique(labels[mask])) == 1
+
+
+# --- numbers ---------------------------------------------------------------------------
+
+
+def test_a_row_of_digits_is_split_left_to_right(test_digits):
+    pixels, _ = test_digits
+    row = captures.row(np.random.default_rng(3), [pixels[i] for i in range(4)], 80)
+    crops, boxes, count = find_number(tf.constant(captures.encode(captures.on_paper(row))))
+    assert int(count) == 4
+    boxes = boxes.numpy()
+    assert (np.diff(boxes[:4, 1]) > 0).all() and (boxes[4:] == 0).all()
+    for i in range(4):
+        alone = find_digit(tf.constant(captures.encode(pixels[i]))).numpy()
+        assert _similarity(crops[i].numpy(), alone) > 0.8, i
+    assert (crops.numpy()[4:] == 0).all()
+
+
+def test_pieces_above_each_other_are_one_digit():
+    """A "5" whose top bar is not joined to its body, beside a "1": two digits."""
+    field = np.zeros((120, 220))
+    field[20:28, 40:95] = 1  # the detached bar
+    field[34:40, 40:48] = 1
+    field[40:100, 40:48] = 1  # the stem
+    field[60:68, 40:90] = 1  # the body's top
+    field[60:100, 84:92] = 1  # its right side
+    field[94:102, 40:90] = 1  # its bottom
+    field[20:100, 150:160] = 1  # a "1"
+    _, boxes, count = find_number(tf.constant(captures.encode(captures.on_paper(field))))
+    assert int(count) == 2
+    top, left = boxes.numpy()[0].tolist()[:2]
+    assert abs(top - 20) <= 2 and abs(left - 40) <= 2  # the bar belongs to the first digit
