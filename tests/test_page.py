@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 
@@ -75,6 +76,13 @@ def _prediction(driver, timeout: float = 30) -> tuple[str, float]:
     return element.get_attribute("data-digit"), float(element.get_attribute("data-probability"))
 
 
+_SEEN_INK = (
+    "return [...document.querySelectorAll('#seen canvas')].map(c => {"
+    " const d = c.getContext('2d').getImageData(0, 0, 28, 28).data; let s = 0;"
+    " for (let i = 0; i < d.length; i += 4) s += d[i]; return [s, d[4 * (14 * 28 + 14)], d[0]]; });"
+)
+
+
 def test_page_is_served_with_the_model_name(site):
     response = requests.get(site + "/", timeout=30)
     assert response.status_code == 200
@@ -99,13 +107,9 @@ def test_drawing_a_vertical_stroke_reads_as_one(site, browser):
     browser.save_screenshot(str(artifacts / "draw_a_one.png"))
     assert digit == "1", f"the page read {digit} (p={probability})"
     assert probability > 0.5
-    # The 28x28 image the page sent is shown, and is light-on-dark like MNIST.
-    ink = browser.execute_script(
-        "const d = document.getElementById('input28').getContext('2d')"
-        ".getImageData(0, 0, 28, 28).data; let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i];"
-        "return [s, d[4 * (14 * 28 + 14)], d[0]];"
-    )
-    assert ink[0] > 0 and ink[1] > 100 and ink[2] == 0
+    # The 28x28 image the model saw (found by the SavedModel) is shown, light-on-dark.
+    ink = browser.execute_script(_SEEN_INK)
+    assert len(ink) == 1 and ink[0][0] > 0 and ink[0][1] > 100 and ink[0][2] == 0
 
     # Clear wipes the drawing and the answer.
     browser.find_element(By.ID, "clear").click()
@@ -121,3 +125,41 @@ def test_a_different_shape_gives_a_different_answer(site, browser):
     _draw(browser, canvas, [(60, 60), (120, 60), (180, 60), (220, 60), (190, 120), (160, 180), (140, 240)])
     digit, _ = _prediction(browser)
     assert digit == "7"
+
+
+def test_a_photo_of_a_number_is_read(site, browser, test_digits, tmp_path):
+    """A phone photo chosen in the file input, in number mode: every digit read, each shown."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from mnist_convnet import captures
+
+    pixels, labels = test_digits
+    rng = np.random.default_rng(4)
+    encoded, _ = captures.number_photo(rng, list(pixels[10:13]))
+    photo = tmp_path / "number.jpg"
+    photo.write_bytes(encoded)
+    browser.get(site + "/")
+    browser.find_element(By.ID, "number").click()
+    browser.find_element(By.ID, "photo").send_keys(str(photo))
+    out = browser.find_element(By.ID, "prediction")
+    WebDriverWait(browser, 30).until(lambda _: out.get_attribute("data-number"))
+    assert out.get_attribute("data-number") == "".join(str(d) for d in labels[10:13])
+    assert len(browser.execute_script(_SEEN_INK)) == 3
+    browser.save_screenshot(str(Path(os.environ.get("TEST_ARTIFACTS_DIR", REPO / "test-artifacts")) / "photo_number.png"))
+
+
+def test_a_blank_photo_says_no_digit(site, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from mnist_convnet import captures
+
+    blank = tmp_path / "blank.png"
+    blank.write_bytes(captures.encode(np.full((60, 60), 250.0)))
+    browser.get(site + "/")
+    browser.find_element(By.ID, "photo").send_keys(str(blank))
+    status = browser.find_element(By.ID, "status")
+    WebDriverWait(browser, 30).until(lambda _: status.text)
+    assert status.text.startswith("no digit found")
+    assert browser.find_element(By.ID, "prediction").get_attribute("data-digit") is None

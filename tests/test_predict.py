@@ -61,6 +61,25 @@ def test_an_unreadable_file_is_reported_and_the_rest_still_run(exported, digit_f
     assert lines[1]["digit"] == expected["plain_0.png"]
 
 
+def test_numbers_and_files_without_a_digit(exported, test_digits, tmp_path):
+    from mnist_convnet import captures
+
+    pixels, labels = test_digits
+    row = captures.on_paper(captures.row(np.random.default_rng(2), list(pixels[5:8]), 70))
+    (tmp_path / "row.png").write_bytes(captures.encode(row))
+    (tmp_path / "blank.png").write_bytes(captures.encode(np.full((60, 80), 240.0)))
+    result, lines = _predict(f"--model_dir={exported}", "--number", str(tmp_path / "blank.png"),
+                             str(tmp_path / "row.png"))  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert lines[0] == {"path": str(tmp_path / "blank.png"),
+                        "error": "no digit found: the image is blank or has almost no contrast"}  # fmt: skip
+    assert set(lines[1]) == {"path", "number", "digits"}
+    assert [d["digit"] for d in lines[1]["digits"]] == [int(c) for c in lines[1]["number"]]
+    assert lines[1]["number"] == "".join(str(d) for d in labels[5:8])
+    lefts = [d["box"][1] for d in lines[1]["digits"]]
+    assert lefts == sorted(lefts) and all(0 < d["probability"] <= 1 for d in lines[1]["digits"])
+
+
 def test_missing_model_is_one_clear_error(tmp_path):
     result, _ = _predict(f"--model_dir={tmp_path / 'none'}", "x.png")
     assert result.returncode == 2 and "Traceback" not in result.stderr

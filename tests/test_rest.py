@@ -5,6 +5,13 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,20 +48,59 @@ def test_status_and_metadata(server):
     assert signatures["serving_images"]["inputs"]["images"]["dtype"] == "string"
 
 
-def test_predict_instances_pixels_and_b64_agree(server, test_digits):
+def test_b64_images_are_classified_as_the_28x28_they_return(server, test_digits):
+    """The digit-finder's 28x28, sent back as pixels, gets exactly the same answer."""
     pixels, labels = test_digits
-    by_pixels = requests.post(
-        server + ":predict", json={"instances": pixels[:5].tolist()}, timeout=30
-    ).json()["predictions"]
     by_png = requests.post(
         server + "/versions/1:predict",
-        json={"instances": [{"b64": _png_b64(p)} for p in pixels[:5]]},
+        json={"instances": [{"b64": _png_b64(255 - p)} for p in pixels[:5]]},
         timeout=30,
     ).json()["predictions"]
-    assert [p["classes"] for p in by_pixels] == labels[:5].tolist()
+    seen = [p["image"] for p in by_png]
+    assert np.asarray(seen).shape == (5, 28, 28)
+    by_pixels = requests.post(server + ":predict", json={"instances": seen}, timeout=30).json()
     np.testing.assert_allclose(
-        [p["probabilities"] for p in by_pixels], [p["probabilities"] for p in by_png], atol=1e-6
+        [p["probabilities"] for p in by_pixels["predictions"]],
+        [p["probabilities"] for p in by_png],
+        atol=1e-6,
     )
+    assert [p["classes"] for p in by_png] == labels[:5].tolist()
+
+
+def test_signature_name_is_honoured(server, test_digits):
+    from mnist_convnet import captures
+
+    pixels, labels = test_digits
+    row = captures.encode(captures.on_paper(captures.row(np.random.default_rng(1), list(pixels[:3]), 60)))
+    number = requests.post(server + ":predict", timeout=30, json={
+        "signature_name": "serving_number",
+        "instances": [{"b64": base64.b64encode(row).decode()}],
+    }).json()["predictions"][0]  # fmt: skip
+    assert number["count"] == 3 and len(number["number"]) == 3
+    assert number["number"] == "".join(str(d) for d in number["digits"][:3])
+    floats = (pixels[:2] / 255.0)[..., None].tolist()
+    as_floats = requests.post(server + ":predict", timeout=30,
+                              json={"signature_name": "serving_float", "instances": floats}).json()  # fmt: skip
+    as_pixels = requests.post(server + ":predict", json={"instances": pixels[:2].tolist()}, timeout=30).json()
+    np.testing.assert_allclose(
+        [p["probabilities"] for p in as_floats["predictions"]],
+        [p["probabilities"] for p in as_pixels["predictions"]],
+        atol=1e-6,
+    )
+    wrong = requests.post(server + ":predict", timeout=30,
+                          json={"signature_name": "serving_images", "instances": pixels[:1].tolist()})  # fmt: skip
+    assert wrong.status_code == 400 and "serving_images takes" in wrong.json()["error"]
+
+
+def test_no_digit_is_400_with_a_json_error(server):
+    blank = _png_b64(np.full((50, 50), 255, np.uint8))
+    for signature in ("serving_images", "serving_number"):
+        answer = requests.post(server + ":predict", timeout=30,
+                               json={"signature_name": signature, "instances": [{"b64": blank}]})  # fmt: skip
+        assert answer.status_code == 400
+        assert answer.json()["error"] == (
+            "the model rejected the input: no digit found: the image is blank or has almost no contrast"
+        )
 
 
 def test_predict_columnar_inputs(server, test_digits):
@@ -91,6 +137,49 @@ def test_bad_requests_get_400_and_a_json_error(server, body, status, message):
     assert answer.status_code == status
     assert message in answer.json()["error"]
     assert requests.get(server, timeout=30).status_code == 200  # and the server keeps serving
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_sixteen_decompression_bombs_at_once_are_refused_cheaply(exported, test_digits, tmp_path):
+    """A real `mnist-convnet serve` process: 16 b64 PNGs of 20000x20000 black pixels at once.
+
+    Each is refused from its header (400), ordinary requests keep being answered within a
+    second, and the server's memory grows by at most 200 MB.
+    """
+    from tests.test_digit_finder import _png_bomb
+
+    bomb = {"instances": [{"b64": base64.b64encode(_png_bomb(20000, 20000)).decode()}]}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mnist_convnet.serve", f"--model_dir={exported.parent}", "--port=0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )  # fmt: skip
+    try:
+        url = re.search(r"on (http://\S+/v1/models/mnist)", server.stdout.readline()).group(1)
+        ordinary = {"instances": test_digits[0][:1].tolist()}
+        assert requests.post(url + ":predict", json=ordinary, timeout=30).status_code == 200
+        before = _rss_kb(server.pid)
+        with ThreadPoolExecutor(16) as pool:
+            bombs = [pool.submit(requests.post, url + ":predict", json=bomb, timeout=60) for _ in range(16)]
+            waits = []
+            while not all(b.done() for b in bombs):
+                start = time.perf_counter()
+                assert requests.post(url + ":predict", json=ordinary, timeout=30).status_code == 200
+                waits.append(time.perf_counter() - start)
+            answers = [b.result() for b in bombs]
+        assert all(a.status_code == 400 for a in answers)
+        assert "image is 20000x20000 pixels" in answers[0].json()["error"]
+        assert max(waits, default=0) < 1.0
+        assert _rss_kb(server.pid) - before < 200 * 1024
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_oversize_body_unknown_model_version_and_method(server):

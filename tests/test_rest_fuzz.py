@@ -55,7 +55,8 @@ def _post(server: str, body: bytes) -> requests.Response:
 
 @FUZZ
 @given(body=json_values, key=st.sampled_from(["instances", "inputs", None]),
-       signature=st.sampled_from([None, "serving_default", "serving_images", "nope"]))  # fmt: skip
+       signature=st.sampled_from([None, "serving_default", "serving_images", "serving_number",
+                                  "serving_float", "nope"]))  # fmt: skip
 def test_arbitrary_json(server, body, key, signature):
     payload = body if key is None else {key: body}
     if signature is not None and isinstance(payload, dict):

@@ -25,16 +25,18 @@ def _png(array: np.ndarray, mode: str | None = None) -> bytes:
 
 
 def test_signature_names_inputs_and_outputs(loaded):
-    assert set(loaded.signatures) == {"serving_default", "serving_images", "serving_float"}
-    for name, (input_name, dtype) in {
-        "serving_default": ("pixels", tf.uint8),
-        "serving_images": ("images", tf.string),
-        "serving_float": ("images", tf.float32),
-    }.items():
+    names = {"serving_default", "serving_images", "serving_number", "serving_float"}
+    assert set(loaded.signatures) == names
+    for name, (input_name, dtype, outputs) in {
+        "serving_default": ("pixels", tf.uint8, {"probabilities", "classes"}),
+        "serving_images": ("images", tf.string, {"probabilities", "classes", "image"}),
+        "serving_number": ("images", tf.string,
+                           {"number", "count", "digits", "probabilities", "boxes", "images"}),
+        "serving_float": ("images", tf.float32, {"probabilities", "classes"}),
+    }.items():  # fmt: skip
         _, inputs = loaded.signatures[name].structured_input_signature
         assert list(inputs) == [input_name] and inputs[input_name].dtype == dtype
-        outputs = loaded.signatures[name].structured_outputs
-        assert set(outputs) == {"probabilities", "classes"}
+        assert set(loaded.signatures[name].structured_outputs) == outputs
 
 
 def test_uint8_pixels_match_the_keras_model(loaded, short_run, test_digits):
@@ -46,16 +48,40 @@ def test_uint8_pixels_match_the_keras_model(loaded, short_run, test_digits):
         np.testing.assert_array_equal(out["classes"], np.argmax(expected, -1))
 
 
-def test_image_bytes_agree_with_uint8_pixels(loaded, test_digits):
+def test_image_bytes_are_classified_as_the_28x28_they_return(loaded, test_digits):
+    """serving_images classifies exactly the image it returns: the same through pixels."""
     pixels, labels = test_digits
-    direct = loaded.signatures["serving_default"](pixels=tf.constant(pixels))
-    pngs = tf.constant([_png(p) for p in pixels])
-    decoded = loaded.signatures["serving_images"](images=pngs)
-    np.testing.assert_allclose(decoded["probabilities"], direct["probabilities"], atol=1e-6)
-    # Colour and a larger size go through decode -> grey -> resize inside the graph.
-    big_rgb = [_png(np.asarray(Image.fromarray(p).resize((56, 56)).convert("RGB"))) for p in pixels]
-    classes = loaded.signatures["serving_images"](images=tf.constant(big_rgb))["classes"].numpy()
-    assert (classes == direct["classes"].numpy()).mean() >= 0.95
+    big_rgb = [_png(np.asarray(Image.fromarray(255 - p).resize((90, 70)).convert("RGB"))) for p in pixels]
+    found = loaded.signatures["serving_images"](images=tf.constant(big_rgb))
+    assert found["image"].shape == (len(pixels), 28, 28) and found["image"].dtype == tf.uint8
+    direct = loaded.signatures["serving_default"](pixels=found["image"])
+    np.testing.assert_allclose(found["probabilities"], direct["probabilities"], atol=1e-6)
+    assert (found["classes"].numpy() == labels).mean() >= 0.9
+
+
+def test_a_number_is_read_digit_by_digit(loaded, test_digits):
+    from mnist_convnet import captures
+
+    pixels, labels = test_digits
+    row = captures.on_paper(captures.row(np.random.default_rng(0), list(pixels[:4]), 70))
+    out = loaded.signatures["serving_number"](images=tf.constant([captures.encode(row)]))
+    assert int(out["count"][0]) == 4
+    alone = loaded.signatures["serving_default"](pixels=out["images"][0, :4])
+    np.testing.assert_allclose(out["probabilities"][0, :4], alone["probabilities"], atol=1e-6)
+    digits = out["digits"][0].numpy()
+    assert digits[4:].tolist() == [-1] * 12 and (out["probabilities"][0, 4:].numpy() == 0).all()
+    assert out["number"][0].numpy().decode() == "".join(str(d) for d in digits[:4])
+    assert (digits[:4] == labels[:4]).mean() >= 0.75
+
+
+def test_no_digit_and_bombs_are_invalid_argument(loaded):
+    from tests.test_digit_finder import _png_bomb
+
+    for name in ("serving_images", "serving_number"):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="no digit found"):
+            loaded.signatures[name](images=tf.constant([_png(np.full((40, 40), 255, np.uint8))]))
+        with pytest.raises(tf.errors.InvalidArgumentError, match="at most 25000000"):
+            loaded.signatures[name](images=tf.constant([_png_bomb(8000, 8000)]))
 
 
 def test_wrong_pixel_shape_is_refused(loaded):
@@ -68,5 +94,6 @@ def test_saved_model_cli_shows_both_serving_signatures(exported):
     result = run_python("-c", cli, "show", "--dir", str(exported), "--all")
     assert result.returncode == 0, result.stderr[-2000:]
     for text in ("signature_def['serving_default']", "signature_def['serving_images']",
+                 "signature_def['serving_number']", "outputs['image']",
                  "DT_UINT8", "DT_STRING", "outputs['probabilities']", "outputs['classes']"):  # fmt: skip
         assert text in result.stdout

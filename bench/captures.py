@@ -1,0 +1,142 @@
+"""Accuracy on users' captures, per capture kind and entry point, and the digit-finder's speed.
+
+    .venv/bin/python -m bench.captures --model_dir=saved_models/mnist_convnet --per_kind=200
+
+Captures are MNIST *test* digits rendered by ``mnist_convnet.captures`` (photos, scans,
+canvases, ...); the digits are drawn from test images 5000-9999 with seed 11, which the
+digit-finder was never tuned on (tuning used images 0-4999, seed 7). Each image is read
+three ways and the three must agree:
+
+    tf_only   the SavedModel's serving_images / serving_number, TensorFlow alone
+    predict   `mnist-convnet predict [--number]` on the files (a child process)
+    rest      the REST server's b64 path (`mnist-convnet serve`'s application, on loopback)
+
+Prints one JSON object: accuracy per kind and entry point, disagreements, the oracle
+(the model on the original 28x28 digits), and serving_images latency on a 640x480 JPEG.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+import tensorflow as tf
+from absl import app, flags
+
+from mnist_convnet import captures, inference, rest
+from tests.helpers import read_idx, serve_in_thread
+
+flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel (version or base).")
+flags.DEFINE_integer("per_kind", 200, "Captures per kind.")
+flags.DEFINE_string("kinds", "", "Comma-separated kinds (default: all).")
+flags.DEFINE_integer("seed", 11, "Seed of the capture set.")
+flags.DEFINE_string("mnist_dir", os.environ.get("MNIST_MANUAL_DIR", "../shared/datasets/mnist"),
+                    "Folder with the official t10k-*.gz files.")  # fmt: skip
+FLAGS = flags.FLAGS
+
+
+def test_digits(folder: Path, start: int = 5000) -> tuple[np.ndarray, np.ndarray]:
+    images = read_idx(folder / "t10k-images-idx3-ubyte.gz")[start:]
+    labels = read_idx(folder / "t10k-labels-idx1-ubyte.gz")[start:]
+    return images, labels
+
+
+def read_tf_only(loaded, encoded: bytes, number: bool) -> tuple[str, np.ndarray | None]:
+    name = "serving_number" if number else "serving_images"
+    try:
+        out = loaded.signatures[name](images=tf.constant([encoded]))
+    except tf.errors.InvalidArgumentError:
+        return "error", None
+    if number:
+        return out["number"][0].numpy().decode(), out["images"][0].numpy()
+    return str(int(out["classes"][0])), out["image"][0].numpy()
+
+
+def read_rest(url: str, encoded: bytes, number: bool) -> tuple[str, np.ndarray | None]:
+    body = {"instances": [{"b64": base64.b64encode(encoded).decode()}]}
+    if number:
+        body["signature_name"] = "serving_number"
+    answer = requests.post(url, json=body, timeout=60)
+    if answer.status_code != 200:
+        return "error", None
+    prediction = answer.json()["predictions"][0]
+    if number:
+        return prediction["number"], np.asarray(prediction["images"], np.uint8)
+    return str(prediction["classes"]), np.asarray(prediction["image"], np.uint8)
+
+
+def read_predict(model_dir: str, paths: list[Path], number: bool) -> dict[str, str]:
+    command = [sys.executable, "-m", "mnist_convnet.predict", f"--model_dir={model_dir}"]
+    command += ["--number"] if number else []
+    done = subprocess.run(command + [str(p) for p in paths], capture_output=True, text=True)
+    found = {}
+    for line in done.stdout.splitlines():
+        result = json.loads(line)
+        key = "number" if number else "digit"
+        found[result["path"]] = str(result[key]) if key in result else "error"
+    return found
+
+
+def latency_640x480(loaded, repeats: int = 50) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    digit = test_digits(Path(FLAGS.mnist_dir))[0][0]
+    grey = captures.on_paper(captures.single(rng, digit, 200, (480, 640)), 220, 60)
+    jpeg = captures.encode(captures.noise(captures.uneven_light(grey, rng, 0.4), rng, 4), "JPEG", quality=85)
+    batch = tf.constant([jpeg])
+    loaded.signatures["serving_images"](images=batch)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        loaded.signatures["serving_images"](images=batch)
+        times.append(time.perf_counter() - start)
+    return {"p50_ms": 1000 * float(np.median(times)), "min_ms": 1000 * min(times), "bytes": len(jpeg)}
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    images, labels = test_digits(Path(FLAGS.mnist_dir))
+    model_dir = str(inference.resolve_saved_model(FLAGS.model_dir))
+    loaded = tf.saved_model.load(model_dir)
+    kinds = FLAGS.kinds.split(",") if FLAGS.kinds else (
+        list(captures.SINGLE) + [f"number_{k}" for k in captures.NUMBERS])  # fmt: skip
+    report: dict = {"model_dir": model_dir, "per_kind": FLAGS.per_kind, "seed": FLAGS.seed, "kinds": {}}
+    folder = Path(tempfile.mkdtemp(prefix="captures-"))
+    server = rest.ModelServer(Path(model_dir).parent, "mnist")
+    with serve_in_thread(server) as base:
+        url = f"{base}/v1/models/mnist/versions/{Path(model_dir).name}:predict"
+        for kind in kinds:
+            number = kind.startswith("number_")
+            items = list(captures.capture_set(images, labels, [kind], FLAGS.per_kind, FLAGS.seed))
+            paths = []
+            for _, index, encoded, suffix, _ in items:
+                paths.append(folder / f"{kind}_{index:04d}{suffix}")
+                paths[-1].write_bytes(encoded)
+            by_predict = read_predict(model_dir, paths, number)
+            right = {"tf_only": 0, "predict": 0, "rest": 0}
+            disagree = 0
+            for path, (_, _, encoded, _, label) in zip(paths, items):
+                tf_read, tf_image = read_tf_only(loaded, encoded, number)
+                rest_read, rest_image = read_rest(url, encoded, number)
+                reads = {"tf_only": tf_read, "predict": by_predict.get(str(path)), "rest": rest_read}
+                same_image = (tf_image is None and rest_image is None) or (
+                    tf_image is not None and rest_image is not None and np.array_equal(tf_image, rest_image))
+                disagree += len(set(reads.values())) > 1 or not same_image
+                for entry, read in reads.items():
+                    right[entry] += read == label
+            report["kinds"][kind] = {e: round(r / len(items), 4) for e, r in right.items()}
+            report["kinds"][kind]["disagreements"] = disagree
+            print(kind, report["kinds"][kind], file=sys.stderr, flush=True)
+    report["latency_serving_images_640x480_jpeg"] = latency_640x480(loaded)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    app.run(main)
