@@ -25,12 +25,13 @@ PLOTS_DIR ?= plots
 MNIST_MANUAL_DIR ?= $(wildcard $(abspath ../shared/datasets/mnist))
 export MNIST_MANUAL_DIR
 
-.PHONY: help install train test bench serve export-tflite evaluate plots clean
+.PHONY: help install train test bench bench-captures serve export-tflite evaluate plots clean
 
 help:
 	@echo "make train   train $(EPOCHS) epochs, evaluate on the test split, export a SavedModel"
 	@echo "make test    run the test suite (pytest)"
 	@echo "make bench   our loop vs keras model.fit, side by side, JSON in bench/results.json"
+	@echo "make bench-captures  accuracy on photos/scans/canvases per capture kind and entry point"
 	@echo "make serve   serve the latest SavedModel on http://127.0.0.1:$(PORT) (TF Serving REST API,"
 	@echo "             and a page at / to draw digits for it)"
 	@echo "make plots   curves, confusion matrix, filters, feature maps, Sobel... as PNG in $(PLOTS_DIR)/"
@@ -56,6 +57,13 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench.run --epochs=$(BENCH_EPOCHS)
+	$(MAKE) bench-captures
+
+# Accuracy on photos/scans/canvases of MNIST test digits per capture kind and entry point
+# (TF-only, predict, REST), and serving_images' latency on a 640x480 JPEG.
+bench-captures: install
+	$(BIN)/python -m bench.captures --model_dir=$(MODEL_DIR) > bench/results_captures.json
+	@cat bench/results_captures.json
 
 serve: install
 	$(BIN)/mnist-convnet serve --model_dir=$(MODEL_DIR) --model_name=$(MODEL_NAME) --port=$(PORT)
