@@ -40,7 +40,7 @@ import tensorflow as tf
 MAX_PIXELS = 25_000_000  # the same limit `predict` applies through Pillow
 WORK_SIDE = 320  # longer side of the work image every input is resized to
 MAX_DIGITS = 16  # the most digits serving_number reads in one image
-BLOCK = 20  # background blocks are BLOCK x BLOCK work pixels (16 along the longer side)
+BLOCK = 20  # background blocks are at most BLOCK x BLOCK work pixels (16 along the longer side)
 MIN_CONTRAST = 12.0  # grey levels between ink and background, below which there is no ink
 SPECK = 0.04  # components smaller than this fraction of the largest are specks
 MARGIN = 1  # work pixels around the thresholded ink kept as the strokes' soft edges
@@ -102,9 +102,8 @@ def image_size(encoded: tf.Tensor) -> tf.Tensor:
     return tf.case(branches, default=lambda: tf.constant([-1, -1], tf.int64), exclusive=True)
 
 
-def check_header(encoded: tf.Tensor) -> tf.Operation:
+def check_header(size: tf.Tensor) -> tf.Operation:
     """Refuses, before any decoding, what is not a known format or is too many pixels."""
-    size = image_size(encoded)
     known = _require(
         tf.reduce_all(size >= 0), "not a PNG, JPEG, GIF or BMP image (no header of one found)"
     )
@@ -119,15 +118,30 @@ def check_header(encoded: tf.Tensor) -> tf.Operation:
 # --- decode and grey -------------------------------------------------------------------
 
 
-def decode_grey(encoded: tf.Tensor) -> tf.Tensor:
-    """Encoded bytes -> float32 grey [H, W] in 0..255, transparency resolved.
+def _jpeg_grey(encoded: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
+    """A JPEG's luminance, shrunk 2/4/8x by libjpeg while decoding when it is that large.
+
+    The DCT can be decoded at 1/2, 1/4 or 1/8 scale for a fraction of the work; we take
+    the smallest that still covers WORK_SIDE. JPEG's Y channel is the same weighting as
+    ``tf.image.rgb_to_grayscale``; JPEGs have no transparency.
+    """
+    longer = tf.reduce_max(size)
+
+    def at(ratio: int):
+        return lambda: tf.io.decode_jpeg(encoded, channels=1, ratio=ratio)
+
+    branches = [(longer >= r * WORK_SIDE, at(r)) for r in (8, 4, 2)]
+    return tf.cast(tf.case(branches, default=at(1)), tf.float32)[..., 0]
+
+
+def _any_grey(encoded: tf.Tensor) -> tf.Tensor:
+    """PNG, GIF or BMP (first frame) -> grey, transparent pixels resolved.
 
     Transparent pixels carry no ink, and whatever colour the app left under them means
     nothing. They are composited onto white when the visible ink is dark and onto black
     when it is light, so the ink always stands out from the backdrop.
     """
-    with tf.control_dependencies([check_header(encoded)]):
-        image = tf.io.decode_image(encoded, channels=0, dtype=tf.uint8, expand_animations=False)
+    image = tf.io.decode_image(encoded, channels=0, dtype=tf.uint8, expand_animations=False)
     image = tf.cast(image, tf.float32)
     channels = tf.shape(image)[2]
     colour = tf.cond(channels >= 3, lambda: image[..., :3], lambda: tf.tile(image[..., :1], [1, 1, 3]))
@@ -140,8 +154,20 @@ def decode_grey(encoded: tf.Tensor) -> tf.Tensor:
     return grey * alpha + backdrop * (1.0 - alpha)
 
 
-def work_image(grey: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """grey [H, W] -> (grey [h, w] with max(h, w) == WORK_SIDE, scale h/H).
+def decode_grey(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Encoded bytes -> (float32 grey in 0..255, the image's [height, width]).
+
+    The grey image may be smaller than the image (a large JPEG is decoded shrunk).
+    """
+    size = image_size(encoded)
+    with tf.control_dependencies([check_header(size)]):
+        jpeg = tf.equal(tf.strings.substr(encoded, 0, 2), b"\xff\xd8")
+        grey = tf.cond(jpeg, lambda: _jpeg_grey(encoded, size), lambda: _any_grey(encoded))
+    return grey, size
+
+
+def work_image(grey: tf.Tensor) -> tf.Tensor:
+    """grey [H, W] -> grey [h, w] with max(h, w) == WORK_SIDE.
 
     One working size whatever came in: the morphology below uses fixed windows, and a
     5000-pixel photo costs what a 640-pixel one does. Shrinking averages areas (no
@@ -155,7 +181,7 @@ def work_image(grey: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         lambda: tf.image.resize(grey[..., None], size, method="area"),
         lambda: tf.image.resize(grey[..., None], size, method="bilinear"),
     )[..., 0]
-    return small, scale
+    return small
 
 
 # --- ink: polarity, illumination, threshold -------------------------------------------
@@ -183,7 +209,7 @@ def smooth(x: tf.Tensor) -> tf.Tensor:
     return _window3(x, tf.add) / 9.0
 
 
-def _blocks(x: tf.Tensor, block: int, reduce) -> tf.Tensor:
+def _blocks(x: tf.Tensor, block: int | tf.Tensor, reduce) -> tf.Tensor:
     """``reduce`` over block x block tiles of [h, w] (the last tiles padded by mirroring)."""
     shape = tf.shape(x)
     pad = (-shape) % block
@@ -192,7 +218,7 @@ def _blocks(x: tf.Tensor, block: int, reduce) -> tf.Tensor:
     return reduce(tiles, axis=[1, 3])
 
 
-def block_min(x: tf.Tensor, block: int) -> tf.Tensor:
+def block_min(x: tf.Tensor, block: int | tf.Tensor) -> tf.Tensor:
     return _blocks(x, block, tf.reduce_min)
 
 
@@ -247,7 +273,10 @@ def flatten(grey: tf.Tensor, dark_ink: tf.Tensor) -> tf.Tensor:
     to full size. The ink is what stands above it.
     """
     bright = tf.where(dark_ink, 255.0 - grey, grey)
-    grid = block_min(bright, BLOCK)
+    # Blocks follow the shorter side, so a wide strip (a row of digits) gets a window of
+    # 40% of its height, not of its width: a vignette across it is background.
+    block = tf.clip_by_value(tf.reduce_min(tf.shape(bright)) // 12, 4, BLOCK)
+    grid = block_min(bright, block)
     grid = smooth(dilate(dilate(erode(erode(grid)))))
     background = tf.image.resize(grid[..., None], tf.shape(bright), method="bilinear")[..., 0]
     return tf.nn.relu(bright - background)
@@ -262,13 +291,6 @@ def ink_threshold(ink: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 # --- connected components --------------------------------------------------------------
-
-
-def _run_max(labels: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """Every pixel of each horizontal run of ``mask`` gets the run's largest label."""
-    run = _runs(mask)  # sorted run ids, as segment_max needs
-    best = tf.math.segment_max(tf.reshape(labels, [-1]), run)
-    return tf.where(mask, tf.reshape(tf.gather(best, run), tf.shape(labels)), 0)
 
 
 def _runs(mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -293,33 +315,47 @@ def long_runs(mask: tf.Tensor, fraction: float) -> tf.Tensor:
     return along_rows(mask) | tf.transpose(along_rows(tf.transpose(mask)))
 
 
-def label_components(mask: tf.Tensor) -> tf.Tensor:
-    """int32 [h, w]: 0 off the mask, else one label per 8-connected component.
+_NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 
-    Every pixel starts with its own index + 1. Each round spreads the largest label along
-    whole horizontal and vertical runs of ink, then to the 8 neighbours, then jumps to
-    the label held by the pixel its label names (same component, label at least as
-    large). Labels only grow, so the loop ends with every component labelled by its
-    largest pixel index; a digit takes a handful of rounds.
+
+def label_points(points: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
+    """int32 [n]: for ink cells at ``points`` (int32 [n, 2], row-major order) on a grid of
+    ``shape``, the index of the last cell of their 8-connected component.
+
+    Ink is sparse, so the cells are a list: an index map gives each its 8 neighbours once.
+    Every cell starts labelled with its own index. Each round takes the largest label
+    among the neighbours, spreads it along horizontal runs (consecutive in row-major
+    order), then jumps to the label held by the cell its label names (same component,
+    label at least as large). Labels only grow, so the loop ends, every component
+    labelled by its largest index; a digit takes a handful of rounds.
     """
-    shape = tf.shape(mask)
-    index = tf.reshape(tf.range(1, tf.size(mask) + 1), shape)
-    labels = tf.where(mask, index, 0)
-    column_mask = tf.transpose(mask)
+    n = tf.shape(points)[0]
+    index_map = tf.pad(tf.scatter_nd(points, tf.range(1, n + 1), shape), [[1, 1], [1, 1]])
+    neighbours = tf.stack(
+        [tf.gather_nd(index_map, points + [1 + dy, 1 + dx]) for dy, dx in _NEIGHBOURS], axis=1
+    ) - 1  # [n, 8], -1 where no ink
+    present = neighbours >= 0
+    neighbours = tf.maximum(neighbours, 0)
+    follows = tf.reduce_all(points[1:] == points[:-1] + [0, 1], axis=1)  # same row, next column
+    run = tf.cumsum(tf.cast(tf.concat([[True], ~follows], 0), tf.int32)) - 1  # sorted run ids
 
     def step(labels: tf.Tensor, _: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        new = _run_max(labels, mask)
-        new = tf.transpose(_run_max(tf.transpose(new), column_mask))
-        new = tf.where(mask, dilate(new), 0)
-        flat = tf.reshape(new, [-1])
-        jumped = tf.reshape(tf.gather(flat, tf.maximum(flat - 1, 0)), shape)
-        new = tf.where(mask, tf.maximum(new, jumped), 0)
+        around = tf.where(present, tf.gather(labels, neighbours), -1)
+        new = tf.maximum(labels, tf.reduce_max(around, axis=1))
+        new = tf.gather(tf.math.segment_max(new, run), run)
+        new = tf.gather(new, new)
         return new, tf.reduce_any(tf.not_equal(new, labels))
 
     labels, _ = tf.while_loop(
-        lambda _, changed: changed, step, (labels, tf.constant(True)), maximum_iterations=10_000
+        lambda _, changed: changed, step, (tf.range(n), n > 0), maximum_iterations=10_000
     )
     return labels
+
+
+def label_components(mask: tf.Tensor) -> tf.Tensor:
+    """int32 [h, w]: 0 off the mask, else one label (>= 1) per 8-connected component."""
+    points = tf.cast(tf.where(mask), tf.int32)
+    return tf.scatter_nd(points, label_points(points, tf.shape(mask)) + 1, tf.shape(mask))
 
 
 class Components(tf.experimental.ExtensionType):
@@ -336,7 +372,8 @@ def components(mask: tf.Tensor) -> Components:
     """Labels and statistics of the ink's components, found on a 2x coarser grid.
 
     Labelling is the costliest step; at half resolution it is 4x cheaper and only joins
-    pieces less than two work pixels apart. Labels come back at full work size, each
+    pieces less than two work pixels apart. Ink in long runs along the image (``long_runs``)
+    and a cell around it is peeled off first. Labels come back at full work size, each
     pixel keeping its coarse cell's label where it is ink.
     """
     shape = tf.shape(mask)
@@ -344,14 +381,13 @@ def components(mask: tf.Tensor) -> Components:
     padded = tf.pad(mask, [[0, pad[0]], [0, pad[1]]])
     half = (shape + pad) // 2
     coarse = tf.reduce_any(tf.reshape(padded, [half[0], 2, half[1], 2]), axis=[1, 3])
-    labels = label_components(coarse)
-    flat = tf.reshape(labels, [-1])
-    ids, segment = tf.unique(flat)
+    edges = dilate(tf.cast(long_runs(coarse, 0.9), tf.float32)) > 0  # shadows, page edges
+    points = tf.cast(tf.where(coarse & ~edges), tf.int32)
+    ids, segment = tf.unique(label_points(points, half) + 1)
     n = tf.size(ids)
-    ys, xs = tf.meshgrid(tf.range(half[0]), tf.range(half[1]), indexing="ij")
-    ys, xs = tf.reshape(ys, [-1]), tf.reshape(xs, [-1])
+    ys, xs = points[:, 0], points[:, 1]
     edge = (ys == 0) | (xs == 0) | (ys == half[0] - 1) | (xs == half[1] - 1)
-    area = 4.0 * tf.math.unsorted_segment_sum(tf.ones_like(flat, tf.float32), segment, n)
+    area = 4.0 * tf.math.unsorted_segment_sum(tf.ones_like(ys, tf.float32), segment, n)
     box = tf.stack([
         2 * tf.math.unsorted_segment_min(ys, segment, n),
         2 * tf.math.unsorted_segment_min(xs, segment, n),
@@ -359,15 +395,9 @@ def components(mask: tf.Tensor) -> Components:
         tf.minimum(2 * tf.math.unsorted_segment_max(xs, segment, n) + 1, shape[1] - 1),
     ], axis=1)  # fmt: skip
     border = tf.math.unsorted_segment_max(tf.cast(edge, tf.int32), segment, n) > 0
+    labels = tf.scatter_nd(points, tf.gather(ids, segment), half)
     fine = tf.repeat(tf.repeat(labels, 2, axis=0), 2, axis=1)[: shape[0], : shape[1]]
-    real = ids > 0
-    return Components(
-        labels=tf.where(mask, fine, 0),
-        ids=tf.boolean_mask(ids, real),
-        area=tf.boolean_mask(area, real),
-        box=tf.boolean_mask(box, real),
-        border=tf.boolean_mask(border, real),
-    )
+    return Components(labels=tf.where(mask, fine, 0), ids=ids, area=area, box=box, border=border)
 
 
 # --- picking the digit -----------------------------------------------------------------
@@ -445,21 +475,34 @@ def near_largest(found: Components) -> Components:
 def group_columns(found: Components) -> tuple[tf.Tensor, tf.Tensor]:
     """(group of each component [n], number of groups): digits of a row, left to right.
 
-    Components overlapping horizontally by half the narrower one's width are one digit.
-    Sorted by left edge, a component starts a new group unless it overlaps the group so
-    far (a running maximum of right edges).
+    Components at least 45% as tall as the tallest are digits or their main strokes:
+    sorted by left edge, one starts a new group unless it overlaps the group so far (a
+    running maximum of right edges) by half the narrower one's width. Shorter pieces are
+    fragments — a "5"'s detached top bar, the arm of an open "4" — and join the group
+    nearest them horizontally (the most overlapped, else the closest).
     """
-    order = tf.argsort(found.box[:, 1])
-    left = tf.gather(found.box[:, 1], order)
-    right = tf.gather(found.box[:, 3], order)
-    width = tf.cast(right - left + 1, tf.float32)
-    reach = tf.scan(tf.maximum, right)  # the rightmost edge of components 0..i
-    overlap = tf.cast(reach[:-1] - left[1:] + 1, tf.float32)
+    box = found.box
+    height = tf.cast(box[:, 2] - box[:, 0] + 1, tf.float32)
+    tall = height >= 0.45 * tf.reduce_max(height)
+    index = tf.cast(tf.where(tall)[:, 0], tf.int32)
+    left, right = tf.gather(box[:, 1], index), tf.gather(box[:, 3], index)
+    order = tf.argsort(left)
+    left_sorted, right_sorted = tf.gather(left, order), tf.gather(right, order)
+    width = tf.cast(right_sorted - left_sorted + 1, tf.float32)
+    reach = tf.scan(tf.maximum, right_sorted)  # the rightmost edge of components 0..i
+    overlap = tf.cast(reach[:-1] - left_sorted[1:] + 1, tf.float32)
     narrower = tf.minimum(width[1:], width[:-1])
     starts = tf.concat([[True], overlap < 0.5 * narrower], 0)
     group_sorted = tf.cumsum(tf.cast(starts, tf.int32)) - 1
-    group = tf.scatter_nd(order[:, None], group_sorted, tf.shape(order))
-    return group, tf.reduce_max(group_sorted) + 1
+    count = tf.reduce_max(group_sorted) + 1
+    tall_group = tf.scatter_nd(order[:, None], group_sorted, tf.shape(order))
+    span_left = tf.math.unsorted_segment_min(left, tall_group, count)
+    span_right = tf.math.unsorted_segment_max(right, tall_group, count)
+    # Gap between each component and each group's span; negative = overlap.
+    gap = tf.maximum(span_left[None, :], box[:, 1:2]) - tf.minimum(span_right[None, :], box[:, 3:4])
+    nearest = tf.cast(tf.argmin(gap, axis=1), tf.int32)
+    placed = tf.scatter_nd(index[:, None], tall_group, tf.shape(tall))
+    return tf.where(tall, placed, nearest), count
 
 
 # --- to MNIST --------------------------------------------------------------------------
@@ -513,16 +556,16 @@ class Writing(tf.experimental.ExtensionType):
 
 def find_writing(encoded: tf.Tensor) -> Writing:
     """Encoded image -> the ink and the picked components, or InvalidArgument."""
-    grey, scale = work_image(decode_grey(encoded))
+    grey, size = decode_grey(encoded)
+    grey = work_image(grey)
+    scale = WORK_SIDE / tf.cast(tf.reduce_max(size), tf.float32)  # work pixels per image pixel
     ink = flatten(grey, polarity_dark_ink(grey))
     threshold, peak = ink_threshold(ink)
     blank = _require(
         peak >= MIN_CONTRAST, "no digit found: the image is blank or has almost no contrast"
     )
-    mask = ink > threshold
-    edges = dilate(dilate(tf.cast(long_runs(mask, 0.9), tf.float32))) > 0
     with tf.control_dependencies([blank]):
-        found = pick(components(mask & ~edges))
+        found = pick(components(ink > threshold))
     nothing = _require(tf.size(found.ids) > 0, "no digit found: only edge marks and specks")
     with tf.control_dependencies([nothing]):  # nothing below runs on zero components
         found = tf.nest.map_structure(tf.identity, found, expand_composites=True)
