@@ -4,7 +4,8 @@
 
 Captures are MNIST *test* digits rendered by ``mnist_convnet.captures`` (photos, scans,
 canvases, ...); the digits are drawn from test images 5000-9999 with seed 11, which the
-digit-finder was never tuned on (tuning used images 0-4999, seed 7). Each image is read
+digit-finder was never tuned on (tuning used images 0-4999, seed 7), and the ``UNSEEN``
+kinds were never used in tuning at all. Each image is read
 three ways and the three must agree:
 
     tf_only   the SavedModel's serving_images / serving_number, TensorFlow alone
@@ -38,6 +39,7 @@ flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel (vers
 flags.DEFINE_integer("per_kind", 200, "Captures per kind.")
 flags.DEFINE_string("kinds", "", "Comma-separated kinds (default: all).")
 flags.DEFINE_integer("seed", 11, "Seed of the capture set.")
+flags.DEFINE_list("digits_per_number", ["2", "5"], "Fewest and most digits of a number capture.")
 flags.DEFINE_string("mnist_dir", os.environ.get("MNIST_MANUAL_DIR", "../shared/datasets/mnist"),
                     "Folder with the official t10k-*.gz files.")  # fmt: skip
 FLAGS = flags.FLAGS
@@ -106,15 +108,18 @@ def main(argv: list[str]) -> None:
     model_dir = str(inference.resolve_saved_model(FLAGS.model_dir))
     loaded = tf.saved_model.load(model_dir)
     kinds = FLAGS.kinds.split(",") if FLAGS.kinds else (
-        list(captures.SINGLE) + [f"number_{k}" for k in captures.NUMBERS])  # fmt: skip
-    report: dict = {"model_dir": model_dir, "per_kind": FLAGS.per_kind, "seed": FLAGS.seed, "kinds": {}}
+        list(captures.SINGLE) + list(captures.UNSEEN) + [f"number_{k}" for k in captures.NUMBERS]
+    )
+    report: dict = {"model_dir": model_dir, "per_kind": FLAGS.per_kind, "seed": FLAGS.seed,
+                    "digits_per_number": FLAGS.digits_per_number, "kinds": {}}  # fmt: skip
     folder = Path(tempfile.mkdtemp(prefix="captures-"))
     server = rest.ModelServer(Path(model_dir).parent, "mnist")
     with serve_in_thread(server) as base:
         url = f"{base}/v1/models/mnist/versions/{Path(model_dir).name}:predict"
         for kind in kinds:
             number = kind.startswith("number_")
-            items = list(captures.capture_set(images, labels, [kind], FLAGS.per_kind, FLAGS.seed))
+            lengths = tuple(int(n) for n in FLAGS.digits_per_number)
+            items = list(captures.capture_set(images, labels, [kind], FLAGS.per_kind, FLAGS.seed, lengths))
             paths = []
             for _, index, encoded, suffix, _ in items:
                 paths.append(folder / f"{kind}_{index:04d}{suffix}")

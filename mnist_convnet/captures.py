@@ -10,6 +10,8 @@ what users get, we render MNIST *test* digits (never training digits) as such ca
 Every kind is a function ``(rng, digits) -> (encoded bytes, file suffix)``; single-digit
 kinds take one digit, number kinds a row of 2-8. ``render`` picks by name, so tests,
 ``bench/captures.py`` and anyone checking their own pipeline draw from the same set.
+``UNSEEN`` kinds were added after the digit-finder was tuned and are kept out of tuning:
+they say whether the finder generalises beyond the captures it was developed on.
 Pillow and NumPy only: this is a *test* set, not part of what is served.
 """
 
@@ -19,7 +21,7 @@ import io
 from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 Rng = np.random.Generator
 Kind = Callable[[Rng, list[np.ndarray]], tuple[bytes, str]]
@@ -77,9 +79,9 @@ def single(rng: Rng, digit: np.ndarray, height: int, frame: tuple[int, int] | No
     return field
 
 
-def row(rng: Rng, digits: list[np.ndarray], height: int) -> np.ndarray:
+def row(rng: Rng, digits: list[np.ndarray], height: int, rotate: float = 0.0) -> np.ndarray:
     """Ink coverage of digits written left to right, as people write a number."""
-    covers = [ink(d, height, rng) for d in digits]
+    covers = [ink(d, height, rng, rotate) for d in digits]
     gaps = [int(height * rng.uniform(0.12, 0.45)) for _ in covers]
     margin = int(height * rng.uniform(0.3, 0.8)) + 3
     width = sum(c.shape[1] for c in covers) + sum(gaps) + 2 * margin
@@ -91,6 +93,26 @@ def row(rng: Rng, digits: list[np.ndarray], height: int) -> np.ndarray:
         _place(field, cover, margin + jitter, x)
         x += cover.shape[1] + gap
     return field
+
+
+def writing(rng: Rng, digits: list[np.ndarray], height: int, frame: tuple[int, int] | None = None,
+            centred: bool = False, rotate: float = 0.0) -> np.ndarray:  # fmt: skip
+    """One digit (``single``) or, given several, a ``row`` of them in a frame that fits it.
+
+    Every capture kind draws its ink with this, so each kind also exists for numbers
+    (``number_<kind>``) under the same conditions.
+    """
+    if len(digits) == 1:
+        return single(rng, digits[0], height, frame, centred, rotate)
+    field = row(rng, digits, height, rotate)
+    if frame is None:
+        return field
+    H, W = max(frame[0], field.shape[0]), max(frame[1], field.shape[1])
+    top = (H - field.shape[0]) // 2 if centred else int(rng.integers(0, H - field.shape[0] + 1))
+    left = (W - field.shape[1]) // 2 if centred else int(rng.integers(0, W - field.shape[1] + 1))
+    framed_field = np.zeros((H, W))
+    _place(framed_field, field, top, left)
+    return framed_field
 
 
 # --- scenes ----------------------------------------------------------------------------
@@ -191,7 +213,7 @@ def _jpeg(array: np.ndarray, rng: Rng, low: int = 35, high: int = 90) -> tuple[b
 
 def clean(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """Dark ink on white paper, off-centre, in one of the four formats TF decodes."""
-    grey = on_paper(single(rng, digits[0], _height(rng)), rng.uniform(225, 255), rng.uniform(0, 60))
+    grey = on_paper(writing(rng, digits, _height(rng)), rng.uniform(225, 255), rng.uniform(0, 60))
     fmt = ["PNG", "JPEG", "GIF", "BMP"][int(rng.integers(4))]
     suffix = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "BMP": ".bmp"}[fmt]
     return encode(grey, fmt, **({"quality": 90} if fmt == "JPEG" else {})), suffix
@@ -199,14 +221,14 @@ def clean(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
 
 def light_on_dark(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """Chalk on a board, or MNIST's own polarity: light ink on a dark background."""
-    cover = single(rng, digits[0], _height(rng))
+    cover = writing(rng, digits, _height(rng))
     grey = on_paper(cover, rng.uniform(0, 70), rng.uniform(190, 255))
     return encode(noise(grey, rng, rng.uniform(0, 6))), ".png"
 
 
 def colour_ink(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """Blue, red or green ink on white or tinted paper."""
-    cover = single(rng, digits[0], _height(rng))
+    cover = writing(rng, digits, _height(rng))
     inks = [(20, 40, 160), (180, 20, 30), (10, 110, 40), (90, 30, 120)]
     rgb = inks[int(rng.integers(len(inks)))]
     paper = tuple(rng.uniform(215, 255, 3))
@@ -217,7 +239,7 @@ def wide_frame(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """A small digit in a large picture: a quick photo that did not zoom in."""
     height = _height(rng, 30, 70)
     frame = (int(height * rng.uniform(3, 6)), int(height * rng.uniform(4, 8)))
-    grey = on_paper(single(rng, digits[0], height, frame), rng.uniform(200, 250), rng.uniform(10, 70))
+    grey = on_paper(writing(rng, digits, height, frame), rng.uniform(200, 250), rng.uniform(10, 70))
     return _jpeg(noise(grey, rng, 2), rng, 70, 92)
 
 
@@ -227,7 +249,7 @@ def canvas(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     The colour channels under the transparent pixels are whatever the app left there
     (usually black), so dropping alpha reads black ink on black.
     """
-    cover = single(rng, digits[0], _height(rng, 60, 200))
+    cover = writing(rng, digits, _height(rng, 60, 200))
     inks = [(0, 0, 0), (0, 0, 0), (255, 255, 255), (30, 60, 200), (200, 30, 30)]
     rgb = np.asarray(inks[int(rng.integers(len(inks)))], np.float64)
     under = 0.0 if rng.random() < 0.8 else 255.0
@@ -239,7 +261,7 @@ def canvas(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
 
 def phone_photo(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """Grey pencil or faded ink on paper, lamp to one side, sensor noise, JPEG."""
-    cover = single(rng, digits[0], _height(rng, 60, 180))
+    cover = writing(rng, digits, _height(rng, 60, 180))
     grey = on_paper(cover, rng.uniform(170, 235), rng.uniform(50, 110))
     grey = uneven_light(grey, rng, rng.uniform(0.3, 0.6))
     grey = blur(grey, rng.uniform(0.3, 1.2))
@@ -250,34 +272,34 @@ def phone_photo(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
 
 def scan_shadow(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """A scan or photocopy with a dark shadow fading in along one edge."""
-    cover = single(rng, digits[0], _height(rng))
+    cover = writing(rng, digits, _height(rng))
     grey = edge_shadow(on_paper(cover, rng.uniform(215, 250), rng.uniform(10, 60)), rng)
     return _jpeg(noise(grey, rng, 2), rng, 75, 95)
 
 
 def rotated(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """Written at a slant or photographed tilted: up to 15 degrees either way."""
-    cover = single(rng, digits[0], _height(rng), rotate=rng.uniform(-15, 15))
+    cover = writing(rng, digits, _height(rng), rotate=rng.uniform(-15, 15))
     return encode(on_paper(cover, rng.uniform(220, 255), rng.uniform(0, 60))), ".png"
 
 
 def low_contrast(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """Light pencil on grey paper: 30-60 grey levels between ink and paper."""
     paper = rng.uniform(140, 220)
-    grey = on_paper(single(rng, digits[0], _height(rng)), paper, paper - rng.uniform(30, 60))
+    grey = on_paper(writing(rng, digits, _height(rng)), paper, paper - rng.uniform(30, 60))
     return encode(noise(grey, rng, 1.5)), ".png"
 
 
 def salt_pepper(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """A dusty scan: 1-4% of the pixels flipped to black or white."""
-    grey = on_paper(single(rng, digits[0], _height(rng, 60, 160)), rng.uniform(220, 250), 20)
+    grey = on_paper(writing(rng, digits, _height(rng, 60, 160)), rng.uniform(220, 250), 20)
     return encode(salt_and_pepper(grey, rng, rng.uniform(0.01, 0.04))), ".png"
 
 
 def blurred(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """Out of focus: a Gaussian blur of 2-5% of the digit's height."""
     height = _height(rng, 50, 150)
-    grey = on_paper(single(rng, digits[0], height), rng.uniform(220, 250), rng.uniform(0, 50))
+    grey = on_paper(writing(rng, digits, height), rng.uniform(220, 250), rng.uniform(0, 50))
     return encode(blur(grey, height * rng.uniform(0.02, 0.05))), ".png"
 
 
@@ -285,7 +307,7 @@ def framed(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """A digit written in a box of a form: a thin frame line around it."""
     height = _height(rng)
     side = int(height * rng.uniform(1.5, 2.2))
-    cover = single(rng, digits[0], height, (side, side), centred=True)
+    cover = writing(rng, digits, height, (side, side), centred=True)
     grey = on_paper(cover, rng.uniform(220, 250), rng.uniform(0, 50))
     return encode(frame_line(grey, rng, rng.uniform(0, 120))), ".png"
 
@@ -293,14 +315,14 @@ def framed(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
 def tiny(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """10-24 px digits: a thumbnail, or a digit cut from a low-resolution scan."""
     height = _height(rng, 10, 24)
-    grey = on_paper(single(rng, digits[0], height), rng.uniform(215, 255), rng.uniform(0, 50))
+    grey = on_paper(writing(rng, digits, height), rng.uniform(215, 255), rng.uniform(0, 50))
     return encode(grey), ".png"
 
 
 def huge(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """200-400 px digits: a close-up with a modern phone."""
     height = _height(rng, 200, 400)
-    grey = on_paper(single(rng, digits[0], height), rng.uniform(200, 250), rng.uniform(0, 60))
+    grey = on_paper(writing(rng, digits, height), rng.uniform(200, 250), rng.uniform(0, 60))
     return _jpeg(noise(grey, rng, 3), rng, 70, 92)
 
 
@@ -329,6 +351,75 @@ def number_scan(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     return _jpeg(noise(grey, rng, 2), rng, 75, 95)
 
 
+# --- kinds the digit-finder was never tuned on -------------------------------------------
+
+
+def _filtered(coverage: np.ndarray, size: int, grow: bool) -> np.ndarray:
+    """Ink coverage made fatter (max filter) or thinner (min filter) by ``size`` pixels."""
+    image = Image.fromarray(np.round(coverage * 255).astype(np.uint8))
+    image = image.filter(ImageFilter.MaxFilter(size) if grow else ImageFilter.MinFilter(size))
+    return np.asarray(image, np.float64) / 255
+
+
+def ruled_paper(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
+    """A notebook page: pale blue lines every ~40% of the digit's height run through it."""
+    height = _height(rng, 60, 140)
+    cover = writing(rng, digits, height)
+    page = colour(cover, (25, 25, 40), (250, 250, 245))
+    spacing = max(6, int(height * rng.uniform(0.35, 0.5)))
+    start = int(rng.integers(spacing))
+    page[start::spacing] = page[start::spacing] * 0.0 + np.minimum(page[start::spacing], (165, 190, 235))
+    return encode(page), ".png"
+
+
+def desk_photo(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
+    """A sheet photographed on a dark desk: the desk shows along one or two edges."""
+    height = _height(rng, 50, 120)
+    frame = (int(height * rng.uniform(2.5, 3.5)), int(height * rng.uniform(3, 4.5)))
+    cover = writing(rng, digits, height, frame, centred=True)
+    grey = on_paper(cover, rng.uniform(190, 235), rng.uniform(20, 80))
+    H, W = frame
+    desk = rng.uniform(25, 80)
+    grey[:, : int(W * rng.uniform(0.04, 0.15))] = desk
+    if rng.random() < 0.5:
+        grey[: int(H * rng.uniform(0.04, 0.12))] = desk
+    grey = noise(uneven_light(grey, rng, rng.uniform(0.2, 0.4)), rng, rng.uniform(2, 6))
+    return _jpeg(grey, rng, 60, 90)
+
+
+def marker(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
+    """A fat felt-tip marker: strokes two to three times as wide."""
+    height = _height(rng, 80, 160)
+    cover = _filtered(writing(rng, digits, height), 2 * int(height * 0.03) + 1, grow=True)
+    return encode(on_paper(cover, rng.uniform(225, 255), rng.uniform(0, 50))), ".png"
+
+
+def thin_pen(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
+    """A fine ballpoint photographed close up: thin strokes on a large digit."""
+    height = _height(rng, 150, 260)
+    cover = _filtered(writing(rng, digits, height), 2 * int(height * 0.025) + 1, grow=False)
+    return _jpeg(noise(on_paper(cover, rng.uniform(215, 250), rng.uniform(10, 70)), rng, 2), rng, 75, 92)
+
+
+def sheared(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
+    """Photographed at an angle: the page sheared and squashed (an affine stand-in for
+    perspective)."""
+    grey = on_paper(writing(rng, digits, _height(rng, 60, 140)), rng.uniform(220, 250), rng.uniform(0, 50))
+    image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+    shear, squash = rng.uniform(-0.3, 0.3), rng.uniform(0.75, 1.0)
+    image = image.transform(image.size, Image.Transform.AFFINE, (1 / squash, shear, 0, 0, 1, 0),
+                            resample=Image.Resampling.BICUBIC, fillcolor=int(grey[0, 0]))  # fmt: skip
+    return encode(np.asarray(image, np.float64)), ".png"
+
+
+UNSEEN: dict[str, Kind] = {
+    "ruled_paper": ruled_paper,
+    "desk_photo": desk_photo,
+    "marker": marker,
+    "thin_pen": thin_pen,
+    "sheared": sheared,
+}
+
 SINGLE: dict[str, Kind] = {
     "clean": clean,
     "light_on_dark": light_on_dark,
@@ -354,10 +445,12 @@ NUMBERS: dict[str, Kind] = {
 
 
 def render(kind: str, rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
-    """One capture of ``digits`` (one for single kinds, 2-8 for ``number_<kind>``)."""
-    if kind.startswith("number_"):
-        return NUMBERS[kind.removeprefix("number_")](rng, digits)
-    return SINGLE[kind](rng, digits)
+    """One capture of ``digits``: one for a single kind, 2-8 for ``number_<kind>`` (the
+    four ``NUMBERS`` scenes, or any single or unseen kind's scene holding a row)."""
+    base = kind.removeprefix("number_")
+    if kind.startswith("number_") and base in NUMBERS:
+        return NUMBERS[base](rng, digits)
+    return {**SINGLE, **UNSEEN}[base](rng, digits)
 
 
 def capture_set(images: np.ndarray, labels: np.ndarray, kinds: list[str], per_kind: int,

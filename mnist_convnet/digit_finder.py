@@ -44,6 +44,7 @@ BLOCK = 20  # background blocks are at most BLOCK x BLOCK work pixels (16 along 
 MIN_CONTRAST = 12.0  # grey levels between ink and background, below which there is no ink
 SPECK = 0.04  # components smaller than this fraction of the largest are specks
 MARGIN = 1  # work pixels around the thresholded ink kept as the strokes' soft edges
+STROKE = 2.0  # thinnest stroke, in pixels of the 20x20 box, handed to the model
 BOX = 20  # MNIST fits each digit into BOX x BOX ...
 SIZE = 28  # ... inside SIZE x SIZE
 
@@ -437,16 +438,27 @@ def edge_marks(found: Components, shape: tf.Tensor) -> tf.Tensor:
     )
 
 
+def rules(found: Components, shape: tf.Tensor) -> tf.Tensor:
+    """bool [n]: straight thin lines across most of the image — the sides of a frame
+    drawn around a number, a ruled line — whose long runs were not peeled off whole."""
+    box = tf.cast(found.box, tf.float32)
+    height, width = box[:, 2] - box[:, 0] + 1, box[:, 3] - box[:, 1] + 1
+    side = tf.cast(shape, tf.float32)
+    upright = (height >= 0.6 * side[0]) & (width <= 0.06 * height)
+    level = (width >= 0.6 * side[1]) & (height <= 0.06 * width)
+    return upright | level
+
+
 def pick(found: Components) -> Components:
     """The components that make up writing: no edge marks, specks or frames.
 
-    Edge marks (``edge_marks``) go, unless nothing else of 5% of their size is there (a
+    Edge marks (``edge_marks``) and ``rules`` go, unless nothing else of 5% of their size is there (a
     "1" written along the edge looks like one), and so do pieces cut by the edge that
     are less than half the largest component inside. Specks are smaller
     than SPECK of the largest remaining component. A component whose box strictly
     contains another's is a frame drawn around the writing.
     """
-    junk = edge_marks(found, tf.shape(found.labels))
+    junk = edge_marks(found, tf.shape(found.labels)) | rules(found, tf.shape(found.labels))
     # Writing must be more than dust beside the edge marks to count as "something else".
     enough = tf.maximum(4.0, 0.05 * tf.reduce_max(tf.where(junk, found.area, 0.0)))
     has_writing = tf.reduce_any(~junk & (found.area >= enough))
@@ -526,6 +538,7 @@ def to_mnist(ink: tf.Tensor, member: tf.Tensor) -> tf.Tensor:
 
     height, width = bottom - top + 1, right - left + 1
     scale = BOX / tf.cast(tf.maximum(height, width), tf.float32)
+    crop = thicken(crop, member[top : bottom + 1, left : right + 1], scale)
     size = tf.maximum(tf.cast(tf.round(tf.cast([height, width], tf.float32) * scale), tf.int32), 1)
     small = tf.image.resize(crop[..., None], size, method="bilinear", antialias=True)[..., 0]
     small = tf.clip_by_value(small / tf.maximum(tf.reduce_max(small), 1e-3), 0.0, 1.0) * 255.0
@@ -541,6 +554,20 @@ def to_mnist(ink: tf.Tensor, member: tf.Tensor) -> tf.Tensor:
     offset_x = tf.clip_by_value(tf.cast(tf.round(SIZE / 2 - cx), tf.int32), 0, SIZE - size[1])
     field = tf.image.pad_to_bounding_box(small[..., None], offset_y, offset_x, SIZE, SIZE)[..., 0]
     return tf.cast(tf.round(field), tf.uint8)
+
+
+def thicken(crop: tf.Tensor, member: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
+    """Strokes that would be thinner than STROKE pixels in the 20x20 box, made wider.
+
+    MNIST's strokes are 2-3 pixels wide at that size; a fine pen, or a digit that is
+    small in the work image (one of eight in a row), would reach the model as a hairline.
+    Stroke width ~ area / half the perimeter; each 3x3 dilation adds two work pixels.
+    """
+    area = tf.reduce_sum(tf.cast(member, tf.float32))
+    edge = tf.reduce_sum(tf.cast(member & (erode(tf.cast(member, tf.float32)) <= 0), tf.float32))
+    stroke = 2.0 * area / tf.maximum(edge, 1.0) * scale  # in 20x20-box pixels
+    times = tf.cast(tf.clip_by_value(tf.round((STROKE - stroke) / (2.0 * scale)), 0.0, 8.0), tf.int32)
+    return tf.while_loop(lambda i, _: i < times, lambda i, x: (i + 1, dilate(x)), (0, crop))[1]
 
 
 # --- the two entry points --------------------------------------------------------------

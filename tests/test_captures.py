@@ -19,7 +19,7 @@ from mnist_convnet import captures, rest
 from tests.helpers import read_idx, run_python, serve_in_thread
 
 PER_KIND = 4
-KINDS = list(captures.SINGLE) + [f"number_{k}" for k in captures.NUMBERS]
+KINDS = list(captures.SINGLE) + list(captures.UNSEEN) + [f"number_{k}" for k in captures.NUMBERS]
 
 TF_ONLY = """
 import json, sys
