@@ -9,24 +9,28 @@ mass in 28x28; a user's capture is anything else. The steps, each a function bel
                 MAX_PIXELS *before* decoding (a 1 MB PNG can hold 400 million pixels)
     decode      first frame; transparent pixels composited onto a backdrop that
                 contrasts with the ink, so ink on a transparent canvas shows whatever
-                its colour
+                its colour; a large JPEG decoded at 1/2-1/8 scale by libjpeg
     grey        luminance, resized so the longer side is WORK_SIDE (the work image)
     polarity    dark ink on light paper, or light on dark: which extreme is farther
-                from the median (the background is the majority of pixels)
+                from the median, measured against a fitted illumination surface
     flatten     ink = |image - local background|; the background is a grey-level
-                opening on a coarse grid (min over blocks, then a 5x5 min and max), so
-                a lamp's gradient or a shadow is background, not ink
+                opening on a coarse grid (min over blocks sized by the shorter side,
+                then a 5x5 min and max), so a lamp or a shadow is background, not ink
     threshold   ink > max(0.3 x peak, 4 x noise): the noise is the background's MAD
-    components  8-connected labels by propagation with pointer jumping (log-depth)
-    pick        drop components running along the image's edge (shadows, page and
-                frame edges), specks (< 4% of the largest), frames (a box around
-                another component); keep what stays near the largest
-    to_mnist    crop -> ink levels stretched to 0..255 -> fit 20x20 keeping the aspect
-                ratio -> paste into 28x28 with the centre of mass at the centre
+    components  ink in unbroken runs along 90% of a side peeled off (shadows, page
+                edges); 8-connected labels on the list of ink cells of a 2x coarser
+                grid (runs, neighbours, pointer jumping)
+    pick        drop edge marks (thin components along an image edge), straight
+                lines across the image (a frame's sides, ruled lines), specks (< 4% of
+                the largest), frames (a box around another component); for one digit,
+                keep what stays near the largest
+    to_mnist    crop -> ink levels stretched to 0..255 -> hairlines thickened -> fit
+                20x20 keeping the aspect ratio -> paste into 28x28 with the centre of
+                mass at MNIST's (14, 14)
 
-Numbers: the picked components, grouped so that components overlapping horizontally are
-one digit (a "5" with a detached top bar, an open "4"), left to right, each through
-``to_mnist``. Every refusal is an ``InvalidArgumentError`` whose message starts with what
+Numbers: the picked components, grouped left to right so that components overlapping
+horizontally are one digit, and short fragments (a "5"'s detached top bar, an open "4"'s
+arm) join the nearest digit; each group goes through ``to_mnist``. Every refusal is an ``InvalidArgumentError`` whose message starts with what
 went wrong ("no digit found: ...", "image is ... pixels"): TF Serving and our REST server
 answer it with HTTP 400; ``error_message`` extracts the sentence.
 """
