@@ -368,7 +368,7 @@ def ruled_paper(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     page = colour(cover, (25, 25, 40), (250, 250, 245))
     spacing = max(6, int(height * rng.uniform(0.35, 0.5)))
     start = int(rng.integers(spacing))
-    page[start::spacing] = page[start::spacing] * 0.0 + np.minimum(page[start::spacing], (165, 190, 235))
+    page[start::spacing] = np.minimum(page[start::spacing], (165, 190, 235))  # behind the ink
     return encode(page), ".png"
 
 
