@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+import tensorflow as tf
 from absl import flags
 from absl.testing import flagsaver
 
@@ -160,8 +161,14 @@ def uninterrupted(data_dir, tmp_path_factory):
 
 
 def _latest_number(folder) -> int:
-    numbers = [int(p.name[5:-6]) for p in folder.glob("ckpt-*.index")] if folder.is_dir() else []
-    return max(numbers, default=0)
+    """The step of the checkpoint a resume would use: the one the state file names.
+
+    Not the newest ckpt-*.index on disk: a SIGKILL can land after a checkpoint's files are
+    written but before the state file names it, and then the resume (rightly) takes the
+    previous one.
+    """
+    latest = tf.train.latest_checkpoint(str(folder)) if folder.is_dir() else None
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
 
 
 def test_sigkill_mid_epoch_then_resume_is_bit_identical(data_dir, tmp_path, uninterrupted):
