@@ -157,12 +157,12 @@ def pad_backward(dout: tf.Tensor, pad: int) -> tf.Tensor:
     return dout[:, pad : dout.shape[1] - pad, pad : dout.shape[2] - pad, :]
 
 
-def rescale_forward(x: tf.Tensor, scale: float, offset: float) -> tf.Tensor:
+def rescale_forward(x: tf.Tensor, scale: float | tf.Tensor, offset: float | tf.Tensor) -> tf.Tensor:
     """An affine map of the pixels, out = scale · x + offset (LeNet-5's input normalisation)."""
     return x * scale + offset
 
 
-def rescale_backward(dout: tf.Tensor, scale: float) -> tf.Tensor:
+def rescale_backward(dout: tf.Tensor, scale: float | tf.Tensor) -> tf.Tensor:
     """∂out/∂x = scale; the offset is a constant."""
     return dout * scale
 
@@ -290,7 +290,10 @@ def _forward(layer: keras.layers.Layer, h: tf.Tensor, training: bool, last: bool
             raise ValueError(f"{layer.name}: only symmetric padding is supported")
         return pad_forward(h, top), top
     if isinstance(layer, keras.layers.Rescaling):
-        return rescale_forward(h, layer.scale, layer.offset), layer.scale
+        # The constants as the layer itself casts them (1.275 becomes float32's nearest
+        # value even in a float64 model), so that both paths compute the same numbers.
+        scale, offset = (keras.ops.cast(c, h.dtype) for c in (layer.scale, layer.offset))
+        return rescale_forward(h, scale, offset), scale
     if isinstance(layer, keras.layers.Conv2D):
         if layer.strides != (1, 1) or layer.padding != "valid" or layer.dilation_rate != (1, 1):
             raise ValueError(f"{layer.name}: only valid, stride-1 convolutions are supported")
