@@ -20,7 +20,7 @@ from typing import Any, Callable
 import keras
 import tensorflow as tf
 
-from mnist_convnet.data import NUM_CLASSES
+from mnist_convnet.model import NUM_CLASSES
 
 # --- softmax + cross-entropy: the article's equations (1)-(4) ---------------------------
 

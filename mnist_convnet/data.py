@@ -29,10 +29,8 @@ from pathlib import Path
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from mnist_convnet.errors import DataError
+from mnist_convnet.errors import DataError, first_line
 
-NUM_CLASSES = 10
-IMAGE_SHAPE = (28, 28, 1)
 SPLITS = {"train": "train[:90%]", "validation": "train[90%:]", "test": "test"}
 MANUAL_DIR_ENV = "MNIST_MANUAL_DIR"
 
@@ -111,8 +109,7 @@ def _prepare(builder: tfds.core.DatasetBuilder, manual_dir: str | None) -> None:
     except tfds.download.download_manager.NonMatchingChecksumError as error:
         # tfds prepares into an `incomplete.*` folder and renames it only on success, so
         # nothing half-written is left for a later run to trust.
-        first_line = str(error).strip().splitlines()[0]
-        raise DataError(f"MNIST checksum mismatch: {first_line}") from None
+        raise DataError(f"MNIST checksum mismatch: {first_line(error)}") from None
     except OSError as error:
         raise DataError(f"could not prepare MNIST in {builder.data_dir}: {error}") from None
 

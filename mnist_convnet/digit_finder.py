@@ -41,6 +41,8 @@ import re
 
 import tensorflow as tf
 
+from mnist_convnet.errors import first_line
+
 MAX_PIXELS = 25_000_000  # the same limit `predict` applies through Pillow
 WORK_SIDE = 320  # longer side of the work image every input is resized to
 MAX_DIGITS = 16  # the most digits serving_number reads in one image
@@ -68,7 +70,7 @@ def error_message(error: tf.errors.OpError) -> str:
     found = found or re.search(r"Summarized data: b[\"'](.*?)[\"']\s*$", text, re.M)  # eagerly
     if found:
         return found.group(1)
-    return text.splitlines()[0] if text else type(error).__name__
+    return first_line(error)
 
 
 # --- header: how big is the image, before decoding it ----------------------------------

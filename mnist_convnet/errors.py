@@ -22,6 +22,15 @@ class DataError(UserError):
     """The MNIST files are missing, truncated or not the files tfds expects."""
 
 
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first non-empty line of an error's message (at most ``limit`` characters), or its
+    type's name when the message is empty: libraries raise both, and a one-line error
+    report must not fail on either."""
+    for line in str(error).strip().splitlines():
+        return line.strip()[:limit]
+    return type(error).__name__
+
+
 @contextlib.contextmanager
 def exit_on_user_error() -> Iterator[None]:
     """For command-line mains: a ``UserError`` becomes ``error: <message>`` and its exit

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from mnist_convnet import export
-from mnist_convnet.errors import UserError
+from mnist_convnet.errors import UserError, first_line
 
 Classifier = Callable[[np.ndarray], np.ndarray]
 
@@ -45,8 +45,7 @@ def load_saved_model(path: str | os.PathLike):
         loaded = tf.saved_model.load(str(folder))
     # A truncated variables file surfaces as IndexError, a missing piece as KeyError.
     except (OSError, ValueError, IndexError, KeyError, tf.errors.OpError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"cannot load SavedModel {folder}: {first}") from None
+        raise UserError(f"cannot load SavedModel {folder}: {first_line(error)}") from None
     if "serving_default" not in loaded.signatures:
         raise UserError(f"SavedModel {folder} has no serving_default signature")
     return loaded

@@ -33,7 +33,7 @@ import tensorflow as tf
 from absl import logging
 
 from mnist_convnet import data, distribute, model as model_lib, step
-from mnist_convnet.errors import UserError
+from mnist_convnet.errors import UserError, first_line
 from mnist_convnet.interrupt import Interrupted
 
 METRIC_NAMES = ("loss", "accuracy", "dlogits_norm")
@@ -205,9 +205,8 @@ def _restore(latest: str, checkpoint, state: TrainingState, config: Config) -> N
     try:
         checkpoint.restore(latest).assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as error:
-        first = str(error).strip().splitlines()[0][:300]
         raise UserError(
-            f"cannot resume from {latest}: {first}. Start over with --fresh, or use "
+            f"cannot resume from {latest}: {first_line(error)}. Start over with --fresh, or use "
             "another --checkpoint_dir"
         ) from None
     saved = state.run.numpy().decode()
@@ -413,6 +412,7 @@ def restore_model(checkpoint_dir: str | Path, model_name: str = "keras_convnet")
         status = tf.train.Checkpoint(model=model).restore(latest)
         status.expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as error:
-        first = str(error).strip().splitlines()[0][:300]
-        raise UserError(f"checkpoint {latest} does not hold a {model_name} model: {first}") from None
+        raise UserError(
+            f"checkpoint {latest} does not hold a {model_name} model: {first_line(error)}"
+        ) from None
     return model

@@ -27,7 +27,8 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
-from mnist_convnet.data import IMAGE_SHAPE, NUM_CLASSES
+NUM_CLASSES = 10  # the digits 0-9
+IMAGE_SHAPE = (28, 28, 1)  # MNIST's grey 28x28 images, with a channel axis for Conv2D
 
 
 def build_model() -> keras.Sequential:

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from mnist_convnet.data import NUM_CLASSES
+from mnist_convnet.model import NUM_CLASSES
 
 # The article's Sobel kernels: the vertical one responds to left-to-right changes in
 # brightness (vertical edges), its transpose to top-to-bottom changes (horizontal edges).

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 
@@ -33,3 +36,23 @@ def test_table_shows_every_class():
     result = evaluation.scores(np.arange(10), predicted=np.arange(10))
     text = evaluation.table(result)
     assert "accuracy 1.0000" in text and len(text.splitlines()) == 13
+
+
+def test_classes_absent_from_labels_or_predictions_score_zero_and_stay_valid_json():
+    """Three of ten classes in a small test set: recall of the other seven is 0/0, which must
+    not become NaN (``json.dumps`` would write it, and no JSON parser reads it back)."""
+    result = evaluation.scores(np.array([0, 1, 1]), predicted=np.array([0, 1, 2]), num_classes=10)
+    assert result["recall"][3:] == [0.0] * 7
+    assert result["precision"][3:] == [0.0] * 7
+    assert result["precision"][2] == 0.0 and result["recall"][1] == 0.5
+    json.loads(json.dumps(result, allow_nan=False))
+
+
+def test_evaluation_needs_neither_tensorflow_nor_tfds():
+    """Scoring is NumPy: a TF Lite-only deployment can import it."""
+    code = (
+        "import sys; import mnist_convnet.evaluation; "
+        "print(sorted(m for m in ('tensorflow', 'tensorflow_datasets', 'keras') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
