@@ -25,11 +25,12 @@ PLOTS_DIR ?= plots
 MNIST_MANUAL_DIR ?= $(wildcard $(abspath ../shared/datasets/mnist))
 export MNIST_MANUAL_DIR
 
-.PHONY: help install train test bench bench-captures serve export-tflite evaluate plots clean
+.PHONY: help install lint format train test bench bench-captures serve export-tflite evaluate plots clean
 
 help:
 	@echo "make train   train $(EPOCHS) epochs, evaluate on the test split, export a SavedModel"
 	@echo "make test    run the test suite (pytest)"
+	@echo "make lint    ruff check + ruff format --check (CI runs it first); make format fixes"
 	@echo "make bench   our loop vs keras model.fit, side by side, JSON in bench/results.json"
 	@echo "make bench-captures  accuracy on photos/scans/canvases per capture kind and entry point"
 	@echo "make serve   serve the latest SavedModel on http://127.0.0.1:$(PORT) (TF Serving REST API,"
@@ -54,6 +55,14 @@ train: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_FLAGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: install
 	$(BIN)/python -m bench.run --epochs=$(BENCH_EPOCHS)

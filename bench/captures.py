@@ -40,8 +40,11 @@ flags.DEFINE_integer("per_kind", 200, "Captures per kind.")
 flags.DEFINE_string("kinds", "", "Comma-separated kinds (default: all).")
 flags.DEFINE_integer("seed", 11, "Seed of the capture set.")
 flags.DEFINE_list("digits_per_number", ["2", "5"], "Fewest and most digits of a number capture.")
-flags.DEFINE_string("mnist_dir", os.environ.get("MNIST_MANUAL_DIR", "../shared/datasets/mnist"),
-                    "Folder with the official t10k-*.gz files.")  # fmt: skip
+flags.DEFINE_string(
+    "mnist_dir",
+    os.environ.get("MNIST_MANUAL_DIR", "../shared/datasets/mnist"),
+    "Folder with the official t10k-*.gz files.",
+)
 FLAGS = flags.FLAGS
 
 
@@ -76,7 +79,7 @@ def read_rest(url: str, encoded: bytes, number: bool) -> tuple[str, np.ndarray |
 
 
 def read_predict(model_dir: str, paths: list[Path], number: bool) -> dict[str, str]:
-    command = [sys.executable, "-m", "mnist_convnet.predict", f"--model_dir={model_dir}"]
+    command = [sys.executable, "-m", "mnist_convnet", "predict", f"--model_dir={model_dir}"]
     command += ["--number"] if number else []
     done = subprocess.run(command + [str(p) for p in paths], capture_output=True, text=True)
     found = {}
@@ -91,7 +94,9 @@ def latency_640x480(loaded, repeats: int = 50) -> dict[str, float]:
     rng = np.random.default_rng(0)
     digit = test_digits(Path(FLAGS.mnist_dir))[0][0]
     grey = captures.on_paper(captures.single(rng, digit, 200, (480, 640)), 220, 60)
-    jpeg = captures.encode(captures.noise(captures.uneven_light(grey, rng, 0.4), rng, 4), "JPEG", quality=85)
+    jpeg = captures.encode(
+        captures.noise(captures.uneven_light(grey, rng, 0.4), rng, 4), "JPEG", quality=85
+    )
     batch = tf.constant([jpeg])
     loaded.signatures["serving_images"](images=batch)
     times = []
@@ -99,7 +104,11 @@ def latency_640x480(loaded, repeats: int = 50) -> dict[str, float]:
         start = time.perf_counter()
         loaded.signatures["serving_images"](images=batch)
         times.append(time.perf_counter() - start)
-    return {"p50_ms": 1000 * float(np.median(times)), "min_ms": 1000 * min(times), "bytes": len(jpeg)}
+    return {
+        "p50_ms": 1000 * float(np.median(times)),
+        "min_ms": 1000 * min(times),
+        "bytes": len(jpeg),
+    }
 
 
 def main(argv: list[str]) -> None:
@@ -107,11 +116,22 @@ def main(argv: list[str]) -> None:
     images, labels = test_digits(Path(FLAGS.mnist_dir))
     model_dir = str(inference.resolve_saved_model(FLAGS.model_dir))
     loaded = tf.saved_model.load(model_dir)
-    kinds = FLAGS.kinds.split(",") if FLAGS.kinds else (
-        list(captures.SINGLE) + list(captures.UNSEEN) + [f"number_{k}" for k in captures.NUMBERS]
+    kinds = (
+        FLAGS.kinds.split(",")
+        if FLAGS.kinds
+        else (
+            list(captures.SINGLE)
+            + list(captures.UNSEEN)
+            + [f"number_{k}" for k in captures.NUMBERS]
+        )
     )
-    report: dict = {"model_dir": model_dir, "per_kind": FLAGS.per_kind, "seed": FLAGS.seed,
-                    "digits_per_number": FLAGS.digits_per_number, "kinds": {}}  # fmt: skip
+    report: dict = {
+        "model_dir": model_dir,
+        "per_kind": FLAGS.per_kind,
+        "seed": FLAGS.seed,
+        "digits_per_number": FLAGS.digits_per_number,
+        "kinds": {},
+    }
     folder = Path(tempfile.mkdtemp(prefix="captures-"))
     server = rest.ModelServer(Path(model_dir).parent, "mnist")
     with serve_in_thread(server) as base:
@@ -119,7 +139,9 @@ def main(argv: list[str]) -> None:
         for kind in kinds:
             number = kind.startswith("number_")
             lengths = tuple(int(n) for n in FLAGS.digits_per_number)
-            items = list(captures.capture_set(images, labels, [kind], FLAGS.per_kind, FLAGS.seed, lengths))
+            items = list(
+                captures.capture_set(images, labels, [kind], FLAGS.per_kind, FLAGS.seed, lengths)
+            )
             paths = []
             for _, index, encoded, suffix, _ in items:
                 paths.append(folder / f"{kind}_{index:04d}{suffix}")
@@ -130,9 +152,16 @@ def main(argv: list[str]) -> None:
             for path, (_, _, encoded, _, label) in zip(paths, items):
                 tf_read, tf_image = read_tf_only(loaded, encoded, number)
                 rest_read, rest_image = read_rest(url, encoded, number)
-                reads = {"tf_only": tf_read, "predict": by_predict.get(str(path)), "rest": rest_read}
+                reads = {
+                    "tf_only": tf_read,
+                    "predict": by_predict.get(str(path)),
+                    "rest": rest_read,
+                }
                 same_image = (tf_image is None and rest_image is None) or (
-                    tf_image is not None and rest_image is not None and np.array_equal(tf_image, rest_image))
+                    tf_image is not None
+                    and rest_image is not None
+                    and np.array_equal(tf_image, rest_image)
+                )
                 disagree += len(set(reads.values())) > 1 or not same_image
                 for entry, read in reads.items():
                     right[entry] += read == label

@@ -17,24 +17,22 @@ training images, so Keras holds out the same last 10% we do.
 
 from __future__ import annotations
 
-import os
+import functools
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import tensorflow as tf
+from absl import app, flags
 
-import functools  # noqa: E402
-import json  # noqa: E402
-import resource  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from bench import flops  # noqa: E402
-from mnist_convnet import data, export, inference, loop, model as model_lib, tflite  # noqa: E402
+from bench import flops
+from mnist_convnet import data, export, inference, loop, tflite
+from mnist_convnet import model as model_lib
+from mnist_convnet.config import Config
 
 flags.DEFINE_integer("epochs", 15, "Epochs to train.")
 flags.DEFINE_integer("seed", 0, "Seed.")
@@ -64,7 +62,7 @@ class _EpochTimer(keras.callbacks.Callback):
 def measure_ours(
     datasets: data.Datasets, epochs: int, seed: int, gradients: str = "tape", **options
 ) -> dict:
-    config = loop.Config(epochs=epochs, seed=seed, gradients=gradients, **options)
+    config = Config(epochs=epochs, seed=seed, gradients=gradients, **options)
     result = loop.train_and_evaluate(config, datasets)
     if flags.FLAGS.export_dir:
         export.export_saved_model(result.model, flags.FLAGS.export_dir)

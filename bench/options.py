@@ -60,6 +60,7 @@ def measure(variant: str, steps: int) -> float:
         tf.config.threading.set_intra_op_parallelism_threads(intra)
         tf.config.threading.set_inter_op_parallelism_threads(inter)
     from mnist_convnet import data, loop
+    from mnist_convnet.config import Config
 
     datasets = data.load(None, data.default_manual_dir())
     if not options.get("cache", True):
@@ -67,11 +68,13 @@ def measure(variant: str, steps: int) -> float:
     if not options.get("prefetch", True):
         original = data.train_batches
         data.train_batches = lambda *args: _without_prefetch(original(*args))
-    config = loop.Config(
-        epochs=2, max_steps_per_epoch=steps, verbose=False,
+    config = Config(
+        epochs=2,
+        max_steps_per_epoch=steps,
+        verbose=False,
         deterministic=options.get("deterministic", True),
-        steps_per_call=options.get("steps_per_call", loop.Config.steps_per_call),
-    )  # fmt: skip
+        steps_per_call=options.get("steps_per_call", Config.steps_per_call),
+    )
     result = loop.train_and_evaluate(config, datasets)
     return result.history[1]["epoch_seconds"] / steps
 
@@ -93,11 +96,11 @@ def _uncached(datasets):
 def _without_prefetch(batches):
     """``batches`` with its final ``prefetch`` taken off (its input dataset)."""
     assert type(batches).__name__.endswith("PrefetchDataset"), type(batches)
-    return batches._input_dataset  # noqa: SLF001 - a measurement of the pipeline without it
+    return batches._input_dataset  # a measurement of the pipeline without it
 
 
 def _run(variant: str, steps: int) -> float:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **VARIANTS[variant].get("env", {}))
+    env = dict(os.environ, **VARIANTS[variant].get("env", {}))
     command = [sys.executable, "-m", "bench.options", f"--measure={variant}", f"--steps={steps}"]
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
@@ -120,8 +123,11 @@ def main(argv: list[str]) -> None:
     for round_ in range(f.rounds):
         for variant in variants:
             seconds[variant].append(_run(variant, f.steps))
-            print(f"round {round_ + 1}: {variant} {1000 * seconds[variant][-1]:.2f} ms/step",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"round {round_ + 1}: {variant} {1000 * seconds[variant][-1]:.2f} ms/step",
+                file=sys.stderr,
+                flush=True,
+            )
     base = min(seconds.get("default") or [float("nan")])
     report = {
         v: {

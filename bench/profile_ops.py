@@ -18,15 +18,12 @@ arithmetic: the same kernels ``model.fit`` runs, so no loop around them can be m
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
 
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
 flags.DEFINE_integer("rounds", 40, "Timed calls of every op.")
@@ -50,24 +47,53 @@ def _ops(b: int) -> dict[str, tuple]:
     raw = tf.raw_ops
     return {
         "conv1 forward": (lambda: raw.Conv2D(input=x, filter=w1, **_SAME), conv1_flops),
-        "conv1 filter gradient": (lambda: raw.Conv2DBackpropFilter(
-            input=x, filter_sizes=[3, 3, 1, 32], out_backprop=da1, **_SAME), conv1_flops),
-        "relu1 forward + gradient": (lambda: raw.ReluGrad(gradients=da1, features=tf.nn.relu(a1)), 0),
+        "conv1 filter gradient": (
+            lambda: raw.Conv2DBackpropFilter(
+                input=x, filter_sizes=[3, 3, 1, 32], out_backprop=da1, **_SAME
+            ),
+            conv1_flops,
+        ),
+        "relu1 forward + gradient": (
+            lambda: raw.ReluGrad(gradients=da1, features=tf.nn.relu(a1)),
+            0,
+        ),
         "pool1 forward": (lambda: raw.MaxPool(input=a1, **_POOL), 0),
-        "pool1 gradient": (lambda: raw.MaxPoolGrad(orig_input=a1, orig_output=o1, grad=dp1, **_POOL), 0),
+        "pool1 gradient": (
+            lambda: raw.MaxPoolGrad(orig_input=a1, orig_output=o1, grad=dp1, **_POOL),
+            0,
+        ),
         "conv2 forward": (lambda: raw.Conv2D(input=p1, filter=w2, **_SAME), conv2_flops),
-        "conv2 filter gradient": (lambda: raw.Conv2DBackpropFilter(
-            input=p1, filter_sizes=[3, 3, 32, 64], out_backprop=da2, **_SAME), conv2_flops),
-        "conv2 input gradient": (lambda: raw.Conv2DBackpropInput(
-            input_sizes=[b, 13, 13, 32], filter=w2, out_backprop=da2, **_SAME), conv2_flops),
-        "relu2 forward + gradient": (lambda: raw.ReluGrad(gradients=da2, features=tf.nn.relu(a2)), 0),
+        "conv2 filter gradient": (
+            lambda: raw.Conv2DBackpropFilter(
+                input=p1, filter_sizes=[3, 3, 32, 64], out_backprop=da2, **_SAME
+            ),
+            conv2_flops,
+        ),
+        "conv2 input gradient": (
+            lambda: raw.Conv2DBackpropInput(
+                input_sizes=[b, 13, 13, 32], filter=w2, out_backprop=da2, **_SAME
+            ),
+            conv2_flops,
+        ),
+        "relu2 forward + gradient": (
+            lambda: raw.ReluGrad(gradients=da2, features=tf.nn.relu(a2)),
+            0,
+        ),
         "pool2 forward": (lambda: raw.MaxPool(input=a2, **_POOL), 0),
-        "pool2 gradient": (lambda: raw.MaxPoolGrad(orig_input=a2, orig_output=o2, grad=dp2, **_POOL), 0),
-        "dense forward + gradients": (lambda: (h @ wd, tf.transpose(h) @ dz, dz @ tf.transpose(wd)),
-                                      3 * 2 * b * 1600 * 10),
-        "bias gradients": (lambda: (tf.reduce_sum(da1, [0, 1, 2]), tf.reduce_sum(da2, [0, 1, 2])), 0),
+        "pool2 gradient": (
+            lambda: raw.MaxPoolGrad(orig_input=a2, orig_output=o2, grad=dp2, **_POOL),
+            0,
+        ),
+        "dense forward + gradients": (
+            lambda: (h @ wd, tf.transpose(h) @ dz, dz @ tf.transpose(wd)),
+            3 * 2 * b * 1600 * 10,
+        ),
+        "bias gradients": (
+            lambda: (tf.reduce_sum(da1, [0, 1, 2]), tf.reduce_sum(da2, [0, 1, 2])),
+            0,
+        ),
         "dropout mask": (lambda: tf.random.stateless_uniform([b, 1600], seed=[1, 2]) > 0.5, 0),
-    }  # fmt: skip
+    }
 
 
 def _alternatives(b: int) -> dict[str, tuple]:
@@ -77,8 +103,12 @@ def _alternatives(b: int) -> dict[str, tuple]:
     rng = np.random.default_rng(1)
     a1 = tf.nn.relu(tf.constant(rng.standard_normal((b, 26, 26, 32)).astype(np.float32)))
     dp1 = tf.constant(rng.standard_normal((b, 13, 13, 32)).astype(np.float32))
-    return {"pool1 gradient, the article's (backprop.max_pool_backward)":
-            (lambda: backprop.max_pool_backward(dp1, a1), 0)}  # fmt: skip
+    return {
+        "pool1 gradient, the article's (backprop.max_pool_backward)": (
+            lambda: backprop.max_pool_backward(dp1, a1),
+            0,
+        )
+    }
 
 
 def _whole_step(b: int):
@@ -87,7 +117,8 @@ def _whole_step(b: int):
 
     import keras
 
-    from mnist_convnet import model as model_lib, step
+    from mnist_convnet import model as model_lib
+    from mnist_convnet import step
 
     model = model_lib.build("keras_convnet")
     optimizer = keras.optimizers.Adam(1e-3)

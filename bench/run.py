@@ -34,9 +34,12 @@ from bench import flops
 
 flags.DEFINE_integer("epochs", 15, "Epochs per training measurement.")
 flags.DEFINE_string("out", "bench/results.json", "Where to write the results.")
-flags.DEFINE_list("only", list(("ours", "ours_1step", "ours_manual", "fit", "inference")),
-                  "Which measurements to run (inference needs ours); also ours_bf16 "
-                  "(--precision=mixed_bfloat16) and ours_xla (--jit_compile).")  # fmt: skip
+flags.DEFINE_list(
+    "only",
+    list(("ours", "ours_1step", "ours_manual", "fit", "inference")),
+    "Which measurements to run (inference needs ours); also ours_bf16 "
+    "(--precision=mixed_bfloat16) and ours_xla (--jit_compile).",
+)
 
 TRAINING = ("ours", "ours_1step", "ours_manual", "ours_bf16", "ours_xla", "fit")
 
@@ -47,8 +50,7 @@ class MeasurementFailed(Exception):
 
 def _run(which: str, *args: str) -> dict:
     command = [sys.executable, "-m", "bench.measure", which, *args]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -89,9 +91,11 @@ def _table(report: dict) -> str:
     for which in TRAINING:
         if which in report:
             r = report[which]
-            rows.append(f"{which:12s} {r['seconds_per_epoch']:7.2f} {r['images_per_second']:9.0f} "
-                        f"{r['achieved_gflops']:8.2f} {100 * r['fraction_of_fp32_peak']:6.1f}% "
-                        f"{100 * r['test_accuracy']:7.2f}% {r['peak_rss_mb']:11.0f}")  # fmt: skip
+            rows.append(
+                f"{which:12s} {r['seconds_per_epoch']:7.2f} {r['images_per_second']:9.0f} "
+                f"{r['achieved_gflops']:8.2f} {100 * r['fraction_of_fp32_peak']:6.1f}% "
+                f"{100 * r['test_accuracy']:7.2f}% {r['peak_rss_mb']:11.0f}"
+            )
     if "inference" in report:
         for batch, r in report["inference"]["saved_model"].items():
             rows.append(f"SavedModel {batch:10s} {r['images_per_second']:10.0f} images/s")

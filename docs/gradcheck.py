@@ -10,14 +10,11 @@ max|ours − tape| / max|tape| of every gradient. The test suite asserts each is
 from __future__ import annotations
 
 import json
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from mnist_convnet import backprop as bp  # noqa: E402
+from mnist_convnet import backprop as bp
 
 rng = np.random.default_rng(0)
 
@@ -40,19 +37,23 @@ def rel(ours, ref) -> float:
 def main() -> None:
     x, w, b = f64(8, 13, 13, 32), f64(3, 3, 32, 64), f64(64)
     dout = f64(8, 11, 11, 64)
-    conv = lambda x, w, b: tf.nn.conv2d(x, w, 1, "VALID") + b  # noqa: E731
+    conv = lambda x, w, b: tf.nn.conv2d(x, w, 1, "VALID") + b
     ref = tape_vjp(conv, [x, w, b], dout)
     ours = bp.conv2d_backward(dout, x, w)
     report = {f"conv2d d{n}": rel(o, r) for n, o, r in zip(("image", "filter", "bias"), ours, ref)}
 
     x11, d5 = f64(8, 11, 11, 64), f64(8, 5, 5, 64)
-    for name, ours_bw, op in [("max_pool", bp.max_pool_backward, tf.nn.max_pool2d),
-                              ("avg_pool", bp.avg_pool_backward, tf.nn.avg_pool2d)]:  # fmt: skip
-        (ref,) = tape_vjp(lambda x: op(x, 2, 2, "VALID"), [x11], d5)
+    for name, ours_bw, op in [
+        ("max_pool", bp.max_pool_backward, tf.nn.max_pool2d),
+        ("avg_pool", bp.avg_pool_backward, tf.nn.avg_pool2d),
+    ]:
+        (ref,) = tape_vjp(lambda x, op=op: op(x, 2, 2, "VALID"), [x11], d5)
         report[f"{name} dimage"] = rel(ours_bw(d5, x11), ref)
 
-    for name, fw, bw, op in [("relu", bp.relu_forward, bp.relu_backward, tf.nn.relu),
-                             ("tanh", bp.tanh_forward, bp.tanh_backward, tf.tanh)]:  # fmt: skip
+    for name, fw, bw, op in [
+        ("relu", bp.relu_forward, bp.relu_backward, tf.nn.relu),
+        ("tanh", bp.tanh_forward, bp.tanh_backward, tf.tanh),
+    ]:
         (ref,) = tape_vjp(op, [x11], x11 * 0.5)
         report[f"{name} dx"] = rel(bw(x11 * 0.5, fw(x11)), ref)
 
@@ -62,7 +63,7 @@ def main() -> None:
         report[f"dense d{n}"] = rel(o, r)
 
     z, labels = f64(8, 10) * 5, tf.constant(rng.integers(0, 10, 8))
-    loss_fn = lambda z: tf.reduce_mean(  # noqa: E731
+    loss_fn = lambda z: tf.reduce_mean(
         tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=z)
     )
     (ref,) = tape_vjp(loss_fn, [z], None)

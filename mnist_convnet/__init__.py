@@ -1,13 +1,30 @@
 """mnist-convnet: the keras.io simple MNIST convnet, trained by a loop you can read.
 
-The package is laid out in the order a training run happens:
+The package is laid out in the order a training run happens, then what uses its model:
 
-    data.py    MNIST from tensorflow-datasets -> batched tf.data pipelines
-    model.py   the keras.io convnet, and its logits z
-    step.py    one training step: softmax cross-entropy, dL/dz = p - y, backprop
-    loop.py    epochs of steps, metrics, TensorBoard, checkpoints
-    export.py  versioned SavedModels in TF Serving's layout
-    train.py   the absl command line that runs all of the above
+    data.py          MNIST from tensorflow-datasets -> batched tf.data pipelines
+    model.py         the networks (keras.io convnet, LeNet-5, the article's), their logits z
+    backprop.py      the article's equations: softmax cross-entropy, every layer backward
+    step.py          one training step: dL/dz = p - y, tape or hand-written backprop
+    config.py        Config: every training setting, its default and its rules
+    checkpoints.py   TrainingState, saving and resuming a run
+    loop.py          epochs of steps, metrics, TensorBoard: train_and_evaluate
+    distribute.py    tf.distribute strategies, and which worker does what
+    interrupt.py     SIGTERM/SIGINT -> checkpoint, then stop
+    export.py        versioned SavedModels in TF Serving's layout
+    signatures.py    the SavedModel's serving signatures
+    digit_finder.py  finding digits in photos and scans, in TensorFlow ops
+    inference.py     loading SavedModels, .tflite and .keras files as classifiers
+    preprocess.py    image files TensorFlow cannot decode, made decodable
+    predict.py       digits from image files
+    rest.py          TF Serving's REST API and the draw-a-digit page
+    tflite.py        TF Lite conversion and the LiteRT interpreter
+    evaluation.py    accuracy, confusion matrix, per-class scores (NumPy only)
+    visualize.py     what the network learned, as figures
+    plots.py         the matplotlib drawing behind them
+    captures.py      photos, scans and canvases made from MNIST test digits
+    errors.py        UserError: one clear line instead of a traceback
+    commands/        the mnist-convnet command line (absl flags live only there)
 """
 
 __version__ = "0.1.0"

@@ -15,7 +15,8 @@ so ``--gradients=manual`` trains the real model on these derivations alone.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -83,7 +84,11 @@ def dense_backward(
 
     Returns ``(∂L/∂h, ∂L/∂W, ∂L/∂b)``.
     """
-    return tf.matmul(dz, w, transpose_b=True), tf.matmul(h, dz, transpose_a=True), tf.reduce_sum(dz, 0)
+    return (
+        tf.matmul(dz, w, transpose_b=True),
+        tf.matmul(h, dz, transpose_a=True),
+        tf.reduce_sum(dz, 0),
+    )
 
 
 # --- convolution: the article's equation (9) --------------------------------------------

@@ -18,7 +18,7 @@ Pillow and NumPy only: this is a *test* set, not part of what is served.
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -60,8 +60,14 @@ def _place(field: np.ndarray, coverage: np.ndarray, top: int, left: int) -> None
         np.maximum(field[t0:t1, l0:l1], part, out=field[t0:t1, l0:l1])
 
 
-def single(rng: Rng, digit: np.ndarray, height: int, frame: tuple[int, int] | None = None,
-           centred: bool = False, rotate: float = 0.0) -> np.ndarray:  # fmt: skip
+def single(
+    rng: Rng,
+    digit: np.ndarray,
+    height: int,
+    frame: tuple[int, int] | None = None,
+    centred: bool = False,
+    rotate: float = 0.0,
+) -> np.ndarray:
     """Ink coverage of one digit in a frame (default 1.3-2.2x the digit), off-centre."""
     cover = ink(digit, height, rng, rotate)
     h, w = cover.shape
@@ -95,8 +101,14 @@ def row(rng: Rng, digits: list[np.ndarray], height: int, rotate: float = 0.0) ->
     return field
 
 
-def writing(rng: Rng, digits: list[np.ndarray], height: int, frame: tuple[int, int] | None = None,
-            centred: bool = False, rotate: float = 0.0) -> np.ndarray:  # fmt: skip
+def writing(
+    rng: Rng,
+    digits: list[np.ndarray],
+    height: int,
+    frame: tuple[int, int] | None = None,
+    centred: bool = False,
+    rotate: float = 0.0,
+) -> np.ndarray:
     """One digit (``single``) or, given several, a ``row`` of them in a frame that fits it.
 
     Every capture kind draws its ink with this, so each kind also exists for numbers
@@ -194,7 +206,9 @@ def encode(array: np.ndarray, fmt: str = "PNG", mode: str | None = None, **optio
     return buffer.getvalue()
 
 
-def colour(coverage: np.ndarray, rgb: tuple[float, ...], paper_rgb: tuple[float, ...]) -> np.ndarray:
+def colour(
+    coverage: np.ndarray, rgb: tuple[float, ...], paper_rgb: tuple[float, ...]
+) -> np.ndarray:
     """RGB image: ``rgb`` ink on ``paper_rgb`` paper by coverage."""
     c = coverage[..., None]
     return np.asarray(paper_rgb) * (1 - c) + np.asarray(rgb) * c
@@ -327,12 +341,16 @@ def huge(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
 
 
 def number_clean(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
-    grey = on_paper(row(rng, digits, _height(rng, 40, 90)), rng.uniform(225, 255), rng.uniform(0, 50))
+    grey = on_paper(
+        row(rng, digits, _height(rng, 40, 90)), rng.uniform(225, 255), rng.uniform(0, 50)
+    )
     return encode(grey), ".png"
 
 
 def number_photo(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
-    grey = on_paper(row(rng, digits, _height(rng, 40, 100)), rng.uniform(170, 235), rng.uniform(40, 100))
+    grey = on_paper(
+        row(rng, digits, _height(rng, 40, 100)), rng.uniform(170, 235), rng.uniform(40, 100)
+    )
     grey = uneven_light(grey, rng, rng.uniform(0.3, 0.6))
     grey = noise(blur(grey, rng.uniform(0.3, 1.0)), rng, rng.uniform(3, 8))
     return _jpeg(grey, rng, 55, 85)
@@ -398,17 +416,26 @@ def thin_pen(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """A fine ballpoint photographed close up: thin strokes on a large digit."""
     height = _height(rng, 150, 260)
     cover = _filtered(writing(rng, digits, height), 2 * int(height * 0.025) + 1, grow=False)
-    return _jpeg(noise(on_paper(cover, rng.uniform(215, 250), rng.uniform(10, 70)), rng, 2), rng, 75, 92)
+    return _jpeg(
+        noise(on_paper(cover, rng.uniform(215, 250), rng.uniform(10, 70)), rng, 2), rng, 75, 92
+    )
 
 
 def sheared(rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     """Photographed at an angle: the page sheared and squashed (an affine stand-in for
     perspective)."""
-    grey = on_paper(writing(rng, digits, _height(rng, 60, 140)), rng.uniform(220, 250), rng.uniform(0, 50))
+    grey = on_paper(
+        writing(rng, digits, _height(rng, 60, 140)), rng.uniform(220, 250), rng.uniform(0, 50)
+    )
     image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
     shear, squash = rng.uniform(-0.3, 0.3), rng.uniform(0.75, 1.0)
-    image = image.transform(image.size, Image.Transform.AFFINE, (1 / squash, shear, 0, 0, 1, 0),
-                            resample=Image.Resampling.BICUBIC, fillcolor=int(grey[0, 0]))  # fmt: skip
+    image = image.transform(
+        image.size,
+        Image.Transform.AFFINE,
+        (1 / squash, shear, 0, 0, 1, 0),
+        resample=Image.Resampling.BICUBIC,
+        fillcolor=int(grey[0, 0]),
+    )
     return encode(np.asarray(image, np.float64)), ".png"
 
 
@@ -453,8 +480,14 @@ def render(kind: str, rng: Rng, digits: list[np.ndarray]) -> tuple[bytes, str]:
     return {**SINGLE, **UNSEEN}[base](rng, digits)
 
 
-def capture_set(images: np.ndarray, labels: np.ndarray, kinds: list[str], per_kind: int,
-                seed: int, digits_per_number: tuple[int, int] = (2, 5)):  # fmt: skip
+def capture_set(
+    images: np.ndarray,
+    labels: np.ndarray,
+    kinds: list[str],
+    per_kind: int,
+    seed: int,
+    digits_per_number: tuple[int, int] = (2, 5),
+):
     """Yields ``(kind, index, encoded, suffix, label)``; label is a string of digits.
 
     ``images`` uint8 [N, 28, 28] should be MNIST *test* digits. Digits are drawn at random

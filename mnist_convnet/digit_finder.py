@@ -30,9 +30,11 @@ mass in 28x28; a user's capture is anything else. The steps, each a function bel
 
 Numbers: the picked components, grouped left to right so that components overlapping
 horizontally are one digit, and short fragments (a "5"'s detached top bar, an open "4"'s
-arm) join the nearest digit; each group goes through ``to_mnist``. Every refusal is an ``InvalidArgumentError`` whose message starts with what
-went wrong ("no digit found: ...", "image is ... pixels"): TF Serving and our REST server
-answer it with HTTP 400; ``error_message`` extracts the sentence.
+arm) join the nearest digit; each group goes through ``to_mnist``.
+
+Every refusal is an ``InvalidArgumentError`` whose message starts with what went wrong
+("no digit found: ...", "image is ... pixels"): TF Serving and our REST server answer it
+with HTTP 400; ``error_message`` extracts the sentence.
 """
 
 from __future__ import annotations
@@ -92,20 +94,28 @@ def image_size(encoded: tf.Tensor) -> tf.Tensor:
     """
     padded = tf.strings.join([encoded, tf.constant(b"\0" * 32)])
     head = tf.strings.substr(padded, 0, 8)
-    signed32 = lambda v: tf.where(v >= 2**31, v - 2**32, v)  # noqa: E731
+    signed32 = lambda v: tf.where(v >= 2**31, v - 2**32, v)
 
     def jpeg() -> tf.Tensor:
         return tf.cast(tf.io.extract_jpeg_shape(encoded)[:2], tf.int64)
 
     branches = [
-        (tf.equal(head, b"\x89PNG\r\n\x1a\n"),
-         lambda: tf.stack([_uint(padded, 20, 4, False), _uint(padded, 16, 4, False)])),
+        (
+            tf.equal(head, b"\x89PNG\r\n\x1a\n"),
+            lambda: tf.stack([_uint(padded, 20, 4, False), _uint(padded, 16, 4, False)]),
+        ),
         (tf.equal(tf.strings.substr(head, 0, 2), b"\xff\xd8"), jpeg),
-        (tf.equal(tf.strings.substr(head, 0, 4), b"GIF8"),
-         lambda: tf.stack([_uint(padded, 8, 2, True), _uint(padded, 6, 2, True)])),
-        (tf.equal(tf.strings.substr(head, 0, 2), b"BM"),
-         lambda: tf.stack([tf.abs(signed32(_uint(padded, 22, 4, True))), _uint(padded, 18, 4, True)])),
-    ]  # fmt: skip
+        (
+            tf.equal(tf.strings.substr(head, 0, 4), b"GIF8"),
+            lambda: tf.stack([_uint(padded, 8, 2, True), _uint(padded, 6, 2, True)]),
+        ),
+        (
+            tf.equal(tf.strings.substr(head, 0, 2), b"BM"),
+            lambda: tf.stack(
+                [tf.abs(signed32(_uint(padded, 22, 4, True))), _uint(padded, 18, 4, True)]
+            ),
+        ),
+    ]
     return tf.case(branches, default=lambda: tf.constant([-1, -1], tf.int64), exclusive=True)
 
 
@@ -151,9 +161,13 @@ def _any_grey(encoded: tf.Tensor) -> tf.Tensor:
     image = tf.io.decode_image(encoded, channels=0, dtype=tf.uint8, expand_animations=False)
     image = tf.cast(image, tf.float32)
     channels = tf.shape(image)[2]
-    colour = tf.cond(channels >= 3, lambda: image[..., :3], lambda: tf.tile(image[..., :1], [1, 1, 3]))
+    colour = tf.cond(
+        channels >= 3, lambda: image[..., :3], lambda: tf.tile(image[..., :1], [1, 1, 3])
+    )
     alpha = tf.cond(
-        tf.equal(channels % 2, 0), lambda: image[..., -1] / 255.0, lambda: tf.ones_like(image[..., 0])
+        tf.equal(channels % 2, 0),
+        lambda: image[..., -1] / 255.0,
+        lambda: tf.ones_like(image[..., 0]),
     )
     grey = tf.image.rgb_to_grayscale(colour)[..., 0]
     visible = tf.reduce_sum(grey * alpha) / tf.maximum(tf.reduce_sum(alpha), 1e-6)
@@ -221,7 +235,9 @@ def _blocks(x: tf.Tensor, block: int | tf.Tensor, reduce) -> tf.Tensor:
     shape = tf.shape(x)
     pad = (-shape) % block
     p = tf.pad(x, [[0, pad[0]], [0, pad[1]]], mode="SYMMETRIC")
-    tiles = tf.reshape(p, [(shape[0] + pad[0]) // block, block, (shape[1] + pad[1]) // block, block])
+    tiles = tf.reshape(
+        p, [(shape[0] + pad[0]) // block, block, (shape[1] + pad[1]) // block, block]
+    )
     return reduce(tiles, axis=[1, 3])
 
 
@@ -249,12 +265,16 @@ def illumination(grey: tf.Tensor) -> tf.Tensor:
     means = _blocks(grey, BLOCK, tf.reduce_mean)
 
     def terms(rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
-        v, u = tf.meshgrid(tf.linspace(-1.0, 1.0, rows), tf.linspace(-1.0, 1.0, cols), indexing="ij")
+        v, u = tf.meshgrid(
+            tf.linspace(-1.0, 1.0, rows), tf.linspace(-1.0, 1.0, cols), indexing="ij"
+        )
         v, u = tf.reshape(v, [-1]), tf.reshape(u, [-1])
         return tf.stack([tf.ones_like(u), u, v, u * u, v * v, u * v], axis=1)
 
     grid = tf.shape(means)
-    coefficients = tf.linalg.lstsq(terms(grid[0], grid[1]), tf.reshape(means, [-1, 1]), l2_regularizer=1e-3)
+    coefficients = tf.linalg.lstsq(
+        terms(grid[0], grid[1]), tf.reshape(means, [-1, 1]), l2_regularizer=1e-3
+    )
     shape = tf.shape(grey)
     return tf.reshape(terms(shape[0], shape[1]) @ coefficients, shape)
 
@@ -338,9 +358,12 @@ def label_points(points: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
     """
     n = tf.shape(points)[0]
     index_map = tf.pad(tf.scatter_nd(points, tf.range(1, n + 1), shape), [[1, 1], [1, 1]])
-    neighbours = tf.stack(
-        [tf.gather_nd(index_map, points + [1 + dy, 1 + dx]) for dy, dx in _NEIGHBOURS], axis=1
-    ) - 1  # [n, 8], -1 where no ink
+    neighbours = (
+        tf.stack(
+            [tf.gather_nd(index_map, points + [1 + dy, 1 + dx]) for dy, dx in _NEIGHBOURS], axis=1
+        )
+        - 1
+    )  # [n, 8], -1 where no ink
     present = neighbours >= 0
     neighbours = tf.maximum(neighbours, 0)
     follows = tf.reduce_all(points[1:] == points[:-1] + [0, 1], axis=1)  # same row, next column
@@ -395,12 +418,15 @@ def components(mask: tf.Tensor) -> Components:
     ys, xs = points[:, 0], points[:, 1]
     edge = (ys == 0) | (xs == 0) | (ys == half[0] - 1) | (xs == half[1] - 1)
     area = 4.0 * tf.math.unsorted_segment_sum(tf.ones_like(ys, tf.float32), segment, n)
-    box = tf.stack([
-        2 * tf.math.unsorted_segment_min(ys, segment, n),
-        2 * tf.math.unsorted_segment_min(xs, segment, n),
-        tf.minimum(2 * tf.math.unsorted_segment_max(ys, segment, n) + 1, shape[0] - 1),
-        tf.minimum(2 * tf.math.unsorted_segment_max(xs, segment, n) + 1, shape[1] - 1),
-    ], axis=1)  # fmt: skip
+    box = tf.stack(
+        [
+            2 * tf.math.unsorted_segment_min(ys, segment, n),
+            2 * tf.math.unsorted_segment_min(xs, segment, n),
+            tf.minimum(2 * tf.math.unsorted_segment_max(ys, segment, n) + 1, shape[0] - 1),
+            tf.minimum(2 * tf.math.unsorted_segment_max(xs, segment, n) + 1, shape[1] - 1),
+        ],
+        axis=1,
+    )
     border = tf.math.unsorted_segment_max(tf.cast(edge, tf.int32), segment, n) > 0
     labels = tf.scatter_nd(points, tf.gather(ids, segment), half)
     fine = tf.repeat(tf.repeat(labels, 2, axis=0), 2, axis=1)[: shape[0], : shape[1]]
@@ -423,7 +449,12 @@ def _select(found: Components, keep: tf.Tensor) -> Components:
 def _encloses(outer: tf.Tensor, inner: tf.Tensor) -> tf.Tensor:
     """bool [n, n]: box i strictly contains box j (all four sides inside)."""
     o, i = outer[:, None, :], inner[None, :, :]
-    return (o[..., 0] < i[..., 0]) & (o[..., 1] < i[..., 1]) & (o[..., 2] > i[..., 2]) & (o[..., 3] > i[..., 3])
+    return (
+        (o[..., 0] < i[..., 0])
+        & (o[..., 1] < i[..., 1])
+        & (o[..., 2] > i[..., 2])
+        & (o[..., 3] > i[..., 3])
+    )
 
 
 def edge_marks(found: Components, shape: tf.Tensor) -> tf.Tensor:
@@ -458,9 +489,9 @@ def rules(found: Components, shape: tf.Tensor) -> tf.Tensor:
 def pick(found: Components) -> Components:
     """The components that make up writing: no edge marks, specks or frames.
 
-    Edge marks (``edge_marks``) and ``rules`` go, unless nothing else of 5% of their size is there (a
-    "1" written along the edge looks like one), and so do pieces cut by the edge that
-    are less than half the largest component inside. Specks are smaller
+    Edge marks (``edge_marks``) and ``rules`` go, unless nothing else of 5% of their size
+    is there (a "1" written along the edge looks like one), and so do pieces cut by the
+    edge that are less than half the largest component inside. Specks are smaller
     than SPECK of the largest remaining component. A component whose box strictly
     contains another's is a frame drawn around the writing.
     """
@@ -572,7 +603,9 @@ def thicken(crop: tf.Tensor, member: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
     area = tf.reduce_sum(tf.cast(member, tf.float32))
     edge = tf.reduce_sum(tf.cast(member & (erode(tf.cast(member, tf.float32)) <= 0), tf.float32))
     stroke = 2.0 * area / tf.maximum(edge, 1.0) * scale  # in 20x20-box pixels
-    times = tf.cast(tf.clip_by_value(tf.round((STROKE - stroke) / (2.0 * scale)), 0.0, 8.0), tf.int32)
+    times = tf.cast(
+        tf.clip_by_value(tf.round((STROKE - stroke) / (2.0 * scale)), 0.0, 8.0), tf.int32
+    )
     return tf.while_loop(lambda i, _: i < times, lambda i, x: (i + 1, dilate(x)), (0, crop))[1]
 
 
@@ -637,12 +670,15 @@ def find_number(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
             tf.range(count),
             fn_output_signature=tf.TensorSpec([SIZE, SIZE], tf.uint8),
         )
-    box = tf.stack([
-        tf.math.unsorted_segment_min(found.box[:, 0], group, count),
-        tf.math.unsorted_segment_min(found.box[:, 1], group, count),
-        tf.math.unsorted_segment_max(found.box[:, 2], group, count),
-        tf.math.unsorted_segment_max(found.box[:, 3], group, count),
-    ], axis=1)  # fmt: skip
+    box = tf.stack(
+        [
+            tf.math.unsorted_segment_min(found.box[:, 0], group, count),
+            tf.math.unsorted_segment_min(found.box[:, 1], group, count),
+            tf.math.unsorted_segment_max(found.box[:, 2], group, count),
+            tf.math.unsorted_segment_max(found.box[:, 3], group, count),
+        ],
+        axis=1,
+    )
     box = tf.cast(tf.round(tf.cast(box, tf.float32) / writing.scale), tf.int32)
     pad = MAX_DIGITS - count
     return (

@@ -9,13 +9,16 @@
 The loop itself is the same under all three (``strategy.run`` per step, metrics summed
 across replicas, the dataset split with ``experimental_distribute_dataset``). With several
 workers every one of them trains and checkpoints (saving is a collective step), but only
-the chief's checkpoints are kept and only the chief exports.
+the chief's checkpoints are kept and only the chief exports. Every such "which worker
+does what" decision is made here: ``is_chief``, ``exports``, ``writable_checkpoint_dir``,
+``release_checkpoint_dir``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 
 import tensorflow as tf
@@ -75,3 +78,15 @@ def writable_checkpoint_dir(strategy: tf.distribute.Strategy, checkpoint_dir: st
     if is_chief(strategy):
         return checkpoint_dir
     return tempfile.mkdtemp(prefix=f"worker-{strategy.cluster_resolver.task_id}-ckpt-")
+
+
+def release_checkpoint_dir(strategy: tf.distribute.Strategy, directory: str) -> None:
+    """After training: deletes a non-chief's scratch checkpoints; the chief's stay."""
+    if not is_chief(strategy):
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def exports(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the SavedModel: only the chief (the other workers
+    trained the same weights)."""
+    return is_chief(strategy)

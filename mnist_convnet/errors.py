@@ -7,7 +7,7 @@ user's to fix, and a stack trace would only hide the sentence that says how.
 
 import contextlib
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 EXIT_USAGE = 2
 

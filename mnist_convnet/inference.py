@@ -14,8 +14,8 @@ layer, for what needs the layers themselves (filters, feature maps).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -70,13 +70,15 @@ def load_classifier(path: str | os.PathLike, batch_size: int = 1000) -> Classifi
         if not path.is_file():
             raise UserError(f"no such file: {path}")
         model = keras.saving.load_model(path)
-        run = lambda x: model.predict(x, verbose=0)  # noqa: E731
+        run = lambda x: model.predict(x, verbose=0)
     else:
         loaded = load_saved_model(path)
         signature = loaded.signatures.get("serving_float")
         if signature is None:
-            raise UserError(f"{path} has no serving_float signature (exported by an older version?)")
-        run = lambda x: signature(images=tf.constant(x, tf.float32))["probabilities"].numpy()  # noqa: E731
+            raise UserError(
+                f"{path} has no serving_float signature (exported by an older version?)"
+            )
+        run = lambda x: signature(images=tf.constant(x, tf.float32))["probabilities"].numpy()
 
     def classify(images: np.ndarray) -> np.ndarray:
         parts = [run(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]

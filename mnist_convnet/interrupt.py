@@ -39,7 +39,7 @@ class StopOnSignal:
     def __call__(self) -> int | None:
         return self.signum
 
-    def __enter__(self) -> "StopOnSignal":
+    def __enter__(self) -> StopOnSignal:
         # Signal handlers can only be installed from the main thread; elsewhere (a test
         # runner's worker thread) there is nothing to catch, and training runs as usual.
         if threading.current_thread() is threading.main_thread():

@@ -22,7 +22,7 @@ computes z from the same layers and weights, leaving the softmax to the loss.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -132,11 +132,16 @@ def build(name: str, precision: str = "float32") -> keras.Sequential:
         keras.config.set_dtype_policy(previous)
 
 
+def has_max_pooling(name: str) -> bool:
+    """Whether network ``name`` max-pools: XLA has no deterministic gradient for that."""
+    return any(isinstance(layer, keras.layers.MaxPooling2D) for layer in MODELS[name]().layers)
+
+
 def logits(model: keras.Sequential, images: tf.Tensor, training: bool) -> tf.Tensor:
     """z = W h + b of the final Dense layer: the model's output before its softmax.
 
     ``softmax(logits(model, x))`` equals ``model(x)``; the loop differentiates the loss
-    with respect to these z by hand (see ``step.softmax_cross_entropy``).
+    with respect to these z by hand (see ``backprop.softmax_cross_entropy``).
     """
     h = images
     for layer in model.layers[:-1]:

@@ -93,8 +93,9 @@ def worst_misclassified(
     for ax, i in zip(axes, worst):
         predicted = probabilities[i].argmax()
         ax.imshow(images[i].squeeze(), cmap="gray", vmin=0, vmax=1)
-        ax.set_title(f"true {labels[i]}, said {predicted}\np={probabilities[i, predicted]:.2f}",
-                     fontsize=8)  # fmt: skip
+        ax.set_title(
+            f"true {labels[i]}, said {predicted}\np={probabilities[i, predicted]:.2f}", fontsize=8
+        )
     fig.suptitle(f"the {len(worst)} most confident mistakes on the test split")
     return fig
 
@@ -122,7 +123,9 @@ def first_layer_filters(kernel: np.ndarray) -> Figure:
     return fig
 
 
-def feature_maps(digit: np.ndarray, maps: list[tuple[str, np.ndarray]], per_layer: int = 16) -> Figure:
+def feature_maps(
+    digit: np.ndarray, maps: list[tuple[str, np.ndarray]], per_layer: int = 16
+) -> Figure:
     """One digit, then its maps after each layer; ``maps`` is [(layer name, [H, W, C])]."""
     rows = len(maps) + 1
     fig = Figure(figsize=(per_layer * 0.9, rows * 1.2), layout="constrained")
@@ -134,8 +137,9 @@ def feature_maps(digit: np.ndarray, maps: list[tuple[str, np.ndarray]], per_laye
     for row, (name, fmap) in enumerate(maps, start=1):
         for k in range(min(per_layer, fmap.shape[-1])):
             axes[row, k].imshow(fmap[:, :, k], cmap="viridis")
-        axes[row, 0].set_title(f"{name} {fmap.shape[0]}x{fmap.shape[1]}x{fmap.shape[2]}",
-                               fontsize=8, loc="left")  # fmt: skip
+        axes[row, 0].set_title(
+            f"{name} {fmap.shape[0]}x{fmap.shape[1]}x{fmap.shape[2]}", fontsize=8, loc="left"
+        )
     fig.suptitle(f"feature maps of one test digit (first {per_layer} channels per layer)")
     return fig
 
@@ -160,9 +164,7 @@ def sobel_demo(digit: np.ndarray, vertical: np.ndarray, horizontal: np.ndarray) 
     return fig
 
 
-def dlogits_statistics(
-    history: dict[str, list[tuple[int, float]]], dlogits: np.ndarray
-) -> Figure:
+def dlogits_statistics(history: dict[str, list[tuple[int, float]]], dlogits: np.ndarray) -> Figure:
     """∂L/∂z = p − y over training (mean ‖p − y‖ per epoch) and, per image, on the test split.
 
     ‖p − y‖ lies in [0, √2]: near 0 the image no longer moves the weights, near √2 the

@@ -1,13 +1,9 @@
-"""Read digits from image files with a trained SavedModel.
+"""Reading digits from image files with a trained SavedModel (``mnist-convnet predict``).
 
-    mnist-convnet predict photo.jpg drawings/          # files, or folders of images
-    mnist-convnet predict --number cheque.jpg          # a row of digits: "4071"
-    python -m mnist_convnet.predict --model_dir=saved_models/mnist_convnet/3 digit.png
-
-One JSON line per image: ``{"path", "digit", "probability", "top3"}``, with ``--number``
+One result per image: ``{"path", "digit", "probability", "top3"}``, with ``number=True``
 ``{"path", "number", "digits": [{"digit", "probability", "box"}]}`` (box: ymin, xmin,
 ymax, xmax in the image's pixels), or ``{"path", "error"}`` for a file that cannot be read
-or has no digit — the others still run, and the exit code is 1 if any failed.
+or has no digit.
 
 The digit is found by the SavedModel itself (its ``serving_images`` / ``serving_number``
 signatures, see ``digit_finder.py``), exactly as TF Serving and ``mnist-convnet serve``
@@ -16,23 +12,13 @@ find it; ``preprocess.py`` only converts what TensorFlow cannot decode.
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import tensorflow as tf
 
-import json  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from mnist_convnet import common_flags, digit_finder, inference, preprocess  # noqa: E402
-from mnist_convnet.errors import UserError, exit_on_user_error  # noqa: E402
-
-common_flags.define_model_dir_flag()
-flags.DEFINE_bool("number", False, "Read a row of digits left to right as one number.")
+from mnist_convnet import digit_finder, preprocess
+from mnist_convnet.errors import UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".pgm"}
 
@@ -93,21 +79,3 @@ def read_file(fn, path: Path, number: bool) -> dict:
     if number:
         return {**result, **_number(outputs)}
     return {**result, **_digit(outputs["probabilities"][0].numpy())}
-
-
-def main(argv: list[str]) -> None:
-    if len(argv) < 2:
-        raise app.UsageError("usage: mnist-convnet predict [--number] FILE_OR_DIR... [--model_dir=...]")
-    number = flags.FLAGS.number
-    with exit_on_user_error():
-        fn = signature(inference.load_saved_model(flags.FLAGS.model_dir), number)
-    failed = False
-    for path in expand(argv[1:]):
-        result = read_file(fn, path, number)
-        failed |= "error" in result
-        print(json.dumps(result), flush=True)
-    sys.exit(1 if failed else 0)
-
-
-if __name__ == "__main__":
-    app.run(main)

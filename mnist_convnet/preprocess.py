@@ -97,7 +97,9 @@ def encoded_image(path: str | os.PathLike) -> bytes:
     except IsADirectoryError:
         raise ImageError("is a folder") from None
     except UnidentifiedImageError:
-        raise ImageError("not an image file Pillow can read (PNG, JPEG, GIF, BMP, TIFF, ...)") from None
+        raise ImageError(
+            "not an image file Pillow can read (PNG, JPEG, GIF, BMP, TIFF, ...)"
+        ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageError(f"refused as a decompression bomb: {error}") from None
     except (OSError, SyntaxError, ValueError) as error:

@@ -79,7 +79,9 @@ def _pixels(instance: Any, floats: bool = False) -> np.ndarray:
     if array.shape == (28, 28):
         array = array[..., np.newaxis]
     if array.shape != (28, 28, 1):
-        raise BadRequest(400, f"an instance must be 28x28 or 28x28x1 pixels, got shape {list(array.shape)}")
+        raise BadRequest(
+            400, f"an instance must be 28x28 or 28x28x1 pixels, got shape {list(array.shape)}"
+        )
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise BadRequest(400, "pixels must be finite numbers")
     if floats:
@@ -115,8 +117,9 @@ def _unwrap(instance: Any) -> Any:
 class ModelServer:
     """A WSGI application serving the versions under one SavedModel base folder."""
 
-    def __init__(self, base_dir: str | Path, name: str = "mnist",
-                 max_body_bytes: int = MAX_BODY_BYTES) -> None:  # fmt: skip
+    def __init__(
+        self, base_dir: str | Path, name: str = "mnist", max_body_bytes: int = MAX_BODY_BYTES
+    ) -> None:
         self.base_dir = Path(base_dir)
         self.name = name
         self.max_body_bytes = max_body_bytes
@@ -169,7 +172,9 @@ class ModelServer:
         if not match:
             raise BadRequest(404, f"no such endpoint: {request.path}")
         if match["name"] != self.name:
-            raise BadRequest(404, f"model {match['name']!r} not found (this server has {self.name!r})")
+            raise BadRequest(
+                404, f"model {match['name']!r} not found (this server has {self.name!r})"
+            )
         version = self.latest
         if match["version"] is not None:
             if not match["version"].isdigit():
@@ -192,15 +197,24 @@ class ModelServer:
     def page(self) -> Response:
         """The draw-a-digit page, told which model name to ask (read once, then kept)."""
         if self._page is None:
-            text = importlib.resources.files("mnist_convnet").joinpath("static/index.html").read_text()
+            text = (
+                importlib.resources.files("mnist_convnet").joinpath("static/index.html").read_text()
+            )
             self._page = text.replace("{{MODEL_NAME}}", html.escape(self.name, quote=True))
         return Response(self._page, mimetype="text/html")
 
     def status(self, version: int) -> Response:
-        return self.json({"model_version_status": [{
-            "version": str(version), "state": "AVAILABLE",
-            "status": {"error_code": "OK", "error_message": ""},
-        }]})  # fmt: skip
+        return self.json(
+            {
+                "model_version_status": [
+                    {
+                        "version": str(version),
+                        "state": "AVAILABLE",
+                        "status": {"error_code": "OK", "error_message": ""},
+                    }
+                ]
+            }
+        )
 
     def metadata(self, version: int) -> Response:
         signatures = {}
@@ -211,10 +225,12 @@ class ModelServer:
                 "outputs": {n: _spec(s) for n, s in fn.structured_outputs.items()},
                 "method_name": "tensorflow/serving/predict",
             }
-        return self.json({
-            "model_spec": {"name": self.name, "signature_name": "", "version": str(version)},
-            "metadata": {"signature_def": {"signature_def": signatures}},
-        })  # fmt: skip
+        return self.json(
+            {
+                "model_spec": {"name": self.name, "signature_name": "", "version": str(version)},
+                "metadata": {"signature_def": {"signature_def": signatures}},
+            }
+        )
 
     def predict(self, request: Request, version: int) -> Response:
         body = request.get_data(cache=False)
@@ -231,7 +247,9 @@ class ModelServer:
             raise BadRequest(400, 'body must have exactly one of "instances" or "inputs"')
         signature_name = payload.get("signature_name")
         if signature_name is not None and signature_name not in SIGNATURES:
-            raise BadRequest(400, f"unknown signature_name {signature_name!r}; one of {', '.join(SIGNATURES)}")
+            raise BadRequest(
+                400, f"unknown signature_name {signature_name!r}; one of {', '.join(SIGNATURES)}"
+            )
 
         columnar = "inputs" in payload
         batch = payload["inputs"] if columnar else payload["instances"]
@@ -245,9 +263,13 @@ class ModelServer:
         outputs = self.run(self.model(version), [_unwrap(i) for i in batch], signature_name)
         if columnar:
             return self.json({"outputs": {k: v.tolist() for k, v in outputs.items()}})
-        return self.json({"predictions": [
-            {k: v[i].tolist() for k, v in outputs.items()} for i in range(len(batch))
-        ]})  # fmt: skip
+        return self.json(
+            {
+                "predictions": [
+                    {k: v[i].tolist() for k, v in outputs.items()} for i in range(len(batch))
+                ]
+            }
+        )
 
     def run(self, loaded, instances: list, signature_name: str | None) -> dict[str, np.ndarray]:
         """Runs the signature named (or the one the instances' form implies)."""
@@ -260,17 +282,23 @@ class ModelServer:
             wanted = '{"b64": ...} images' if name in IMAGE_SIGNATURES else "pixel arrays"
             raise BadRequest(400, f"{name} takes {wanted}")
         if name not in loaded.signatures:
-            raise BadRequest(400, f"this model version has no signature {name!r} (exported by an older version)")
+            raise BadRequest(
+                400, f"this model version has no signature {name!r} (exported by an older version)"
+            )
         fn = loaded.signatures[name]
         try:
             if images:
                 result = self._find(fn, tf.constant(encoded))
             elif name == "serving_float":
-                result = fn(images=tf.constant(np.stack([_pixels(i, floats=True) for i in instances])))
+                result = fn(
+                    images=tf.constant(np.stack([_pixels(i, floats=True) for i in instances]))
+                )
             else:
                 result = fn(pixels=tf.constant(np.stack([_pixels(i) for i in instances])))
         except tf.errors.InvalidArgumentError as error:
-            raise BadRequest(400, f"the model rejected the input: {digit_finder.error_message(error)}") from None
+            raise BadRequest(
+                400, f"the model rejected the input: {digit_finder.error_message(error)}"
+            ) from None
         return {k: _plain(v.numpy()) for k, v in result.items()}
 
     def _find(self, fn, images: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -291,5 +319,3 @@ def _plain(array: np.ndarray) -> np.ndarray:
 def _spec(spec: tf.TensorSpec) -> dict:
     shape = None if spec.shape.rank is None else [-1 if d is None else d for d in spec.shape]
     return {"dtype": spec.dtype.name, "shape": shape}
-
-

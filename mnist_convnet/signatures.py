@@ -104,13 +104,16 @@ def build_archive(model: keras.Model) -> keras.export.ExportArchive:
         fn=lambda pixels: predict(pixels_to_floats(pixels)),
         input_signature=[PIXELS],
     )
+
     def read_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
         digits = find_digits(images)
         return {**predict(pixels_to_floats(digits)), "image": digits}
 
     archive.add_endpoint(name="serving_images", fn=read_images, input_signature=[IMAGES])
     archive.add_endpoint(
-        name="serving_number", fn=lambda images: read_numbers(model, images), input_signature=[IMAGES]
+        name="serving_number",
+        fn=lambda images: read_numbers(model, images),
+        input_signature=[IMAGES],
     )
     archive.add_endpoint(name="serving_float", fn=predict, input_signature=[FLOATS])
     return archive

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -78,14 +78,21 @@ class LiteModel:
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None) -> None:
         self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
         self.interpreter.allocate_tensors()
+        # The tensors by their names in the signature (images -> classes, probabilities),
+        # never by shape: with a batch of 10, `classes` is [10] and looks like [.., 10] too.
+        runner = self.interpreter.get_signature_runner()
+        self._input_index = runner.get_input_details()["images"]["index"]
+        self._output_index = runner.get_output_details()["probabilities"]["index"]
+        del runner  # it holds tensor views that would block resizing the input
         self._find_tensors()
         self._batch = 1
 
     def _find_tensors(self) -> None:
-        # The signature returns classes and probabilities; we read the probabilities.
-        self.input = self.interpreter.get_input_details()[0]
+        (self.input,) = [
+            d for d in self.interpreter.get_input_details() if d["index"] == self._input_index
+        ]
         (self.output,) = [
-            d for d in self.interpreter.get_output_details() if d["shape"][-1] == 10
+            d for d in self.interpreter.get_output_details() if d["index"] == self._output_index
         ]
 
     def _quantize(self, images: np.ndarray) -> np.ndarray:
@@ -121,4 +128,7 @@ class LiteModel:
             start = time.perf_counter()
             self.interpreter.invoke()
             times.append((time.perf_counter() - start) * 1000)
-        return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99))}
+        return {
+            "p50_ms": float(np.percentile(times, 50)),
+            "p99_ms": float(np.percentile(times, 99)),
+        }

@@ -17,7 +17,8 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from tensorboard.backend.event_processing import event_accumulator
 
-from mnist_convnet import backprop, evaluation, model as model_lib, plots
+from mnist_convnet import backprop, evaluation, plots
+from mnist_convnet import model as model_lib
 from mnist_convnet.errors import UserError
 
 History = dict[str, list[tuple[int, float]]]
@@ -83,7 +84,9 @@ def draw_all(
     """Every picture, by file name (without .png), for a model and its test split."""
     probabilities = model.predict(images, batch_size=1000, verbose=0)
     one_hot = np.eye(model_lib.NUM_CLASSES, dtype=np.float32)[labels]
-    counts = np.array(evaluation.confusion_matrix(labels, probabilities.argmax(-1), model_lib.NUM_CLASSES))
+    counts = np.array(
+        evaluation.confusion_matrix(labels, probabilities.argmax(-1), model_lib.NUM_CLASSES)
+    )
     first_conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
     digit = images[digit_index]
     return {

@@ -71,7 +71,6 @@ def mnist(data_dir):
     return data.load(str(data_dir), None)
 
 
-
 @pytest.fixture(scope="session")
 def short_run(mnist, tmp_path_factory):
     """Two epochs cut to 150 real steps each (about 38,000 images) of the default recipe,
@@ -80,9 +79,10 @@ def short_run(mnist, tmp_path_factory):
     Returns ``(loop.Result, folder)``; about 97% test accuracy, enough to read real digits.
     """
     from mnist_convnet import loop
+    from mnist_convnet.config import Config
 
     folder = tmp_path_factory.mktemp("short_run")
-    config = loop.Config(epochs=2, max_steps_per_epoch=150, seed=0, verbose=False)
+    config = Config(epochs=2, max_steps_per_epoch=150, seed=0, verbose=False)
     result = loop.train_and_evaluate(
         config, mnist, log_dir=str(folder / "logs"), checkpoint_dir=str(folder / "ckpt")
     )

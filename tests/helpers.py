@@ -23,13 +23,25 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw[4 + 4 * ndim :], dtype=np.uint8).reshape(dims)
 
 
-def run_python(*args: str, cwd: Path | None = None, timeout: float = 600, **env: str):
+def user_env(**env: str | None) -> dict[str, str]:
+    """The environment a user's shell would give a child: this one, without the log level
+    the test process set for itself (the entry point sets its own), plus ``env`` (a value
+    of None removes a variable)."""
+    child_env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    for name, value in env.items():
+        if value is None:
+            child_env.pop(name, None)
+        else:
+            child_env[name] = value
+    return child_env
+
+
+def run_python(*args: str, cwd: Path | None = None, timeout: float = 600, **env: str | None):
     """Runs ``python ARGS`` in a child process; returns the CompletedProcess (text)."""
-    child_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **env)
     return subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
-        env=child_env,
+        env=user_env(**env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -54,8 +66,9 @@ def assert_same_checkpoints(a, b) -> None:
     assert any(name.startswith("rng/") for name in first)  # the dropout RNG state is saved
     for name in first:
         if name.startswith("history/"):  # the per-epoch records; only their timings differ
-            strip = lambda raw: [{k: v for k, v in r.items() if k != "epoch_seconds"}  # noqa: E731
-                                 for r in json.loads(raw)]  # fmt: skip
+            strip = lambda raw: [
+                {k: v for k, v in r.items() if k != "epoch_seconds"} for r in json.loads(raw)
+            ]
             assert strip(first[name]) == strip(second[name])
         else:
             np.testing.assert_array_equal(first[name], second[name], err_msg=name)

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_convnet import backprop as bp, model as model_lib, step
+from mnist_convnet import backprop as bp
+from mnist_convnet import model as model_lib
+from mnist_convnet import step
 
 RTOL = 1e-9  # max relative error allowed between our backward and autodiff, in float64
 
@@ -100,9 +102,13 @@ def test_max_pool_4x4_to_2x2_and_its_gradient_routing():
 )
 def test_conv2d_forward_and_all_gradients(shape, kernel):
     rng = _rng(1)
-    x, w, b = _f64(rng.normal(size=shape)), _f64(rng.normal(size=kernel)), _f64(rng.normal(size=kernel[-1]))
+    x, w, b = (
+        _f64(rng.normal(size=shape)),
+        _f64(rng.normal(size=kernel)),
+        _f64(rng.normal(size=kernel[-1])),
+    )
     out = bp.conv2d_forward(x, w, b)
-    reference_fn = lambda x, w, b: tf.nn.conv2d(x, w, strides=1, padding="VALID") + b  # noqa: E731
+    reference_fn = lambda x, w, b: tf.nn.conv2d(x, w, strides=1, padding="VALID") + b
     dout = _f64(rng.normal(size=out.shape))
     reference, (dx, dw, db) = _vjp(reference_fn, x, w, b, dout=dout)
     assert _rel_err(out, reference) <= RTOL
@@ -282,8 +288,12 @@ def test_one_manual_training_step_updates_weights_like_the_tape(name):
 
 def test_unsupported_layer_is_named():
     model = keras.Sequential(
-        [keras.Input((28, 28, 1)), keras.layers.BatchNormalization(), keras.layers.Flatten(),
-         keras.layers.Dense(10, activation="softmax")]  # fmt: skip
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.BatchNormalization(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
     )
     with pytest.raises(ValueError, match="BatchNormalization"):
         bp.loss_gradients(model, *_batch(4))

@@ -48,7 +48,9 @@ def capture_files(tmp_path_factory, manual_dir):
     labels = read_idx(manual_dir / "t10k-labels-idx1-ubyte.gz")
     folder = tmp_path_factory.mktemp("captures")
     items = []
-    for kind, index, encoded, suffix, label in captures.capture_set(images, labels, KINDS, PER_KIND, seed=5):
+    for kind, index, encoded, suffix, label in captures.capture_set(
+        images, labels, KINDS, PER_KIND, seed=5
+    ):
         path = folder / f"{kind}_{index}{suffix}"
         path.write_bytes(encoded)
         items.append({"kind": kind, "path": str(path), "label": label, "encoded": encoded})
@@ -60,9 +62,12 @@ def readings(exported, capture_files, tmp_path_factory):
     """{path: {"tf_only": (read, image), "predict": read, "rest": (read, image)}}."""
     folder, items = capture_files
     listing = tmp_path_factory.mktemp("listing") / "items.jsonl"
-    listing.write_text("".join(
-        json.dumps({"kind": i["kind"], "path": i["path"], "hex": i["encoded"].hex()}) + "\n" for i in items
-    ))  # fmt: skip
+    listing.write_text(
+        "".join(
+            json.dumps({"kind": i["kind"], "path": i["path"], "hex": i["encoded"].hex()}) + "\n"
+            for i in items
+        )
+    )
     done = run_python("-c", TF_ONLY, str(exported), str(listing))
     assert done.returncode == 0, done.stderr[-2000:]
     tf_only = json.loads(done.stdout.strip().splitlines()[-1])
@@ -70,8 +75,14 @@ def readings(exported, capture_files, tmp_path_factory):
     by_predict = {}
     for number in (False, True):
         paths = [i["path"] for i in items if i["kind"].startswith("number_") == number]
-        done = run_python("-m", "mnist_convnet.predict", f"--model_dir={exported}",
-                          *(["--number"] if number else []), *paths)  # fmt: skip
+        done = run_python(
+            "-m",
+            "mnist_convnet",
+            "predict",
+            f"--model_dir={exported}",
+            *(["--number"] if number else []),
+            *paths,
+        )
         assert "Traceback" not in done.stderr
         for line in done.stdout.splitlines():
             result = json.loads(line)
@@ -95,7 +106,11 @@ def readings(exported, capture_files, tmp_path_factory):
                 (p["number"], p["images"]) if number else (str(p["classes"]), p["image"])
             )
     return {
-        i["path"]: {"tf_only": tf_only[i["path"]], "predict": by_predict[i["path"]], "rest": by_rest[i["path"]]}
+        i["path"]: {
+            "tf_only": tf_only[i["path"]],
+            "predict": by_predict[i["path"]],
+            "rest": by_rest[i["path"]],
+        }
         for i in items
     }
 
@@ -117,7 +132,9 @@ def test_every_kind_of_capture_is_read(capture_files, readings):
     _, items = capture_files
     right: dict[str, int] = {}
     for item in items:
-        right[item["kind"]] = right.get(item["kind"], 0) + (readings[item["path"]]["tf_only"][0] == item["label"])
+        right[item["kind"]] = right.get(item["kind"], 0) + (
+            readings[item["path"]]["tf_only"][0] == item["label"]
+        )
     singles = [right[k] for k in captures.SINGLE]
     numbers = [right[f"number_{k}"] for k in captures.NUMBERS]
     assert sum(singles) >= 0.9 * PER_KIND * len(singles), right

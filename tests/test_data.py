@@ -131,12 +131,14 @@ def test_same_size_wrong_content_fails_the_checksum(tmp_path, copied_manual_dir)
 
 def test_cli_bad_manual_dir_is_one_line_and_exit_2(tmp_path):
     result = run_python(
-        "-m", "mnist_convnet.train",
+        "-m",
+        "mnist_convnet",
+        "train",
         f"--manual_dir={tmp_path / 'nowhere'}",
         f"--data_dir={tmp_path / 'tfds'}",
         f"--export_dir={tmp_path / 'export'}",
         f"--log_dir={tmp_path / 'logs'}",
-    )  # fmt: skip
+    )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: MNIST manual dir ")

@@ -35,10 +35,14 @@ def _png_bomb(width: int, height: int) -> bytes:
     body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -197,14 +201,21 @@ def _bfs_components(mask: np.ndarray) -> list[frozenset]:
             for dy in (-1, 0, 1):
                 for dx in (-1, 0, 1):
                     n = (y + dy, x + dx)
-                    if 0 <= n[0] < mask.shape[0] and 0 <= n[1] < mask.shape[1] and mask[n] and not seen[n]:
+                    if (
+                        0 <= n[0] < mask.shape[0]
+                        and 0 <= n[1] < mask.shape[1]
+                        and mask[n]
+                        and not seen[n]
+                    ):
                         seen[n] = True
                         queue.append(n)
         found.append(frozenset(members))
     return found
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(mask=arrays(bool, st.tuples(st.integers(1, 24), st.integers(1, 24))))
 def test_labels_are_the_8_connected_components(mask):
     labels = digit_finder.label_components(tf.constant(mask)).numpy()

@@ -8,7 +8,6 @@ dropout each replica draws masks for its own rows, so weights agree only in dist
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -16,19 +15,34 @@ import sys
 import pytest
 
 from mnist_convnet import distribute, export
-from tests.helpers import checkpoint_values
+from tests.helpers import checkpoint_values, user_env
 
-STEPS = ["--model=lenet5", "--epochs=1", "--max_steps_per_epoch=12", "--batch_size=64",
-         "--log_dir="]  # fmt: skip
+STEPS = [
+    "--model=lenet5",
+    "--epochs=1",
+    "--max_steps_per_epoch=12",
+    "--batch_size=64",
+    "--log_dir=",
+]
 
 
 def _train(data_dir, folder, *flags: str, env: dict | None = None, wait: bool = True):
-    argv = [sys.executable, "-m", "mnist_convnet.cli", "train", *STEPS, f"--data_dir={data_dir}",
-            f"--export_dir={folder / 'export'}", f"--checkpoint_dir={folder / 'ckpt'}", *flags]  # fmt: skip
-    child_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
+    argv = [
+        sys.executable,
+        "-m",
+        "mnist_convnet",
+        "train",
+        *STEPS,
+        f"--data_dir={data_dir}",
+        f"--export_dir={folder / 'export'}",
+        f"--checkpoint_dir={folder / 'ckpt'}",
+        *flags,
+    ]
+    child_env = user_env(**(env or {}))
     if not wait:
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=child_env)  # fmt: skip
+        return subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env
+        )
     result = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=child_env)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -75,13 +89,25 @@ def test_multi_worker_two_processes_match_one_process_and_only_the_chief_exports
     folder, reference = single
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
     children = [
-        _train(data_dir, tmp_path, "--strategy=multi_worker", wait=False,
-               env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
+        _train(
+            data_dir,
+            tmp_path,
+            "--strategy=multi_worker",
+            wait=False,
+            env={
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": i}}
+                )
+            },
+        )
         for i in range(2)
-    ]  # fmt: skip
+    ]
     outputs = [child.communicate(timeout=600) for child in children]
-    failed = [f"worker {i} exit {child.returncode}:\n{err[-3000:]}"
-              for i, (child, (_, err)) in enumerate(zip(children, outputs)) if child.returncode]  # fmt: skip
+    failed = [
+        f"worker {i} exit {child.returncode}:\n{err[-3000:]}"
+        for i, (child, (_, err)) in enumerate(zip(children, outputs))
+        if child.returncode
+    ]
     assert not failed, "\n\n".join(failed)  # both: one worker's error is the other's cause
     chief, worker = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
     assert chief["replicas"] == worker["replicas"] == 2

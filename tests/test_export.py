@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_convnet import export, model as model_lib
+from mnist_convnet import export
+from mnist_convnet import model as model_lib
 from mnist_convnet.errors import UserError
 from tests.helpers import run_python
 

@@ -45,6 +45,8 @@ def test_a_corrupted_variables_file_is_a_clear_error(exported, tmp_path, damage,
         classify(np.zeros((1, 28, 28, 1), np.float32))  # garbled weights load, then fail here?
     if damage != "truncate":
         return  # the command line's handling is the same for all three; check it once
-    result = run_python("-m", "mnist_convnet.cli", "evaluate", str(copy), f"--data_dir={data_dir}")
+    result = run_python("-m", "mnist_convnet", "evaluate", str(copy), f"--data_dir={data_dir}")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot load SavedModel {copy}")
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith(f"error: cannot load SavedModel {copy}")
+    )

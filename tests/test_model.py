@@ -10,9 +10,7 @@ from mnist_convnet import model as model_lib
 
 def test_layers_match_keras_io():
     model = model_lib.build_model()
-    described = [
-        (type(layer).__name__, layer.output.shape[1:]) for layer in model.layers
-    ]
+    described = [(type(layer).__name__, layer.output.shape[1:]) for layer in model.layers]
     assert described == [
         ("Conv2D", (26, 26, 32)),
         ("MaxPooling2D", (13, 13, 32)),

@@ -36,13 +36,23 @@ def browser(tmp_path_factory):
 
     for path in (CHROMIUM, CHROMEDRIVER):
         if not os.access(path, os.X_OK):
-            pytest.fail(f"{path} not found: apt-get install chromium chromium-driver", pytrace=False)
+            pytest.fail(
+                f"{path} not found: apt-get install chromium chromium-driver", pytrace=False
+            )
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic",
-                 "--no-first-run", "--window-size=900,700",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):  # fmt: skip
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+        "--window-size=900,700",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+    ):
         options.add_argument(flag)
     # An explicit driver path: Selenium Manager would otherwise try to download one.
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
@@ -52,13 +62,13 @@ def browser(tmp_path_factory):
 
 def _draw(driver, canvas, points: list[tuple[int, int]]) -> None:
     """A pointer stroke through ``points`` (pixels from the canvas' top-left corner)."""
+    from selenium.webdriver.common.actions import interaction
     from selenium.webdriver.common.actions.action_builder import ActionBuilder
     from selenium.webdriver.common.actions.pointer_input import PointerInput
-    from selenium.webdriver.common.actions import interaction
 
     actions = ActionBuilder(driver, mouse=PointerInput(interaction.POINTER_MOUSE, "pen"))
     size = canvas.size  # moves are relative to the element's centre
-    to_centre = lambda x, y: (x - size["width"] // 2, y - size["height"] // 2)  # noqa: E731
+    to_centre = lambda x, y: (x - size["width"] // 2, y - size["height"] // 2)
     actions.pointer_action.move_to(canvas, *to_centre(*points[0]))
     actions.pointer_action.pointer_down()
     for x, y in points[1:]:
@@ -122,7 +132,11 @@ def test_a_different_shape_gives_a_different_answer(site, browser):
 
     browser.get(site + "/")
     canvas = browser.find_element(By.ID, "pad")
-    _draw(browser, canvas, [(60, 60), (120, 60), (180, 60), (220, 60), (190, 120), (160, 180), (140, 240)])
+    _draw(
+        browser,
+        canvas,
+        [(60, 60), (120, 60), (180, 60), (220, 60), (190, 120), (160, 180), (140, 240)],
+    )
     digit, _ = _prediction(browser)
     assert digit == "7"
 
@@ -146,7 +160,11 @@ def test_a_photo_of_a_number_is_read(site, browser, test_digits, tmp_path):
     WebDriverWait(browser, 30).until(lambda _: out.get_attribute("data-number"))
     assert out.get_attribute("data-number") == "".join(str(d) for d in labels[10:13])
     assert len(browser.execute_script(_SEEN_INK)) == 3
-    browser.save_screenshot(str(Path(os.environ.get("TEST_ARTIFACTS_DIR", REPO / "test-artifacts")) / "photo_number.png"))
+    browser.save_screenshot(
+        str(
+            Path(os.environ.get("TEST_ARTIFACTS_DIR", REPO / "test-artifacts")) / "photo_number.png"
+        )
+    )
 
 
 def test_a_blank_photo_says_no_digit(site, browser, tmp_path):

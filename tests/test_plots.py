@@ -17,12 +17,14 @@ def _pixels(fig) -> np.ndarray:
 
 
 def test_worst_indices_orders_mistakes_by_confidence():
-    probabilities = np.array([
-        [0.9, 0.1, 0, 0, 0, 0, 0, 0, 0, 0],   # right
-        [0.3, 0.7, 0, 0, 0, 0, 0, 0, 0, 0],   # wrong, p=0.7
-        [0.05, 0.95, 0, 0, 0, 0, 0, 0, 0, 0],  # wrong, p=0.95
-        [0.4, 0.6, 0, 0, 0, 0, 0, 0, 0, 0],   # wrong, p=0.6
-    ])  # fmt: skip
+    probabilities = np.array(
+        [
+            [0.9, 0.1, 0, 0, 0, 0, 0, 0, 0, 0],  # right
+            [0.3, 0.7, 0, 0, 0, 0, 0, 0, 0, 0],  # wrong, p=0.7
+            [0.05, 0.95, 0, 0, 0, 0, 0, 0, 0, 0],  # wrong, p=0.95
+            [0.4, 0.6, 0, 0, 0, 0, 0, 0, 0, 0],  # wrong, p=0.6
+        ]
+    )
     labels = np.array([0, 0, 0, 0])
     assert plots.worst_indices(probabilities, labels, 2).tolist() == [2, 1]
     assert plots.worst_indices(probabilities, labels, 10).tolist() == [2, 1, 3]

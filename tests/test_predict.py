@@ -22,7 +22,9 @@ def digit_files(tmp_path_factory, test_digits):
         variants = {
             f"plain_{i}.png": Image.fromarray(a),
             f"inverted_{i}.png": Image.fromarray(255 - a),
-            f"enlarged_{i}.jpg": Image.fromarray(255 - a).resize((280, 280), Image.Resampling.BICUBIC),
+            f"enlarged_{i}.jpg": Image.fromarray(255 - a).resize(
+                (280, 280), Image.Resampling.BICUBIC
+            ),
             f"colour_{i}.png": Image.fromarray(
                 np.stack([255 - a, 255 - a // 2, np.full_like(a, 255)], -1)
             ).resize((90, 120)),
@@ -34,7 +36,7 @@ def digit_files(tmp_path_factory, test_digits):
 
 
 def _predict(*args: str):
-    result = run_python("-m", "mnist_convnet.predict", *args)
+    result = run_python("-m", "mnist_convnet", "predict", *args)
     return result, [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
@@ -46,7 +48,10 @@ def test_reads_every_variant_right(exported, digit_files):
     for line in lines:
         name = line["path"].rsplit("/", 1)[-1]
         assert line["digit"] == expected[name], line
-        assert 0 < line["probability"] <= 1 and line["top3"][0] == [line["digit"], line["probability"]]
+        assert 0 < line["probability"] <= 1 and line["top3"][0] == [
+            line["digit"],
+            line["probability"],
+        ]
         assert len(line["top3"]) == 3
 
 
@@ -68,11 +73,17 @@ def test_numbers_and_files_without_a_digit(exported, test_digits, tmp_path):
     row = captures.on_paper(captures.row(np.random.default_rng(2), list(pixels[5:8]), 70))
     (tmp_path / "row.png").write_bytes(captures.encode(row))
     (tmp_path / "blank.png").write_bytes(captures.encode(np.full((60, 80), 240.0)))
-    result, lines = _predict(f"--model_dir={exported}", "--number", str(tmp_path / "blank.png"),
-                             str(tmp_path / "row.png"))  # fmt: skip
+    result, lines = _predict(
+        f"--model_dir={exported}",
+        "--number",
+        str(tmp_path / "blank.png"),
+        str(tmp_path / "row.png"),
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert lines[0] == {"path": str(tmp_path / "blank.png"),
-                        "error": "no digit found: the image is blank or has almost no contrast"}  # fmt: skip
+    assert lines[0] == {
+        "path": str(tmp_path / "blank.png"),
+        "error": "no digit found: the image is blank or has almost no contrast",
+    }
     assert set(lines[1]) == {"path", "number", "digits"}
     assert [d["digit"] for d in lines[1]["digits"]] == [int(c) for c in lines[1]["number"]]
     assert lines[1]["number"] == "".join(str(d) for d in labels[5:8])

@@ -24,7 +24,9 @@ def _similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
 
 
-@pytest.mark.parametrize("fmt, suffix", [("PNG", "png"), ("JPEG", "jpg"), ("GIF", "gif"), ("BMP", "bmp")])
+@pytest.mark.parametrize(
+    "fmt, suffix", [("PNG", "png"), ("JPEG", "jpg"), ("GIF", "gif"), ("BMP", "bmp")]
+)
 def test_what_tensorflow_decodes_is_sent_unchanged(tmp_path, seven, fmt, suffix):
     path = tmp_path / f"digit.{suffix}"
     Image.fromarray(255 - seven).save(path, format=fmt)
@@ -35,7 +37,7 @@ def test_what_tensorflow_decodes_is_sent_unchanged(tmp_path, seven, fmt, suffix)
     "make",
     [
         lambda a: Image.fromarray(255 - a).convert("CMYK"),
-        lambda a: Image.fromarray((a.astype(np.uint16) * 257)).convert("I;16"),
+        lambda a: Image.fromarray(a.astype(np.uint16) * 257).convert("I;16"),
         lambda a: Image.fromarray(255 - a),  # saved as TIFF below
     ],
     ids=["cmyk", "16-bit", "tiff"],

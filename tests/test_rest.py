@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,12 +18,14 @@ import requests
 from PIL import Image
 
 from mnist_convnet import rest
-from tests.helpers import serve_in_thread
+from tests.helpers import serve_in_thread, user_env
 
 
 @pytest.fixture(scope="module")
 def server(exported):
-    with serve_in_thread(rest.ModelServer(exported.parent, "mnist", max_body_bytes=1_000_000)) as url:
+    with serve_in_thread(
+        rest.ModelServer(exported.parent, "mnist", max_body_bytes=1_000_000)
+    ) as url:
         yield url + "/v1/models/mnist"
 
 
@@ -71,35 +72,53 @@ def test_signature_name_is_honoured(server, test_digits):
     from mnist_convnet import captures
 
     pixels, labels = test_digits
-    row = captures.encode(captures.on_paper(captures.row(np.random.default_rng(1), list(pixels[:3]), 60)))
-    number = requests.post(server + ":predict", timeout=30, json={
-        "signature_name": "serving_number",
-        "instances": [{"b64": base64.b64encode(row).decode()}],
-    }).json()["predictions"][0]  # fmt: skip
+    row = captures.encode(
+        captures.on_paper(captures.row(np.random.default_rng(1), list(pixels[:3]), 60))
+    )
+    number = requests.post(
+        server + ":predict",
+        timeout=30,
+        json={
+            "signature_name": "serving_number",
+            "instances": [{"b64": base64.b64encode(row).decode()}],
+        },
+    ).json()["predictions"][0]
     assert number["count"] == 3 and len(number["number"]) == 3
     assert number["number"] == "".join(str(d) for d in number["digits"][:3])
     floats = (pixels[:2] / 255.0)[..., None].tolist()
-    as_floats = requests.post(server + ":predict", timeout=30,
-                              json={"signature_name": "serving_float", "instances": floats}).json()  # fmt: skip
-    as_pixels = requests.post(server + ":predict", json={"instances": pixels[:2].tolist()}, timeout=30).json()
+    as_floats = requests.post(
+        server + ":predict",
+        timeout=30,
+        json={"signature_name": "serving_float", "instances": floats},
+    ).json()
+    as_pixels = requests.post(
+        server + ":predict", json={"instances": pixels[:2].tolist()}, timeout=30
+    ).json()
     np.testing.assert_allclose(
         [p["probabilities"] for p in as_floats["predictions"]],
         [p["probabilities"] for p in as_pixels["predictions"]],
         atol=1e-6,
     )
-    wrong = requests.post(server + ":predict", timeout=30,
-                          json={"signature_name": "serving_images", "instances": pixels[:1].tolist()})  # fmt: skip
+    wrong = requests.post(
+        server + ":predict",
+        timeout=30,
+        json={"signature_name": "serving_images", "instances": pixels[:1].tolist()},
+    )
     assert wrong.status_code == 400 and "serving_images takes" in wrong.json()["error"]
 
 
 def test_no_digit_is_400_with_a_json_error(server):
     blank = _png_b64(np.full((50, 50), 255, np.uint8))
     for signature in ("serving_images", "serving_number"):
-        answer = requests.post(server + ":predict", timeout=30,
-                               json={"signature_name": signature, "instances": [{"b64": blank}]})  # fmt: skip
+        answer = requests.post(
+            server + ":predict",
+            timeout=30,
+            json={"signature_name": signature, "instances": [{"b64": blank}]},
+        )
         assert answer.status_code == 400
         assert answer.json()["error"] == (
-            "the model rejected the input: no digit found: the image is blank or has almost no contrast"
+            "the model rejected the input: no digit found: the image is blank or has almost "
+            "no contrast"
         )
 
 
@@ -128,9 +147,22 @@ def test_predict_columnar_inputs(server, test_digits):
         (b"[" * 100_000 + b"]" * 100_000, 400, "nested too deeply"),
         (b'{"instances": [' + b"[" * 50_000 + b"]" * 50_000 + b"]}", 400, "nested too deeply"),
     ],
-    ids=["bad-json", "wrong-shape", "not-a-list", "strings", "floats", "out-of-range", "nan",
-         "ragged", "bad-b64", "not-an-image", "no-key", "both-keys", "deep-json",
-         "deep-instance"],  # fmt: skip
+    ids=[
+        "bad-json",
+        "wrong-shape",
+        "not-a-list",
+        "strings",
+        "floats",
+        "out-of-range",
+        "nan",
+        "ragged",
+        "bad-b64",
+        "not-an-image",
+        "no-key",
+        "both-keys",
+        "deep-json",
+        "deep-instance",
+    ],
 )
 def test_bad_requests_get_400_and_a_json_error(server, body, status, message):
     answer = requests.post(server + ":predict", data=body, timeout=30)
@@ -156,17 +188,29 @@ def test_sixteen_decompression_bombs_at_once_are_refused_cheaply(exported, test_
 
     bomb = {"instances": [{"b64": base64.b64encode(_png_bomb(20000, 20000)).decode()}]}
     server = subprocess.Popen(
-        [sys.executable, "-m", "mnist_convnet.serve", f"--model_dir={exported.parent}", "--port=0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mnist_convnet",
+            "serve",
+            f"--model_dir={exported.parent}",
+            "--port=0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=user_env(),
+    )
     try:
         url = re.search(r"on (http://\S+/v1/models/mnist)", server.stdout.readline()).group(1)
         ordinary = {"instances": test_digits[0][:1].tolist()}
         assert requests.post(url + ":predict", json=ordinary, timeout=30).status_code == 200
         before = _rss_kb(server.pid)
         with ThreadPoolExecutor(16) as pool:
-            bombs = [pool.submit(requests.post, url + ":predict", json=bomb, timeout=60) for _ in range(16)]
+            bombs = [
+                pool.submit(requests.post, url + ":predict", json=bomb, timeout=60)
+                for _ in range(16)
+            ]
             waits = []
             while not all(b.done() for b in bombs):
                 start = time.perf_counter()

@@ -13,7 +13,8 @@ import json
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mnist_convnet import rest
 from tests.helpers import serve_in_thread
@@ -22,18 +23,22 @@ FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=list(Heal
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=40,
 )
 pixel = st.integers(-(2**70), 2**70) | st.floats() | st.integers(0, 255) | st.text(max_size=3)
 row = st.lists(pixel, min_size=0, max_size=30)
 near_instances = st.lists(row, min_size=0, max_size=30) | st.builds(
     lambda rows, width, fill: [[fill] * width for _ in range(rows)],
-    st.integers(26, 30), st.integers(26, 30), pixel,
-)  # fmt: skip
-b64_instance = st.binary(max_size=300).map(lambda b: {"b64": base64.b64encode(b).decode()}) | st.builds(
-    lambda text: {"b64": text}, st.text(max_size=40)
-)  # fmt: skip
+    st.integers(26, 30),
+    st.integers(26, 30),
+    pixel,
+)
+b64_instance = st.binary(max_size=300).map(
+    lambda b: {"b64": base64.b64encode(b).decode()}
+) | st.builds(lambda text: {"b64": text}, st.text(max_size=40))
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +54,22 @@ def _check(response: requests.Response) -> None:
 
 
 def _post(server: str, body: bytes) -> requests.Response:
-    return requests.post(server + "/v1/models/mnist:predict", data=body, timeout=60,
-                         headers={"Content-Type": "application/json"})  # fmt: skip
+    return requests.post(
+        server + "/v1/models/mnist:predict",
+        data=body,
+        timeout=60,
+        headers={"Content-Type": "application/json"},
+    )
 
 
 @FUZZ
-@given(body=json_values, key=st.sampled_from(["instances", "inputs", None]),
-       signature=st.sampled_from([None, "serving_default", "serving_images", "serving_number",
-                                  "serving_float", "nope"]))  # fmt: skip
+@given(
+    body=json_values,
+    key=st.sampled_from(["instances", "inputs", None]),
+    signature=st.sampled_from(
+        [None, "serving_default", "serving_images", "serving_number", "serving_float", "nope"]
+    ),
+)
 def test_arbitrary_json(server, body, key, signature):
     payload = body if key is None else {key: body}
     if signature is not None and isinstance(payload, dict):
@@ -65,8 +78,10 @@ def test_arbitrary_json(server, body, key, signature):
 
 
 @FUZZ
-@given(instances=st.lists(near_instances | b64_instance | json_values, min_size=0, max_size=3),
-       columnar=st.booleans())  # fmt: skip
+@given(
+    instances=st.lists(near_instances | b64_instance | json_values, min_size=0, max_size=3),
+    columnar=st.booleans(),
+)
 def test_almost_right_instances(server, instances, columnar):
     payload = {"inputs": instances} if columnar else {"instances": instances}
     _check(_post(server, json.dumps(payload).encode()))
@@ -79,15 +94,18 @@ def test_arbitrary_bytes(server, body):
 
 
 @FUZZ
-@given(path=st.text(alphabet="/:abcdmnstv1029.%-_", max_size=40),
-       method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]))  # fmt: skip
+@given(
+    path=st.text(alphabet="/:abcdmnstv1029.%-_", max_size=40),
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
+)
 def test_arbitrary_paths_and_methods(server, path, method):
     _check(requests.request(method, server + "/" + path.lstrip("/"), data=b"{}", timeout=60))
 
 
 def test_still_serving_after_the_fuzzing(server, test_digits):
     pixels, labels = test_digits
-    answer = requests.post(server + "/v1/models/mnist:predict",
-                           json={"instances": pixels[:2].tolist()}, timeout=60)  # fmt: skip
+    answer = requests.post(
+        server + "/v1/models/mnist:predict", json={"instances": pixels[:2].tolist()}, timeout=60
+    )
     assert answer.status_code == 200
     assert [p["classes"] for p in answer.json()["predictions"]] == labels[:2].tolist()

@@ -30,10 +30,13 @@ def test_signature_names_inputs_and_outputs(loaded):
     for name, (input_name, dtype, outputs) in {
         "serving_default": ("pixels", tf.uint8, {"probabilities", "classes"}),
         "serving_images": ("images", tf.string, {"probabilities", "classes", "image"}),
-        "serving_number": ("images", tf.string,
-                           {"number", "count", "digits", "probabilities", "boxes", "images"}),
+        "serving_number": (
+            "images",
+            tf.string,
+            {"number", "count", "digits", "probabilities", "boxes", "images"},
+        ),
         "serving_float": ("images", tf.float32, {"probabilities", "classes"}),
-    }.items():  # fmt: skip
+    }.items():
         _, inputs = loaded.signatures[name].structured_input_signature
         assert list(inputs) == [input_name] and inputs[input_name].dtype == dtype
         assert set(loaded.signatures[name].structured_outputs) == outputs
@@ -51,7 +54,9 @@ def test_uint8_pixels_match_the_keras_model(loaded, short_run, test_digits):
 def test_image_bytes_are_classified_as_the_28x28_they_return(loaded, test_digits):
     """serving_images classifies exactly the image it returns: the same through pixels."""
     pixels, labels = test_digits
-    big_rgb = [_png(np.asarray(Image.fromarray(255 - p).resize((90, 70)).convert("RGB"))) for p in pixels]
+    big_rgb = [
+        _png(np.asarray(Image.fromarray(255 - p).resize((90, 70)).convert("RGB"))) for p in pixels
+    ]
     found = loaded.signatures["serving_images"](images=tf.constant(big_rgb))
     assert found["image"].shape == (len(pixels), 28, 28) and found["image"].dtype == tf.uint8
     direct = loaded.signatures["serving_default"](pixels=found["image"])
@@ -93,7 +98,14 @@ def test_saved_model_cli_shows_both_serving_signatures(exported):
     cli = "from tensorflow.python.tools import saved_model_cli; saved_model_cli.main()"
     result = run_python("-c", cli, "show", "--dir", str(exported), "--all")
     assert result.returncode == 0, result.stderr[-2000:]
-    for text in ("signature_def['serving_default']", "signature_def['serving_images']",
-                 "signature_def['serving_number']", "outputs['image']",
-                 "DT_UINT8", "DT_STRING", "outputs['probabilities']", "outputs['classes']"):  # fmt: skip
+    for text in (
+        "signature_def['serving_default']",
+        "signature_def['serving_images']",
+        "signature_def['serving_number']",
+        "outputs['image']",
+        "DT_UINT8",
+        "DT_STRING",
+        "outputs['probabilities']",
+        "outputs['classes']",
+    ):
         assert text in result.stdout

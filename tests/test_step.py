@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_convnet import model as model_lib, step
+from mnist_convnet import model as model_lib
+from mnist_convnet import step
 
 
 def _autodiff(z: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

@@ -55,3 +55,16 @@ def test_int8_takes_raw_uint8_pixels_and_keeps_accuracy(lite_files, sample, expo
 def test_latency_is_measured(lite_files, sample):
     latency = tflite.LiteModel(lite_files["float32"]).latency_ms(sample[0][0], runs=20)
     assert 0 < latency["p50_ms"] <= latency["p99_ms"]
+
+
+def test_probabilities_are_read_by_name_whatever_the_batch(exported, lite_files, sample):
+    """After a batch of exactly 10, `classes` is [10] and looks like [.., 10] too: the
+    probabilities must still be found when the next batch resizes the input."""
+    images, _ = sample
+    loaded = tf.saved_model.load(str(exported))
+    lite = tflite.LiteModel(lite_files["float32"])
+    for batch in (10, 37, 10, 1):
+        expected = loaded.signatures["serving_float"](images=tf.constant(images[:batch]))
+        got = lite.predict(images[:batch])
+        assert got.shape == (batch, 10)
+        np.testing.assert_allclose(got, expected["probabilities"].numpy(), atol=1e-5)

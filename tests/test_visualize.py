@@ -14,8 +14,15 @@ from tensorboard.backend.event_processing import event_accumulator
 from mnist_convnet import data, visualize
 from tests.helpers import run_python
 
-EXPECTED = {"training_curves", "confusion_matrix", "worst_misclassified",
-            "first_layer_filters", "feature_maps", "sobel", "dlogits"}  # fmt: skip
+EXPECTED = {
+    "training_curves",
+    "confusion_matrix",
+    "worst_misclassified",
+    "first_layer_filters",
+    "feature_maps",
+    "sobel",
+    "dlogits",
+}
 
 
 def test_history_is_read_back_from_the_tensorboard_logs(short_run):
@@ -44,7 +51,9 @@ def test_layer_outputs_follow_the_network(short_run, mnist):
     assert [m.shape for _, m in maps] == [(26, 26, 32), (13, 13, 32), (11, 11, 64), (5, 5, 64)]
 
 
-def test_visualize_writes_every_plot_and_tensorboard_images(exported, short_run, data_dir, tmp_path):
+def test_visualize_writes_every_plot_and_tensorboard_images(
+    exported, short_run, data_dir, tmp_path
+):
     _, folder = short_run
     out = tmp_path / "plots"
     logs = tmp_path / "logs"
@@ -52,8 +61,15 @@ def test_visualize_writes_every_plot_and_tensorboard_images(exported, short_run,
     import shutil
 
     shutil.copytree(folder / "logs", logs)
-    process = run_python("-m", "mnist_convnet.cli", "visualize", f"--model_dir={exported.parent}",
-                         f"--log_dir={logs}", f"--out_dir={out}", f"--data_dir={data_dir}")  # fmt: skip
+    process = run_python(
+        "-m",
+        "mnist_convnet",
+        "visualize",
+        f"--model_dir={exported.parent}",
+        f"--log_dir={logs}",
+        f"--out_dir={out}",
+        f"--data_dir={data_dir}",
+    )
     assert process.returncode == 0, process.stderr[-2000:]
     summary = json.loads(process.stdout.strip().splitlines()[-1])
     assert {p.rsplit("/", 1)[-1][:-4] for p in summary["plots"]} == EXPECTED
@@ -75,8 +91,14 @@ def test_visualize_writes_every_plot_and_tensorboard_images(exported, short_run,
 
 
 def test_visualize_without_a_model_is_one_clear_error(tmp_path, data_dir):
-    process = run_python("-m", "mnist_convnet.cli", "visualize", f"--model_dir={tmp_path}/none",
-                         f"--out_dir={tmp_path}/plots", f"--data_dir={data_dir}")  # fmt: skip
+    process = run_python(
+        "-m",
+        "mnist_convnet",
+        "visualize",
+        f"--model_dir={tmp_path}/none",
+        f"--out_dir={tmp_path}/plots",
+        f"--data_dir={data_dir}",
+    )
     assert process.returncode == 2
     assert process.stderr.strip().splitlines()[-1].startswith("error: no such file or folder")
     assert not (tmp_path / "plots").exists()

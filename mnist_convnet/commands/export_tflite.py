@@ -9,20 +9,17 @@ JSON and saved as ``report.json`` beside the files.
 
 from __future__ import annotations
 
-import os
+import json
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags
 
-import json  # noqa: E402
-from pathlib import Path  # noqa: E402
+from mnist_convnet import data, evaluation, inference, tflite
+from mnist_convnet.commands import flags as shared
+from mnist_convnet.errors import exit_on_user_error
 
-from absl import app, flags  # noqa: E402
-
-from mnist_convnet import common_flags, data, evaluation, inference, tflite  # noqa: E402
-from mnist_convnet.errors import exit_on_user_error  # noqa: E402
-
-common_flags.define_model_dir_flag()
-common_flags.define_data_flags()
+shared.define_model_dir_flag()
+shared.define_data_flags()
 flags.DEFINE_integer("representative_images", 500, "Training images that calibrate int8.")
 flags.DEFINE_integer("test_images", None, "Score on this many test images (default: all).")
 
@@ -30,7 +27,7 @@ flags.DEFINE_integer("test_images", None, "Score on this many test images (defau
 def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = None) -> dict:
     """Converts, evaluates and returns the report."""
     saved_model = inference.resolve_saved_model(flags_obj.model_dir)
-    datasets = datasets_override or common_flags.load_datasets(flags_obj)
+    datasets = datasets_override or shared.load_datasets(flags_obj)
     representative, _ = data.as_numpy(datasets.train, flags_obj.representative_images)
     images, labels = data.as_numpy(datasets.test, flags_obj.test_images)
 
@@ -41,14 +38,18 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
     for kind, path in paths.items():
         lite = tflite.LiteModel(path)
         result = evaluation.scores(labels, lite.predict(images))
-        rows.append({
-            "file": str(path),
-            "kind": kind,
-            "bytes": path.stat().st_size,
-            "accuracy": result["accuracy"],
-            "accuracy_change_points": round(100 * (result["accuracy"] - baseline["accuracy"]), 3),
-            **{k: round(v, 4) for k, v in lite.latency_ms(images[0]).items()},
-        })  # fmt: skip
+        rows.append(
+            {
+                "file": str(path),
+                "kind": kind,
+                "bytes": path.stat().st_size,
+                "accuracy": result["accuracy"],
+                "accuracy_change_points": round(
+                    100 * (result["accuracy"] - baseline["accuracy"]), 3
+                ),
+                **{k: round(v, 4) for k, v in lite.latency_ms(images[0]).items()},
+            }
+        )
     report = {"saved_model": str(saved_model), "test_images": int(len(labels)), "models": rows}
     (Path(out_dir) / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
@@ -60,7 +61,3 @@ def main(argv: list[str]) -> None:
     with exit_on_user_error():
         report = run(flags.FLAGS)
     print(json.dumps(report), flush=True)
-
-
-if __name__ == "__main__":
-    app.run(main)

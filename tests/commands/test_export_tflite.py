@@ -12,9 +12,14 @@ def test_export_tflite_command(exported, data_dir, tmp_path):
     base = tmp_path / "mnist_convnet"
     shutil.copytree(exported, base / "4")
     result = run_python(
-        "-m", "mnist_convnet.cli", "export-tflite", f"--model_dir={base}",
-        f"--data_dir={data_dir}", "--test_images=300", "--representative_images=100",
-    )  # fmt: skip
+        "-m",
+        "mnist_convnet",
+        "export-tflite",
+        f"--model_dir={base}",
+        f"--data_dir={data_dir}",
+        "--test_images=300",
+        "--representative_images=100",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["saved_model"] == str(base / "4") and report["test_images"] == 300
@@ -22,7 +27,9 @@ def test_export_tflite_command(exported, data_dir, tmp_path):
     assert kinds == ["saved_model", "float32", "dynamic_range", "int8"]
     baseline = report["models"][0]["accuracy"]
     for row in report["models"][1:]:
-        assert (tmp_path / "mnist_convnet_tflite" / "4" / f"{row['kind']}.tflite").stat().st_size == row["bytes"]
+        assert (
+            tmp_path / "mnist_convnet_tflite" / "4" / f"{row['kind']}.tflite"
+        ).stat().st_size == row["bytes"]
         assert abs(row["accuracy"] - baseline) <= 0.02 and row["p50_ms"] > 0
     saved = json.loads((tmp_path / "mnist_convnet_tflite" / "4" / "report.json").read_text())
     assert saved == report

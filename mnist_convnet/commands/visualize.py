@@ -11,23 +11,27 @@ the same pictures are added to that run as TensorBoard image summaries, under ``
 
 from __future__ import annotations
 
-import os
+import json
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags, logging
 
-import json  # noqa: E402
-
-from absl import app, flags, logging  # noqa: E402
-
-from mnist_convnet import common_flags, data, inference, visualize  # noqa: E402
-from mnist_convnet.errors import exit_on_user_error  # noqa: E402
+from mnist_convnet import data, inference, visualize
+from mnist_convnet.commands import flags as shared
+from mnist_convnet.errors import exit_on_user_error
 
 flags.DEFINE_string("out_dir", "plots", "Where the PNG files go.")
-flags.DEFINE_integer("digit_index", 0, "Which test digit the feature maps and Sobel show.",
-                     lower_bound=0, upper_bound=9999)  # fmt: skip
-common_flags.define_model_dir_flag()
-common_flags.define_data_flags()
-flags.FLAGS.set_default("log_dir", "logs")
+flags.DEFINE_integer(
+    "digit_index",
+    0,
+    "Which test digit the feature maps and Sobel show.",
+    lower_bound=0,
+    upper_bound=9999,
+)
+shared.define_model_dir_flag()
+shared.define_data_flags()
+shared.define_log_dir_flag(
+    "logs", "A training run's TensorBoard folder, or the folder of runs (its newest is used)."
+)
 
 
 def main(argv: list[str]) -> None:
@@ -38,15 +42,15 @@ def main(argv: list[str]) -> None:
         model = inference.load_keras_model(FLAGS.model_dir)
         run_dir = visualize.find_run(FLAGS.log_dir) if FLAGS.log_dir else None
         history = visualize.read_history(run_dir) if run_dir else {}
-        images, labels = data.as_numpy(common_flags.load_datasets(FLAGS).test)
+        images, labels = data.as_numpy(shared.load_datasets(FLAGS).test)
         figures = visualize.draw_all(model, history, images, labels, FLAGS.digit_index)
         pngs = visualize.write_pngs(figures, FLAGS.out_dir)
         summaries = visualize.write_image_summaries(pngs, run_dir) if run_dir else None
     for png in pngs:
         logging.info("wrote %s", png)
-    print(json.dumps({"plots": [str(p) for p in pngs],
-                      "tensorboard": str(summaries) if summaries else None}), flush=True)  # fmt: skip
-
-
-if __name__ == "__main__":
-    app.run(main)
+    print(
+        json.dumps(
+            {"plots": [str(p) for p in pngs], "tensorboard": str(summaries) if summaries else None}
+        ),
+        flush=True,
+    )

@@ -9,17 +9,14 @@ and open http://127.0.0.1:8501/ in a browser to draw digits for the model to rea
 
 from __future__ import annotations
 
-import os
+from absl import app, flags, logging
+from werkzeug.serving import make_server
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from mnist_convnet import rest
+from mnist_convnet.commands import flags as shared
+from mnist_convnet.errors import UserError, exit_on_user_error
 
-from absl import app, flags, logging  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
-
-from mnist_convnet import common_flags, rest  # noqa: E402
-from mnist_convnet.errors import UserError, exit_on_user_error  # noqa: E402
-
-common_flags.define_model_dir_flag()
+shared.define_model_dir_flag()
 flags.DEFINE_string("model_name", "mnist", "The <name> in /v1/models/<name>.")
 flags.DEFINE_string("host", "127.0.0.1", "Address to bind; 0.0.0.0 exposes it to the network.")
 flags.DEFINE_integer("port", 8501, "TCP port (TF Serving's REST port is 8501).", lower_bound=0)
@@ -35,16 +32,17 @@ def main(argv: list[str]) -> None:
         try:
             server = make_server(FLAGS.host, FLAGS.port, application, threaded=True)
         except OSError as error:  # port taken, address not on this machine
-            raise UserError(f"cannot listen on {FLAGS.host}:{FLAGS.port}: {error.strerror}") from None
+            raise UserError(
+                f"cannot listen on {FLAGS.host}:{FLAGS.port}: {error.strerror}"
+            ) from None
     logging.info("serving version %s of %s", application.latest, FLAGS.model_dir)
     url = f"http://{FLAGS.host}:{server.port}"
-    print(f"serving {FLAGS.model_name!r} on {url}/v1/models/{FLAGS.model_name}; "
-          f"draw a digit at {url}/", flush=True)  # fmt: skip
+    print(
+        f"serving {FLAGS.model_name!r} on {url}/v1/models/{FLAGS.model_name}; "
+        f"draw a digit at {url}/",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
-
-
-if __name__ == "__main__":
-    app.run(main)

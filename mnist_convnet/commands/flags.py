@@ -1,0 +1,103 @@
+"""Flags that several commands share, and the training flags generated from ``Config``.
+
+Only the command modules import absl's flags; the library takes plain values. The
+DEFINE calls here are made on behalf of the command that asks for them, so each flag is
+listed by that command's ``--help``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from absl import flags
+
+from mnist_convnet import data
+from mnist_convnet.config import Config
+
+DEFAULT_EXPORT_DIR = "saved_models/mnist_convnet"
+
+flags.disclaim_key_flags()  # flags defined below belong to the command that asks for them
+
+
+def define_config_flags(config_class: type = Config) -> None:
+    """A flag for every ``Config`` field: same name, default, help and choices.
+
+    Bounds and choices are not given to absl: ``Config`` checks them, so that the CLI and
+    the Python API refuse a bad value with the same sentence.
+    """
+    for field in dataclasses.fields(config_class):
+        meta = field.metadata
+        if not meta["flag"]:
+            continue
+        help_text = meta["help"]
+        if meta["choices"]:
+            help_text += f" One of: {', '.join(meta['choices'])}."
+        if (
+            field.default is None
+            or isinstance(field.default, int)
+            and not isinstance(field.default, bool)
+        ):
+            define = flags.DEFINE_integer
+        else:
+            define = {bool: flags.DEFINE_bool, float: flags.DEFINE_float, str: flags.DEFINE_string}[
+                type(field.default)
+            ]
+        define(field.name, field.default, help_text)
+
+
+def config_from_flags(flags_obj: flags.FlagValues, config_class: type = Config) -> Config:
+    """The ``Config`` the flags describe (raises ``UserError`` for a bad value)."""
+    names = [f.name for f in dataclasses.fields(config_class) if f.metadata["flag"]]
+    return config_class(**{name: flags_obj[name].value for name in names})
+
+
+def _define_once(define, name: str, *args, **kwargs) -> None:
+    """Defines a shared flag, or (when another command in this process already did) makes it
+    this command's too."""
+    if name not in flags.FLAGS:
+        define(name, *args, **kwargs)
+    flags.declare_key_flag(name)
+
+
+def define_data_flags() -> None:
+    """--manual_dir and --data_dir: where MNIST comes from and where tfds keeps it."""
+    _define_once(
+        flags.DEFINE_string,
+        "manual_dir",
+        None,
+        "Folder with the four official MNIST .gz files, for offline preparation "
+        f"(default: ${data.MANUAL_DIR_ENV} if set, else tfds downloads them).",
+    )
+    _define_once(
+        flags.DEFINE_string, "data_dir", None, "Where tfds keeps prepared data (tfds' default)."
+    )
+
+
+def load_datasets(flags_obj: flags.FlagValues) -> data.Datasets:
+    """MNIST as the data flags say."""
+    return data.load(flags_obj.data_dir, flags_obj.manual_dir or data.default_manual_dir())
+
+
+def define_model_dir_flag() -> None:
+    _define_once(
+        flags.DEFINE_string,
+        "model_dir",
+        DEFAULT_EXPORT_DIR,
+        "A SavedModel version folder, or a base folder of versions (its latest is used).",
+    )
+
+
+def define_log_dir_flag(default: str, help_text: str) -> None:
+    """absl.logging already defines --log_dir (for log files it writes only when asked to);
+    we reuse that flag for TensorBoard rather than invent a second name for a log folder."""
+    flags.FLAGS.set_default("log_dir", default)
+    flags.FLAGS["log_dir"].help = help_text
+    flags.declare_key_flag("log_dir")
+
+
+def checkpoint_dir_for(export_dir: str) -> str:
+    """Where a run exporting to ``export_dir`` keeps its checkpoints, unless told otherwise:
+    ``saved_models/mnist_convnet`` -> ``saved_models/checkpoints/mnist_convnet``."""
+    path = Path(export_dir)
+    return str(path.parent / "checkpoints" / path.name)

@@ -1,0 +1,83 @@
+"""``mnist-convnet SUBCOMMAND [--flags]``: one console script, one absl app per subcommand.
+
+This is the one place that sets TensorFlow's log level: before TensorFlow is imported, and
+only if the user has not set ``TF_CPP_MIN_LOG_LEVEL`` (set it to 0 to see everything). On a
+CPU-only machine TensorFlow's C++ start-up otherwise prints CUDA lines, one of them an
+E-line, that are not errors of ours.
+
+Each subcommand is its own module in ``mnist_convnet/commands/`` with its own flags; only the
+chosen one is imported, and ``mnist-convnet SUBCOMMAND --help`` lists exactly its flags.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+from collections.abc import Iterator
+
+SUBCOMMANDS = {
+    "train": ("train", "train, evaluate and export a model"),
+    "export": ("export", "export a SavedModel from a training checkpoint"),
+    "export-tflite": ("export_tflite", "SavedModel -> float32, dynamic-range, int8 .tflite"),
+    "predict": ("predict", "read digits from image files (PNG, JPEG, ...)"),
+    "serve": ("serve", "serve a SavedModel with TF Serving's REST API"),
+    "evaluate": ("evaluate", "score a SavedModel, .tflite or .keras on the test split"),
+    "visualize": ("visualize", "draw curves, filters, feature maps... as PNG files"),
+}
+HELP = ("-h", "--help", "--helpshort")
+
+
+def _usage() -> str:
+    lines = ["usage: mnist-convnet SUBCOMMAND [--flags]   (SUBCOMMAND --help for its flags)", ""]
+    lines += [f"  {name:14s}{text}" for name, (_, text) in SUBCOMMANDS.items()]
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr(quiet: bool) -> Iterator[None]:
+    """Sends what C++ writes to file descriptor 2 to /dev/null while TensorFlow loads: its
+    start-up lines about CUDA drivers ignore TF_CPP_MIN_LOG_LEVEL. Python's own errors
+    are raised after the descriptor is restored, so none is lost."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _help(name: str, module) -> str:
+    from absl import flags
+
+    summary = (module.__doc__ or "").strip().split("\n\n")[0]
+    usage = getattr(module, "USAGE", f"mnist-convnet {name} [--flags]")
+    return f"usage: {usage}\n\n{summary}\n\nflags:\n{flags.FLAGS.module_help(module.__name__)}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) < 2 or argv[1] in HELP + ("help",):
+        print(_usage())
+        sys.exit(0 if len(argv) >= 2 else 2)
+    name, args = argv[1], argv[2:]
+    if name not in SUBCOMMANDS:
+        print(f"error: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
+        sys.exit(2)
+    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _quiet_native_stderr(quiet):
+        module = importlib.import_module(f"mnist_convnet.commands.{SUBCOMMANDS[name][0]}")
+    if any(arg in HELP for arg in args):
+        print(_help(name, module))
+        sys.exit(0)
+    from absl import app
+
+    app.run(module.main, argv=[f"mnist-convnet {name}", *args])

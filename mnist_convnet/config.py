@@ -1,0 +1,147 @@
+"""What a training run computes: one frozen dataclass holding every default and every rule.
+
+    config = Config(model="lenet5", epochs=3)        # Python: checked as it is made
+    mnist-convnet train --model=lenet5 --epochs=3    # the same fields, as flags
+
+The command line is generated from these fields (``commands/flags.py``): each becomes a
+flag of the same name, with the field's default, help text and choices, and the flag
+values are turned back into a ``Config``. So a default is written once, here, and a bad
+value gets the same one-line ``UserError`` from the CLI and from the Python API.
+
+Where a run writes (export, checkpoint and log folders) and how it is spread over devices
+(``--strategy``) are not part of it: they change no number the run computes, and, like
+flax's ``--workdir``, they are the command's own flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from mnist_convnet import model as model_lib
+from mnist_convnet import step
+from mnist_convnet.errors import UserError
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    at_least: float | None = None,
+    above: float | None = None,
+    resume_must_match: bool = False,
+    flag: bool = True,
+) -> Any:
+    """A ``Config`` field: its default, the help its flag shows, and the rules it obeys.
+
+    ``resume_must_match`` fields are the run's fingerprint: a checkpoint written under other
+    values of them is refused (epochs may grow; how often to checkpoint may change).
+    """
+    metadata = {
+        "help": help,
+        "choices": choices,
+        "at_least": at_least,
+        "above": above,
+        "resume_must_match": resume_must_match,
+        "flag": flag,
+    }
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything that decides what a training run computes; defaults = the keras.io recipe."""
+
+    model: str = option(
+        "keras_convnet",
+        "Which network to train.",
+        choices=tuple(model_lib.MODELS),
+        resume_must_match=True,
+    )
+    gradients: str = option(
+        "tape",
+        "tape: backpropagate our dL/dz with tf.GradientTape; manual: every layer's gradient "
+        "from the article's hand-written derivations (mnist_convnet/backprop.py).",
+        choices=tuple(step.GRADIENTS),
+        resume_must_match=True,
+    )
+    epochs: int = option(15, "Passes over the 54,000 training images.", at_least=1)
+    batch_size: int = option(128, "Images per training step.", at_least=1, resume_must_match=True)
+    learning_rate: float = option(
+        1e-3, "Adam's step size (its start, with a schedule).", above=0, resume_must_match=True
+    )
+    lr_schedule: str = option(
+        "constant",
+        "constant: the keras.io recipe; cosine: decay to 0 over the run.",
+        choices=tuple(step.LR_SCHEDULES),
+        resume_must_match=True,
+    )
+    seed: int = option(
+        0, "Seeds weights, dropout and data order.", at_least=0, resume_must_match=True
+    )
+    deterministic: bool = option(True, "Turn on TF op determinism: same seed, same final weights.")
+    max_steps_per_epoch: int | None = option(
+        None, "Cut epochs short (smoke tests).", at_least=1, resume_must_match=True
+    )
+    precision: str = option(
+        "float32",
+        "float32, or mixed_bfloat16: layers compute in bfloat16, weights stay float32 "
+        "(measured slower on CPUs without AVX512_BF16; see docs/speed.md).",
+        choices=model_lib.PRECISIONS,
+    )
+    jit_compile: bool = option(
+        False,
+        "XLA-compile the training step (measured slower on this project's CPU; see docs/speed.md).",
+    )
+    checkpoint_every_steps: int = option(
+        0,
+        "Also checkpoint every N steps within an epoch (0: at epoch ends only). A "
+        "checkpoint is always written on SIGTERM/SIGINT before exiting.",
+        at_least=0,
+    )
+    steps_per_call: int = option(
+        10,
+        "Training steps per tf.function call: Python's per-step work (metrics, progress, "
+        "signal and checkpoint checks) then runs once per call. Same weights; measured faster "
+        "than 1 on this project's CPU (see docs/speed.md).",
+        at_least=1,
+    )
+    keep_checkpoints: int = option(3, "How many recent checkpoints to keep.", at_least=1)
+    verbose: bool = option(True, "A progress bar and a line per epoch.", flag=False)
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            _check(field, getattr(self, field.name))
+        if self.gradients == "manual" and self.precision != "float32":
+            raise UserError("gradients=manual computes in float32 only; drop precision")
+        if self.jit_compile and self.deterministic and model_lib.has_max_pooling(self.model):
+            raise UserError(
+                "XLA has no deterministic max-pooling gradient: set deterministic=False "
+                "(--nodeterministic) to use jit_compile with this model"
+            )
+
+    def fingerprint(self) -> str:
+        """The values a checkpoint must have been written under to be resumed by this config."""
+        fields = dataclasses.fields(self)
+        keys = [f.name for f in fields if f.metadata["resume_must_match"]]
+        return json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True)
+
+
+def _check(field: dataclasses.Field, value: Any) -> None:
+    """One field's rules; the message names the field as both the API and the CLI spell it."""
+    rules, name = field.metadata, field.name
+    if value is None and field.default is None:
+        return
+    kind = type(field.default) if field.default is not None else int
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise UserError(f"{name} must be {kind.__name__}, not {value!r}")
+    if rules["choices"] is not None and value not in rules["choices"]:
+        raise UserError(f"{name} must be one of {', '.join(rules['choices'])}, not {value!r}")
+    if rules["at_least"] is not None and value < rules["at_least"]:
+        raise UserError(f"{name} must be at least {rules['at_least']}, not {value}")
+    if rules["above"] is not None and not value > rules["above"]:
+        raise UserError(f"{name} must be greater than {rules['above']}, not {value}")

@@ -1,0 +1,45 @@
+"""commands/main.py: the mnist-convnet console script and its subcommands' help."""
+
+from __future__ import annotations
+
+import pytest
+
+from mnist_convnet.commands.main import SUBCOMMANDS
+from tests.helpers import run_python
+
+EXPECTED_FLAGS = {
+    "train": ["--epochs", "--model", "--export_dir", "--manual_dir", "--log_dir"],
+    "export": ["--checkpoint_dir", "--model", "--export_dir"],
+    "export-tflite": ["--model_dir", "--representative_images", "--data_dir"],
+    "predict": ["--number", "--model_dir"],
+    "serve": ["--port", "--host", "--model_name", "--model_dir"],
+    "evaluate": ["--data_dir", "--manual_dir"],
+    "visualize": ["--out_dir", "--digit_index", "--model_dir", "--log_dir"],
+}
+
+
+def test_every_subcommand_is_covered_here():
+    assert set(EXPECTED_FLAGS) == set(SUBCOMMANDS)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FLAGS))
+def test_subcommand_help_lists_its_own_flags_exits_0_and_is_quiet(name):
+    result = run_python("-m", "mnist_convnet", name, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no TensorFlow start-up lines, no CUDA E-line
+    assert result.stdout.startswith(f"usage: mnist-convnet {name}")
+    for flag in EXPECTED_FLAGS[name]:
+        assert f"  {flag}:" in result.stdout or f"  --[no]{flag[2:]}:" in result.stdout, flag
+    assert "--helpfull" not in result.stdout and "--verbosity" not in result.stdout  # only its own
+
+
+def test_top_level_help_lists_the_subcommands():
+    result = run_python("-m", "mnist_convnet", "--help")
+    assert result.returncode == 0
+    for name in SUBCOMMANDS:
+        assert f"  {name} " in result.stdout
+
+
+def test_unknown_subcommand_is_a_usage_error():
+    result = run_python("-m", "mnist_convnet", "fly")
+    assert result.returncode == 2 and "unknown subcommand 'fly'" in result.stderr
