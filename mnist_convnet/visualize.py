@@ -2,7 +2,7 @@
 
 ``plots.py`` draws the figures from arrays; this module finds those arrays — the training
 history in the TensorBoard logs, every layer's maps for one digit, the Sobel responses —
-and writes the figures as PNG files and TensorBoard images. ``visualize_main.py`` is its
+and writes the figures as PNG files and TensorBoard images. ``commands/visualize.py`` is its
 command line (``mnist-convnet visualize``, ``make plots``).
 """
 

@@ -1,0 +1,51 @@
+"""The README stays a front door that matches the tree; the docs' links and the Chinese
+companion of docs/backprop.md stay in step with what they describe."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text()
+DOCS = sorted((REPO / "docs").glob("*.md"))
+
+
+def test_readme_is_a_front_door():
+    assert len(README.splitlines()) <= 250
+
+
+def test_readme_layout_table_matches_the_package():
+    section = README.split("## How the code is laid out")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = set()
+    for row in rows:
+        cell = row.split("|")[1]
+        paths = re.findall(r"`([^`]+)`", cell)
+        folder = paths[0].rsplit("/", 1)[0] if "/" in paths[0].rstrip("/") else ""
+        for path in paths:
+            full = path if "/" in path else f"{folder}/{path}"
+            assert (REPO / full).exists(), full
+            named.add(full)
+    package = {f"mnist_convnet/{p.name}" for p in (REPO / "mnist_convnet").glob("*.py")}
+    package -= {"mnist_convnet/__init__.py", "mnist_convnet/__main__.py"}
+    assert package <= named, sorted(package - named)
+    assert "mnist_convnet/commands/" in named
+
+
+def test_every_relative_link_in_the_readme_and_docs_exists():
+    for page in [REPO / "README.md", *DOCS]:
+        for target in re.findall(r"\]\(([\w./-]+)\)", page.read_text()):
+            if not target.startswith(("http://", "https://")):
+                assert (page.parent / target).exists(), f"{page.name}: {target}"
+
+
+def test_the_chinese_backprop_page_follows_the_english_one():
+    english = (REPO / "docs" / "backprop.md").read_text()
+    chinese = (REPO / "docs" / "backprop.zh-CN.md").read_text()
+    section_numbers = lambda text: re.findall(r"^## (\d+)\.", text, re.M)
+    assert section_numbers(chinese) == section_numbers(english)
+    equations = lambda text: sorted(set(re.findall(r"\((\d)\)", text)))
+    assert equations(chinese) == equations(english)
+    code = lambda text: {ref for ref in re.findall(r"`([\w.]+)`", text) if "_" in ref or "." in ref}
+    assert code(chinese) == code(english)
