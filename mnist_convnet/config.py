@@ -129,12 +129,18 @@ class Config:
         return json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True)
 
 
+def field_type(field: dataclasses.Field) -> type:
+    """bool, int, float or str: the type of the field's default (a default of None, for a
+    limit that is off unless set, stands for an int)."""
+    return int if field.default is None else type(field.default)
+
+
 def _check(field: dataclasses.Field, value: Any) -> None:
     """One field's rules; the message names the field as both the API and the CLI spell it."""
     rules, name = field.metadata, field.name
     if value is None and field.default is None:
         return
-    kind = type(field.default) if field.default is not None else int
+    kind = field_type(field)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):

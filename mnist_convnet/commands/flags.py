@@ -13,7 +13,7 @@ from pathlib import Path
 from absl import flags
 
 from mnist_convnet import data
-from mnist_convnet.config import Config
+from mnist_convnet.config import Config, field_type
 
 DEFAULT_EXPORT_DIR = "saved_models/mnist_convnet"
 
@@ -26,6 +26,12 @@ def define_config_flags(config_class: type = Config) -> None:
     Bounds and choices are not given to absl: ``Config`` checks them, so that the CLI and
     the Python API refuse a bad value with the same sentence.
     """
+    define = {
+        bool: flags.DEFINE_bool,
+        int: flags.DEFINE_integer,
+        float: flags.DEFINE_float,
+        str: flags.DEFINE_string,
+    }
     for field in dataclasses.fields(config_class):
         meta = field.metadata
         if not meta["flag"]:
@@ -33,17 +39,9 @@ def define_config_flags(config_class: type = Config) -> None:
         help_text = meta["help"]
         if meta["choices"]:
             help_text += f" One of: {', '.join(meta['choices'])}."
-        if (
-            field.default is None
-            or isinstance(field.default, int)
-            and not isinstance(field.default, bool)
-        ):
-            define = flags.DEFINE_integer
-        else:
-            define = {bool: flags.DEFINE_bool, float: flags.DEFINE_float, str: flags.DEFINE_string}[
-                type(field.default)
-            ]
-        define(field.name, field.default, help_text)
+        if meta["at_least"] is not None:
+            help_text += f" At least {meta['at_least']}."
+        define[field_type(field)](field.name, field.default, help_text)
 
 
 def config_from_flags(flags_obj: flags.FlagValues, config_class: type = Config) -> Config:
