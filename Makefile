@@ -25,7 +25,7 @@ PLOTS_DIR ?= plots
 MNIST_MANUAL_DIR ?= $(wildcard $(abspath ../shared/datasets/mnist))
 export MNIST_MANUAL_DIR
 
-.PHONY: help install lint format train test bench bench-captures serve export-tflite evaluate plots clean
+.PHONY: help install lint format train test bench bench-captures bench-load serve export-tflite evaluate plots clean
 
 help:
 	@echo "make train   train $(EPOCHS) epochs, evaluate on the test split, export a SavedModel"
@@ -33,6 +33,7 @@ help:
 	@echo "make lint    ruff check + ruff format --check (CI runs it first); make format fixes"
 	@echo "make bench   our loop vs keras model.fit, side by side, JSON in bench/results.json"
 	@echo "make bench-captures  accuracy on photos/scans/canvases per capture kind and entry point"
+	@echo "make bench-load      the REST server under load (hey), old and new settings side by side"
 	@echo "make serve   serve the latest SavedModel on http://127.0.0.1:$(PORT) (TF Serving REST API,"
 	@echo "             and a page at / to draw digits for it)"
 	@echo "make plots   curves, confusion matrix, filters, feature maps, Sobel... as PNG in $(PLOTS_DIR)/"
@@ -67,6 +68,7 @@ format: install
 bench: install
 	$(BIN)/python -m bench.run --epochs=$(BENCH_EPOCHS)
 	$(MAKE) bench-captures
+	$(MAKE) bench-load
 
 # Accuracy on photos/scans/canvases of MNIST test digits per capture kind and entry point
 # (TF-only, predict, REST), and serving_images' latency on a 640x480 JPEG.
@@ -75,7 +77,13 @@ bench-captures: install
 	@cat bench/results_captures.json
 
 serve: install
-	$(BIN)/mnist-convnet serve --model_dir=$(MODEL_DIR) --model_name=$(MODEL_NAME) --port=$(PORT)
+	$(BIN)/mnist-convnet serve --model_dir=$(MODEL_DIR) --model_name=$(MODEL_NAME) --port=$(PORT) \
+	  --enable_batching
+
+# The REST server under load with `hey` (apt-get install hey): before/after side by side.
+bench-load: install
+	$(BIN)/python -m bench.load --model_dir=$(MODEL_DIR) > bench/results_load.json
+	@cat bench/results_load.json
 
 export-tflite: install
 	$(BIN)/mnist-convnet export-tflite --model_dir=$(MODEL_DIR)

@@ -14,6 +14,10 @@ picks the signature as in TF Serving (``serving_number`` reads a row of digits,
 ``{"predictions": [{"probabilities": [...], "classes": d, ...}, ...]}`` for instances,
 ``{"outputs": {...}}`` for inputs.
 
+With ``batching`` (``mnist-convnet serve --enable_batching``, TF Serving's flag and
+parameter names; see ``batching``), concurrent pixel requests to ``serving_default`` and
+``serving_float`` are merged into one model call, and a full queue answers 503 at once.
+
 At most MAX_DECODES image requests run the digit-finder at once (more would only queue
 for the two cores and hold their decoded images in memory); the rest wait up to
 DECODE_WAIT_SECONDS, then get 503. Image headers promising more than 25 Mpixels are
@@ -42,6 +46,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from mnist_convnet import digit_finder, export, inference
+from mnist_convnet.batching import Batcher, BatchingOptions, QueueFull
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_INSTANCES = 1024
@@ -118,11 +123,17 @@ class ModelServer:
     """A WSGI application serving the versions under one SavedModel base folder."""
 
     def __init__(
-        self, base_dir: str | Path, name: str = "mnist", max_body_bytes: int = MAX_BODY_BYTES
+        self,
+        base_dir: str | Path,
+        name: str = "mnist",
+        max_body_bytes: int = MAX_BODY_BYTES,
+        batching: BatchingOptions | None = None,
     ) -> None:
         self.base_dir = Path(base_dir)
         self.name = name
         self.max_body_bytes = max_body_bytes
+        self.batching = batching
+        self._batchers: dict[tuple[int, str], Batcher] = {}
         self._loaded: dict[int, Any] = {}
         self._page: str | None = None
         self._lock = threading.Lock()
@@ -260,7 +271,7 @@ class ModelServer:
             raise BadRequest(400, "instances must be a non-empty list")
         if len(batch) > MAX_INSTANCES:
             raise BadRequest(400, f"at most {MAX_INSTANCES} instances per request")
-        outputs = self.run(self.model(version), [_unwrap(i) for i in batch], signature_name)
+        outputs = self.run(version, [_unwrap(i) for i in batch], signature_name)
         if columnar:
             return self.json({"outputs": {k: v.tolist() for k, v in outputs.items()}})
         return self.json(
@@ -271,8 +282,11 @@ class ModelServer:
             }
         )
 
-    def run(self, loaded, instances: list, signature_name: str | None) -> dict[str, np.ndarray]:
+    def run(
+        self, version: int, instances: list, signature_name: str | None
+    ) -> dict[str, np.ndarray]:
         """Runs the signature named (or the one the instances' form implies)."""
+        loaded = self.model(version)
         encoded = [_b64(i) for i in instances]
         images = all(e is not None for e in encoded)
         if not images and any(e is not None for e in encoded):
@@ -288,18 +302,33 @@ class ModelServer:
         fn = loaded.signatures[name]
         try:
             if images:
-                result = self._find(fn, tf.constant(encoded))
-            elif name == "serving_float":
-                result = fn(
-                    images=tf.constant(np.stack([_pixels(i, floats=True) for i in instances]))
-                )
-            else:
-                result = fn(pixels=tf.constant(np.stack([_pixels(i) for i in instances])))
+                return _numpy(self._find(fn, tf.constant(encoded)))
+            floats = name == "serving_float"
+            rows = np.stack([_pixels(i, floats=floats) for i in instances])
+            return self._rows_function(version, name)(rows)
         except tf.errors.InvalidArgumentError as error:
             raise BadRequest(
                 400, f"the model rejected the input: {digit_finder.error_message(error)}"
             ) from None
-        return {k: _plain(v.numpy()) for k, v in result.items()}
+        except QueueFull:
+            raise BadRequest(503, "the batching queue is full; try again") from None
+
+    def _rows_function(self, version: int, name: str):
+        """rows -> outputs for a pixel signature: through its batcher when batching is on."""
+        fn = self.model(version).signatures[name]
+        input_name = "images" if name == "serving_float" else "pixels"
+        call = lambda rows: _numpy(fn(**{input_name: tf.constant(rows)}))
+        if self.batching is None:
+            return call
+        with self._lock:
+            if (version, name) not in self._batchers:
+                self._batchers[version, name] = Batcher(call, self.batching)
+            return self._batchers[version, name]
+
+    def close(self) -> None:
+        """Stops the batch threads (after the requests they hold)."""
+        for batcher in self._batchers.values():
+            batcher.close()
 
     def _find(self, fn, images: tf.Tensor) -> dict[str, tf.Tensor]:
         """Runs an image signature once a decode slot is free (503 if none frees up)."""
@@ -309,6 +338,10 @@ class ModelServer:
             return fn(images=images)
         finally:
             self._decodes.release()
+
+
+def _numpy(outputs: dict[str, tf.Tensor]) -> dict[str, np.ndarray]:
+    return {name: _plain(value.numpy()) for name, value in outputs.items()}
 
 
 def _plain(array: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ import requests
 from PIL import Image
 
 from mnist_convnet import rest
+from mnist_convnet.batching import BatchingOptions
 from tests.helpers import serve_in_thread, user_env
 
 
@@ -235,3 +236,137 @@ def test_oversize_body_unknown_model_version_and_method(server):
     wrong = requests.get(server + ":predict", timeout=30)
     assert wrong.status_code == 405 and wrong.headers["Allow"] == "POST"
     assert requests.post(server, timeout=30).status_code == 405
+
+
+# --- under load: dynamic batching, the waitress server, slow and vanishing clients ------
+
+
+def test_batched_requests_get_the_answers_of_unbatched_ones(exported, test_digits):
+    """32 concurrent one-digit requests through a batching server: each answer equals the
+    unbatched server's for the same digit, and the model ran fewer calls than requests."""
+    images, _ = test_digits
+    options = BatchingOptions(max_batch_size=32, batch_timeout_micros=100_000)
+    batched = rest.ModelServer(exported.parent, "mnist", batching=options)
+    plain = rest.ModelServer(exported.parent, "mnist")
+    calls = []
+    batcher = batched._rows_function(batched.latest, "serving_default")
+    real = batcher.fn
+    batcher.fn = lambda rows: calls.append(len(rows)) or real(rows)
+    digits = [images[i % len(images)] for i in range(32)]
+    with serve_in_thread(batched) as url, ThreadPoolExecutor(32) as pool:
+        endpoint = url + "/v1/models/mnist:predict"
+        answers = list(
+            pool.map(
+                lambda d: requests.post(endpoint, json={"instances": [d.tolist()]}, timeout=60),
+                digits,
+            )
+        )
+        bad = requests.post(endpoint, json={"instances": [[[300] * 28] * 28]}, timeout=60)
+    batched.close()
+    assert bad.status_code == 400  # refused alone, before it could join a batch
+    assert all(a.status_code == 200 for a in answers)
+    assert sum(calls) == 32 and len(calls) < 32
+    expected = plain.run(plain.latest, [d.tolist() for d in digits], None)["probabilities"]
+    got = np.array([a.json()["predictions"][0]["probabilities"] for a in answers])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_a_full_batching_queue_answers_503_at_once(exported, test_digits):
+    import threading
+
+    options = BatchingOptions(
+        max_batch_size=1, batch_timeout_micros=0, num_batch_threads=1, max_enqueued_batches=1
+    )
+    server = rest.ModelServer(exported.parent, "mnist", batching=options)
+    batcher = server._rows_function(server.latest, "serving_default")
+    release, started, real = threading.Event(), threading.Event(), batcher.fn
+    batcher.fn = lambda rows: (started.set(), release.wait(30), real(rows))[2]
+    one = {"instances": [test_digits[0][0].tolist()]}
+    with serve_in_thread(server) as url, ThreadPoolExecutor(2) as pool:
+        endpoint = url + "/v1/models/mnist:predict"
+        running = pool.submit(requests.post, endpoint, json=one, timeout=60)
+        started.wait(30)
+        queued = pool.submit(requests.post, endpoint, json=one, timeout=60)
+        while batcher._queued_rows < 1:
+            time.sleep(0.005)
+        start = time.perf_counter()
+        refused = requests.post(endpoint, json=one, timeout=60)
+        assert refused.status_code == 503 and "queue is full" in refused.json()["error"]
+        assert time.perf_counter() - start < 2.0
+        release.set()
+        assert running.result().status_code == 200 and queued.result().status_code == 200
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def serve_process(exported):
+    """`mnist-convnet serve --enable_batching` as `make serve` runs it (waitress)."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mnist_convnet",
+            "serve",
+            f"--model_dir={exported.parent}",
+            "--port=0",
+            "--enable_batching",
+            "--threads=4",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=user_env(),
+    )
+    try:
+        url = re.search(r"on (http://\S+/v1/models/mnist)", process.stdout.readline()).group(1)
+        yield process, url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _open_request(url: str, body_bytes: int, sent: bytes):
+    """A raw connection that announced ``body_bytes`` of body and sent only ``sent``."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    head = (
+        f"POST {parts.path}:predict HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {body_bytes}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + sent)
+    return sock
+
+
+def test_slow_and_vanishing_clients_do_not_stall_the_others(serve_process, test_digits):
+    """More half-sent requests than the server has threads, held open (a slow client) or
+    dropped mid-body: every ordinary request is still answered within a second."""
+    process, url = serve_process
+    body = json.dumps({"instances": [test_digits[0][0].tolist()]}).encode()
+    slow = [_open_request(url, len(body), body[:100]) for _ in range(12)]  # threads=4
+    for _ in range(12):
+        _open_request(url, len(body), body[: len(body) // 2]).close()  # gone mid-body
+    try:
+        for _ in range(10):
+            start = time.perf_counter()
+            answer = requests.post(url + ":predict", data=body, timeout=30)
+            assert answer.status_code == 200
+            assert time.perf_counter() - start < 1.0
+        for sock in slow:  # the slow ones finish, and are answered too
+            sock.sendall(body[100:])
+            assert sock.recv(12).startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in slow:
+            sock.close()
+    assert process.poll() is None
+
+
+def test_the_served_process_refuses_an_oversize_body_from_its_header(serve_process):
+    _, url = serve_process
+    sock = _open_request(url, 50_000_000, b"{")  # announces 50 MB, sends one byte
+    try:
+        assert sock.recv(12).startswith(b"HTTP/1.1 413")
+    finally:
+        sock.close()

@@ -1,7 +1,8 @@
 """Serve a SavedModel over HTTP with TF Serving's REST API, on this machine.
 
     mnist-convnet serve --model_dir=saved_models/mnist_convnet --model_name=mnist --port=8501
-    curl -d '{"instances": [{"b64": "'$(base64 -w0 digit.png)'"}]}' \
+    mnist-convnet serve --enable_batching --max_batch_size=32 --batch_timeout_micros=2000
+    curl -d '{"instances": [{"b64": "'$(base64 -w0 digit.png)'"}]}' \\
         http://127.0.0.1:8501/v1/models/mnist:predict
 
 and open http://127.0.0.1:8501/ in a browser to draw digits for the model to read.
@@ -9,18 +10,72 @@ and open http://127.0.0.1:8501/ in a browser to draw digits for the model to rea
 
 from __future__ import annotations
 
-from absl import app, flags, logging
-from werkzeug.serving import make_server
+import dataclasses
 
-from mnist_convnet import rest
+from absl import app, flags, logging
+
+from mnist_convnet import batching, rest
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.errors import UserError, exit_on_user_error
+
+SERVERS = ("waitress", "werkzeug")
 
 shared.define_model_dir_flag()
 flags.DEFINE_string("model_name", "mnist", "The <name> in /v1/models/<name>.")
 flags.DEFINE_string("host", "127.0.0.1", "Address to bind; 0.0.0.0 exposes it to the network.")
 flags.DEFINE_integer("port", 8501, "TCP port (TF Serving's REST port is 8501).", lower_bound=0)
 flags.DEFINE_integer("max_body_bytes", rest.MAX_BODY_BYTES, "Largest request body accepted.")
+flags.DEFINE_enum(
+    "server",
+    "waitress",
+    list(SERVERS),
+    "waitress: a fixed pool of threads, keep-alive connections, bodies read before a thread "
+    "is taken; werkzeug: its development server, a thread and a connection per request.",
+)
+flags.DEFINE_integer("threads", 8, "Request threads of the waitress server.", lower_bound=1)
+flags.DEFINE_bool(
+    "enable_batching",
+    False,
+    "Merge concurrent pixel requests into one model call (TF Serving's flag; the batching "
+    "parameters below take TF Serving's names).",
+)
+for _field in dataclasses.fields(batching.BatchingOptions):
+    flags.DEFINE_integer(_field.name, _field.default, _field.metadata["help"])
+
+
+def batching_options(flags_obj: flags.FlagValues) -> batching.BatchingOptions | None:
+    if not flags_obj.enable_batching:
+        return None
+    names = [f.name for f in dataclasses.fields(batching.BatchingOptions)]
+    return batching.BatchingOptions(**{name: flags_obj[name].value for name in names})
+
+
+def make_server(application, host: str, port: int, server: str, threads: int):
+    """A server with ``.port``, ``.serve_forever()`` and ``.close()``."""
+    try:
+        if server == "werkzeug":
+            from werkzeug.serving import make_server as werkzeug_server
+
+            made = werkzeug_server(host, port, application, threaded=True)
+            made.close = made.shutdown
+            return made
+        import waitress
+
+        # Waitress reads each body in its I/O loop before a thread takes the request (a
+        # slow client holds no thread) and refuses one over the limit from its header.
+        made = waitress.create_server(
+            application,
+            host=host,
+            port=port,
+            threads=threads,
+            max_request_body_size=application.max_body_bytes,
+            clear_untrusted_proxy_headers=True,
+        )
+        made.port = made.effective_port
+        made.serve_forever = made.run
+        return made
+    except OSError as error:  # port taken, address not on this machine
+        raise UserError(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
 def main(argv: list[str]) -> None:
@@ -28,13 +83,10 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     FLAGS = flags.FLAGS
     with exit_on_user_error():
-        application = rest.ModelServer(FLAGS.model_dir, FLAGS.model_name, FLAGS.max_body_bytes)
-        try:
-            server = make_server(FLAGS.host, FLAGS.port, application, threaded=True)
-        except OSError as error:  # port taken, address not on this machine
-            raise UserError(
-                f"cannot listen on {FLAGS.host}:{FLAGS.port}: {error.strerror}"
-            ) from None
+        application = rest.ModelServer(
+            FLAGS.model_dir, FLAGS.model_name, FLAGS.max_body_bytes, batching_options(FLAGS)
+        )
+        server = make_server(application, FLAGS.host, FLAGS.port, FLAGS.server, FLAGS.threads)
     logging.info("serving version %s of %s", application.latest, FLAGS.model_dir)
     url = f"http://{FLAGS.host}:{server.port}"
     print(
@@ -46,3 +98,5 @@ def main(argv: list[str]) -> None:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+    finally:
+        application.close()
