@@ -6,9 +6,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-EPOCHS ?= 15
-BATCH_SIZE ?= 128
-LEARNING_RATE ?= 0.001
+# Empty: the recipe's (keras.io for the default network: 15 epochs, batch 128, Adam 1e-3).
+EPOCHS ?=
+BATCH_SIZE ?=
+LEARNING_RATE ?=
+RECIPE ?=
 SEED ?= 0
 EXPORT_DIR ?= saved_models/mnist_convnet
 LOG_DIR ?= logs
@@ -28,7 +30,7 @@ export MNIST_MANUAL_DIR
 .PHONY: help install lint format train test bench bench-captures bench-load serve export-tflite evaluate plots clean
 
 help:
-	@echo "make train   train $(EPOCHS) epochs, evaluate on the test split, export a SavedModel"
+	@echo "make train   train (the recipe's 15 epochs), evaluate on the test split, export a SavedModel"
 	@echo "make test    run the test suite (pytest)"
 	@echo "make lint    ruff check + ruff format --check (CI runs it first); make format fixes"
 	@echo "make bench   our loop vs keras model.fit, side by side, JSON in bench/results.json"
@@ -50,9 +52,10 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 install: $(BIN)/.installed
 
 train: install
-	$(BIN)/mnist-convnet train --epochs=$(EPOCHS) --batch_size=$(BATCH_SIZE) \
-	  --learning_rate=$(LEARNING_RATE) --seed=$(SEED) --export_dir=$(EXPORT_DIR) \
-	  --log_dir=$(LOG_DIR) $(TRAIN_FLAGS)
+	$(BIN)/mnist-convnet train $(if $(EPOCHS),--epochs=$(EPOCHS)) \
+	  $(if $(BATCH_SIZE),--batch_size=$(BATCH_SIZE)) \
+	  $(if $(LEARNING_RATE),--learning_rate=$(LEARNING_RATE)) $(if $(RECIPE),--recipe=$(RECIPE)) \
+	  --seed=$(SEED) --export_dir=$(EXPORT_DIR) --log_dir=$(LOG_DIR) $(TRAIN_FLAGS)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_FLAGS)

@@ -18,6 +18,7 @@ The package is laid out in the order a training run happens, then what uses its 
     preprocess.py    image files TensorFlow cannot decode, made decodable
     predict.py       digits from image files
     rest.py          TF Serving's REST API and the draw-a-digit page
+    batching.py      TF Serving's dynamic batching: concurrent requests, one model call
     tflite.py        TF Lite conversion and the LiteRT interpreter
     evaluation.py    accuracy, confusion matrix, per-class scores (NumPy only)
     visualize.py     what the network learned, as figures

@@ -41,6 +41,7 @@ class TrainingState:
     """
 
     def __init__(self, model: keras.Model, config: Config) -> None:
+        self.model, self.config = model, config
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # epochs completed
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)  # steps into the next
         self.sums = {
@@ -67,9 +68,9 @@ class TrainingState:
         self.record_steps(0, StepMetrics.zeros())
         self.history.assign(json.dumps(history))
 
-    def checkpoint(self, model: keras.Model, optimizer: keras.optimizers.Optimizer):
+    def checkpoint(self, optimizer: keras.optimizers.Optimizer):
         return tf.train.Checkpoint(
-            model=model,
+            model=self.model,
             optimizer=optimizer,
             epoch=self.epoch,
             step=self.step,
@@ -92,18 +93,17 @@ class Checkpoints:
     def __init__(
         self,
         state: TrainingState,
-        model: keras.Model,
         optimizer: keras.optimizers.Optimizer,
         directory: str | None,
-        config: Config,
         strategy: tf.distribute.Strategy,
         steps_per_epoch: int,
         stop_requested: Callable[[], int | None] = lambda: None,
     ) -> None:
-        self.state, self.model, self.config = state, model, config
+        self.state, self.model, self.config = state, state.model, state.config
         self.directory, self.strategy = directory, strategy
         self.steps_per_epoch, self.stop_requested = steps_per_epoch, stop_requested
-        self.checkpoint = state.checkpoint(model, optimizer)
+        self.checkpoint = state.checkpoint(optimizer)
+        config = state.config
         self.manager = None
         if directory:
             self.manager = tf.train.CheckpointManager(

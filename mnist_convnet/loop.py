@@ -67,33 +67,30 @@ def train_epoch(
     train_calls: step.TrainCalls,
     batches: Iterable,
     steps: int,
-    steps_per_call: int = 1,
-    *,
-    epoch: int = 1,
-    start: int = 0,
-    sums: StepMetrics | None = None,
+    config: Config,
+    state: TrainingState,
     progbar: keras.utils.Progbar | None = None,
     after_call: Callable[[int, StepMetrics], None] | None = None,
-    align_to: int = 0,
 ) -> dict[str, float]:
-    """Takes an epoch's training steps up to step ``steps``; returns its mean metrics.
+    """Takes the current epoch's steps from where ``state`` is up to step ``steps``; returns
+    the epoch's mean metrics.
 
-    Each call takes ``steps_per_call`` steps at most, fewer where a call must end: at the
-    epoch's end and at every multiple of ``align_to``, where a checkpoint is due. When
-    resuming in the middle of an epoch, ``batches`` begin after the ``start`` steps done,
-    whose metric ``sums`` a checkpoint kept. Stops with ``TrainingDiverged`` after the
-    first step whose loss is not finite, before anything could save the broken weights.
+    When resuming in the middle of an epoch, ``batches`` begin after the ``state.step``
+    steps done, whose metric sums the state kept. Each call takes ``config.steps_per_call``
+    steps at most, fewer where a call must end: at the epoch's end and at every multiple of
+    ``config.checkpoint_every_steps``, where a checkpoint is due. Stops with
+    ``TrainingDiverged`` after the first step whose loss is not finite, before anything
+    could save the broken weights.
     """
-    totals = StepMetrics.zeros() if sums is None else sums
+    totals, done, epoch = state.metric_sums(), int(state.step), int(state.epoch) + 1
+    align_to = config.checkpoint_every_steps
     iterator = iter(batches)
-    done = start
     while done < steps:
-        count = min(steps_per_call, steps - done)
+        count = min(config.steps_per_call, steps - done)
         if align_to:
             count = min(count, align_to - done % align_to)
-        running, taken = train_calls(
-            iterator, tf.constant(count), StepMetrics(*(tf.constant(v, tf.float64) for v in totals))
-        )
+        sums = StepMetrics(*(tf.constant(v, tf.float64) for v in totals))
+        running, taken = train_calls(iterator, tf.constant(count), sums)
         done, totals = done + int(taken), StepMetrics(*(v.numpy() for v in running))
         if not np.isfinite(totals.loss_sum):
             raise TrainingDiverged(
@@ -123,51 +120,32 @@ def train_and_evaluate(
     fresh: bool = False,
     stop_requested: Callable[[], int | None] = lambda: None,
     strategy: tf.distribute.Strategy | None = None,
+    on_epoch_end: Callable[[dict, keras.Model], None] | None = None,
 ) -> Result:
     """Builds the model from ``config.seed``, trains it, and evaluates it on the test split.
 
     With a ``checkpoint_dir`` holding checkpoints of the same run, training resumes from
-    the latest (``fresh=True`` ignores them); ``stop_requested()`` returning a signal
-    number saves one and raises ``interrupt.Interrupted``. Under a ``tf.distribute``
-    ``strategy`` each step runs on every replica (see ``distribute``).
+    the latest (``fresh=True`` ignores them); ``stop_requested()`` returning a signal number
+    saves one and raises ``interrupt.Interrupted``. Under a ``tf.distribute`` ``strategy``
+    each step runs on every replica. ``on_epoch_end(record, model)`` runs off the clock.
     """
     strategy = strategy or tf.distribute.get_strategy()
     steps = steps_per_epoch(config, datasets.num_train)
-    seed_everything(config.seed, config.deterministic)
-    with strategy.scope():
-        model = model_lib.build(config.model, config.precision)
-        total_steps = config.epochs * steps
-        optimizer = step.make_optimizer(
-            model, config.learning_rate, config.lr_schedule, total_steps
-        )
-    train_calls = step.make_train_calls(
-        model, optimizer, strategy, config.gradients, config.jit_compile
-    )
+    model, optimizer = _build(config, strategy, config.epochs * steps)
+    train_calls = step.make_train_calls(model, optimizer, strategy, config)
     eval_step = step.make_eval_step(model)
     validation = data.eval_batches(datasets.validation, config.batch_size)
     state = TrainingState(model, config)
-    saved = Checkpoints(
-        state, model, optimizer, checkpoint_dir, config, strategy, steps, stop_requested
-    )
+    saved = Checkpoints(state, optimizer, checkpoint_dir, strategy, steps, stop_requested)
     saved.resume(fresh)
     writer = _summary_writer(state, log_dir)
     history: list[dict[str, float]] = json.loads(state.history.numpy())
     train_seconds, first_epoch = 0.0, int(state.epoch) + 1
     for epoch in range(first_epoch, config.epochs + 1):
         progbar = _progbar(config, steps, epoch)
+        batches = _train_batches(config, datasets, epoch, int(state.step), steps, strategy)
         start = time.perf_counter()
-        train = train_epoch(
-            train_calls,
-            _train_batches(config, datasets, epoch, int(state.step), steps, strategy),
-            steps,
-            config.steps_per_call,
-            epoch=epoch,
-            start=int(state.step),
-            sums=state.metric_sums(),
-            progbar=progbar,
-            after_call=saved.after_call,
-            align_to=config.checkpoint_every_steps,
-        )
+        train = train_epoch(train_calls, batches, steps, config, state, progbar, saved.after_call)
         seconds = time.perf_counter() - start
         train_seconds += seconds
         record = _epoch_record(epoch, train, evaluate(eval_step, validation), seconds)
@@ -175,6 +153,8 @@ def train_and_evaluate(
         _report(config, record, progbar, writer)
         state.end_epoch(epoch, history)
         saved.save()
+        if on_epoch_end is not None:
+            on_epoch_end(record, model)
     saved.close()
     test = evaluate(eval_step, data.eval_batches(datasets.test, config.batch_size))
     logging.info("test loss %.4f accuracy %.4f", test["loss"], test["accuracy"])
@@ -182,6 +162,14 @@ def train_and_evaluate(
         _write_scalars(writer, config.epochs, {f"test_{k}": v for k, v in test.items()})
     epochs_trained = config.epochs + 1 - first_epoch
     return Result(model, optimizer, history, test, train_seconds, epochs_trained)
+
+
+def _build(config: Config, strategy: tf.distribute.Strategy, total_steps: int):
+    """The model and Adam, made from the run's seed in the strategy's scope."""
+    seed_everything(config.seed, config.deterministic)
+    with strategy.scope():
+        model = model_lib.build(config.model, config.precision)
+        return model, step.make_optimizer(model, config, total_steps)
 
 
 def _train_batches(

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import keras
 import numpy as np
@@ -34,6 +34,9 @@ import tensorflow as tf
 from mnist_convnet import backprop
 from mnist_convnet.backprop import softmax_cross_entropy
 from mnist_convnet.model import logits
+
+if TYPE_CHECKING:  # config.py imports this module for its choices
+    from mnist_convnet.config import Config
 
 GradientFn = Callable[..., tuple[tf.Tensor, tf.Tensor, tf.Tensor, list]]
 
@@ -152,17 +155,19 @@ LR_SCHEDULES: dict[
     # Cosine decay from the given rate to 0 over the run's steps: in the spirit of the
     # LeNet-5 paper's decreasing schedule, and what lifts LeNet-5 past 98.9% (docs/networks.md).
     "cosine": lambda rate, total_steps: keras.optimizers.schedules.CosineDecay(rate, total_steps),
+    # One cycle: up from 0 to the rate over the first tenth of the steps (large early steps
+    # from random weights overshoot), then cosine decay to 0 (the fast recipe).
+    "warmup_cosine": lambda rate, total_steps: keras.optimizers.schedules.CosineDecay(
+        0.0, total_steps - total_steps // 10, warmup_target=rate, warmup_steps=total_steps // 10
+    ),
 }
 
 
-def make_optimizer(
-    model: keras.Model, learning_rate: float, schedule: str, total_steps: int
-) -> keras.optimizers.Adam:
-    """Adam with its step size following ``LR_SCHEDULES[schedule]`` over ``total_steps``,
-    its moments already made (a checkpoint restores into them)."""
-    optimizer = keras.optimizers.Adam(
-        learning_rate=LR_SCHEDULES[schedule](learning_rate, total_steps)
-    )
+def make_optimizer(model: keras.Model, config: Config, total_steps: int) -> keras.optimizers.Adam:
+    """Adam with its step size following ``config.lr_schedule`` over ``total_steps``, its
+    moments already made (a checkpoint restores into them)."""
+    schedule = LR_SCHEDULES[config.lr_schedule](config.learning_rate, total_steps)
+    optimizer = keras.optimizers.Adam(learning_rate=schedule)
     optimizer.build(model.trainable_variables)
     return optimizer
 
@@ -174,15 +179,15 @@ def make_train_calls(
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
     strategy: tf.distribute.Strategy,
-    gradients: str = "tape",
-    jit_compile: bool = False,
+    config: Config,
 ) -> TrainCalls:
     """The function the loop calls: ``train_calls(iterator, count, sums)`` takes up to
     ``count`` steps, each on every replica, adds each step's metrics (summed across
     replicas) to ``sums`` in float64, step by step as one step per call would, and returns
     ``(sums, steps taken)``. It ends early after a step whose loss is not finite."""
-    replica_step = functools.partial(train_step, model, optimizer, gradients=GRADIENTS[gradients])
-    if jit_compile:
+    gradients = GRADIENTS[config.gradients]
+    replica_step = functools.partial(train_step, model, optimizer, gradients=gradients)
+    if config.jit_compile:
         replica_step = tf.function(replica_step, jit_compile=True)
     return tf.function(functools.partial(_train_calls, strategy, replica_step))
 

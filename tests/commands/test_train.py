@@ -63,6 +63,9 @@ def test_every_model_trains_in_both_modes_and_exports(mnist, tmp_path, model_nam
     ):
         summary = train.run(FLAGS, datasets_override=mnist)
     assert (summary["model"], summary["gradients"]) == (model_name, gradients)
+    # --model alone runs the network's own recipe: LeNet-5's is batch 32, cosine decay.
+    expected = {"lenet5": ("lenet5", 32, "cosine")}.get(model_name, ("keras.io", 128, "constant"))
+    assert (summary["recipe"], summary["batch_size"], summary["lr_schedule"]) == expected
     assert export.versions(tmp_path / "export") == [1]
     # Eight steps already beat guessing: an untrained net scores about ln 10 ≈ 2.30.
     assert 0.0 < summary["test_loss"] < math.log(10)

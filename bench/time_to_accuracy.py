@@ -1,0 +1,196 @@
+"""Time to a 99% model: training seconds until test accuracy first reaches a target.
+
+    python -m bench.time_to_accuracy                          # fit, ours, fast; seeds 0, 1, 2
+    python -m bench.time_to_accuracy --runs=fast --seeds=0 --score=validation \\
+        --trial='{"epochs": 3, "batch_size": 256, "learning_rate": 0.003}'
+
+Three ways to train the same keras.io network (34,826 parameters):
+
+    fit    the keras.io recipe verbatim: model.compile(... "adam" ...), model.fit(batch_size=128,
+           epochs=15, validation_split=0.1)
+    ours   our loop with the same recipe (make train)
+    fast   our loop with --recipe=fast (config.RECIPES["fast"])
+
+Each (run, seed) trains in its own process, the runs taking turns seed by seed, so the
+machine's slow spells hit all of them. After every epoch the test split is scored *off
+the clock*; the clock counts training only (for ``fit``, from each epoch's start to its
+validation pass; for our loop, the epoch's training steps). A run stops at the first epoch
+that reaches ``--target`` (``fast`` trains all its epochs: its schedule ends there).
+
+``--score=validation`` scores the validation split instead, for choosing a recipe without
+looking at the test set; ``--trial`` overrides the fast recipe's settings. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+from absl import app, flags
+
+from mnist_convnet import data, loop
+from mnist_convnet import model as model_lib
+from mnist_convnet.config import Config
+
+flags.DEFINE_list("runs", ["fit", "ours", "fast"], "Which ways to train.")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; every run trains once per seed.")
+flags.DEFINE_float("target", 0.99, "Accuracy to reach.")
+flags.DEFINE_enum("score", "test", ["test", "validation"], "Which split is scored.")
+flags.DEFINE_string("trial", "", "JSON of Config settings that override the fast recipe.")
+flags.DEFINE_string("one", "", "Internal: run this one (run:seed) in this process.")
+flags.DEFINE_string("data_dir", None, "tfds data dir.")
+
+
+class _Reached(Exception):
+    """Raised off the clock to end a run once it reached the target."""
+
+
+class Scorer:
+    """Accuracy of a model on the scored split after each epoch, with the time so far."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, target: float, stop: bool):
+        self.images, self.labels, self.target, self.stop = images, labels, target, stop
+        self.curve: list[dict] = []
+
+    def __call__(self, seconds: float, model: keras.Model) -> bool:
+        probabilities = model.predict(self.images, batch_size=1000, verbose=0)
+        accuracy = float(np.mean(np.argmax(probabilities, -1) == self.labels))
+        total = seconds + (self.curve[-1]["seconds"] if self.curve else 0.0)
+        self.curve.append(
+            {"epoch": len(self.curve) + 1, "seconds": round(total, 2), "accuracy": accuracy}
+        )
+        return self.stop and accuracy >= self.target
+
+    def result(self) -> dict:
+        reached = [p for p in self.curve if p["accuracy"] >= self.target]
+        return {
+            "seconds_to_target": reached[0]["seconds"] if reached else None,
+            "epochs_to_target": reached[0]["epoch"] if reached else None,
+            "final_accuracy": self.curve[-1]["accuracy"],
+            "curve": self.curve,
+        }
+
+
+class _FitEpochs(keras.callbacks.Callback):
+    """fit's training seconds per epoch (start to validation), then the scorer."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        super().__init__()
+        self.scorer = scorer
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        if hasattr(self, "start"):
+            self.seconds = time.perf_counter() - self.start
+            del self.start
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.scorer(self.seconds, self.model):
+            self.model.stop_training = True
+
+
+def run_fit(datasets: data.Datasets, seed: int, scorer: Scorer) -> None:
+    keras.utils.set_random_seed(seed)
+    x, y = data.as_numpy(datasets.train.concatenate(datasets.validation))
+    model = model_lib.build_model()
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    model.fit(
+        x,
+        keras.utils.to_categorical(y, 10),
+        batch_size=128,
+        epochs=15,
+        validation_split=0.1,
+        callbacks=[_FitEpochs(scorer)],
+        verbose=0,
+    )
+
+
+def run_ours(config: Config, datasets: data.Datasets, scorer: Scorer) -> None:
+    def on_epoch_end(record: dict, model: keras.Model) -> None:
+        if scorer(record["epoch_seconds"], model):
+            raise _Reached
+
+    try:
+        loop.train_and_evaluate(config, datasets, on_epoch_end=on_epoch_end)
+    except _Reached:
+        pass
+
+
+def measure_one(run: str, seed: int) -> dict:
+    FLAGS = flags.FLAGS
+    datasets = data.load(FLAGS.data_dir, data.default_manual_dir())
+    split = datasets.test if FLAGS.score == "test" else datasets.validation
+    images, labels = data.as_numpy(split)
+    scorer = Scorer(images, labels, FLAGS.target, stop=run != "fast")
+    if run == "fit":
+        run_fit(datasets, seed, scorer)
+    else:
+        settings = {"recipe": "fast", **json.loads(FLAGS.trial or "{}")} if run == "fast" else {}
+        run_ours(Config(seed=seed, verbose=False, **settings), datasets, scorer)
+    return {"run": run, "seed": seed, **scorer.result()}
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    FLAGS = flags.FLAGS
+    if FLAGS.one:
+        run, seed = FLAGS.one.split(":")
+        print("RESULT " + json.dumps(measure_one(run, int(seed))), flush=True)
+        return
+    passed = [a for a in sys.argv[1:] if not a.startswith(("--runs", "--seeds"))]
+    results = []
+    for seed in FLAGS.seeds:
+        for run in FLAGS.runs:
+            command = [
+                sys.executable,
+                "-m",
+                "bench.time_to_accuracy",
+                f"--one={run}:{seed}",
+                *passed,
+            ]
+            done = subprocess.run(command, capture_output=True, text=True)
+            lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
+            if done.returncode or not lines:
+                sys.exit(f"{run} seed {seed} failed:\n{done.stderr[-3000:]}")
+            results.append(json.loads(lines[-1].removeprefix("RESULT ")))
+            print(
+                json.dumps({k: v for k, v in results[-1].items() if k != "curve"}),
+                file=sys.stderr,
+                flush=True,
+            )
+    summary = {}
+    for run in FLAGS.runs:
+        times = [r["seconds_to_target"] for r in results if r["run"] == run]
+        summary[run] = {
+            "seconds_to_target": times,
+            "final_accuracy": [r["final_accuracy"] for r in results if r["run"] == run],
+        }
+    if "fit" in summary and "fast" in summary:
+        summary["fast_over_fit"] = [
+            round(f / s, 3) if f and s else None
+            for f, s in zip(
+                summary["fast"]["seconds_to_target"], summary["fit"]["seconds_to_target"]
+            )
+        ]
+    print(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%d"),
+                "score": FLAGS.score,
+                "target": FLAGS.target,
+                "summary": summary,
+                "runs": results,
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)

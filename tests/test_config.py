@@ -1,0 +1,69 @@
+"""config.py: every default in one place, recipes per network, the same rules for all."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from mnist_convnet.config import DEFAULT_RECIPES, RECIPES, Config
+from mnist_convnet.errors import UserError
+
+
+def test_the_default_is_the_keras_io_recipe():
+    config = Config()
+    assert config.recipe == "keras.io"
+    assert (config.epochs, config.batch_size, config.learning_rate, config.lr_schedule) == (
+        15,
+        128,
+        1e-3,
+        "constant",
+    )
+
+
+def test_each_network_has_its_own_default_recipe():
+    assert Config(model="lenet5").recipe == "lenet5"
+    lenet5 = Config(model="lenet5")
+    assert (lenet5.batch_size, lenet5.lr_schedule) == (32, "cosine")
+    assert Config(model="article").recipe == "keras.io"
+    assert set(DEFAULT_RECIPES.values()) <= set(RECIPES)
+
+
+def test_explicit_settings_override_the_recipe():
+    config = Config(model="lenet5", batch_size=64)
+    assert (config.batch_size, config.lr_schedule) == (64, "cosine")
+    fast = Config(recipe="fast", epochs=15)
+    assert fast.epochs == 15
+    assert fast.learning_rate == RECIPES["fast"]["learning_rate"]
+
+
+def test_a_recipe_sets_every_setting_it_names():
+    for name, settings in RECIPES.items():
+        config = Config(recipe=name)
+        assert {k: getattr(config, k) for k in settings} == settings
+
+
+def test_the_fingerprint_holds_the_resolved_settings():
+    """Resuming with the recipe spelled out, or left to the default, is the same run."""
+    spelled = Config(model="lenet5", batch_size=32, lr_schedule="cosine", recipe="lenet5")
+    assert Config(model="lenet5").fingerprint() == spelled.fingerprint()
+    assert (
+        Config(model="lenet5").fingerprint() != Config(model="lenet5", batch_size=64).fingerprint()
+    )
+
+
+def test_a_config_is_frozen_and_replace_checks_again():
+    config = Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.epochs = 3
+    with pytest.raises(UserError, match="unknown|must be one of"):
+        dataclasses.replace(config, recipe="slow")
+
+
+def test_cross_field_rules():
+    with pytest.raises(UserError, match="float32 only"):
+        Config(gradients="manual", precision="mixed_bfloat16")
+    with pytest.raises(UserError, match="--nodeterministic"):
+        Config(jit_compile=True)
+    assert Config(jit_compile=True, deterministic=False).jit_compile
+    assert Config(model="lenet5", jit_compile=True).jit_compile  # no max-pooling in LeNet-5
