@@ -32,7 +32,12 @@ flags.DEFINE_enum(
     "waitress: a fixed pool of threads, keep-alive connections, bodies read before a thread "
     "is taken; werkzeug: its development server, a thread and a connection per request.",
 )
-flags.DEFINE_integer("threads", 8, "Request threads of the waitress server.", lower_bound=1)
+flags.DEFINE_integer(
+    "threads",
+    32,
+    "Request threads of the waitress server (measured: docs/serving.md).",
+    lower_bound=1,
+)
 flags.DEFINE_bool(
     "enable_batching",
     False,
@@ -70,6 +75,9 @@ def make_server(application, host: str, port: int, server: str, threads: int):
             threads=threads,
             max_request_body_size=application.max_body_bytes,
             clear_untrusted_proxy_headers=True,
+            connection_limit=1000,  # waitress' 100 would leave clients waiting in the backlog
+            backlog=1024,
+            asyncore_use_poll=True,  # select() slows with many open connections
         )
         made.port = made.effective_port
         made.serve_forever = made.run
