@@ -103,13 +103,12 @@ class Checkpoints:
         self.directory, self.strategy = directory, strategy
         self.steps_per_epoch, self.stop_requested = steps_per_epoch, stop_requested
         self.checkpoint = state.checkpoint(optimizer)
-        config = state.config
         self.manager = None
         if directory:
             self.manager = tf.train.CheckpointManager(
                 self.checkpoint,
                 distribute.writable_checkpoint_dir(strategy, directory),
-                max_to_keep=config.keep_checkpoints,
+                max_to_keep=self.config.keep_checkpoints,
             )
 
     def resume(self, fresh: bool = False) -> None:

@@ -86,3 +86,29 @@ def serve_in_thread(app):
         yield f"http://127.0.0.1:{httpd.port}"
     finally:
         httpd.shutdown()
+
+
+@contextlib.contextmanager
+def serve_process(model_base, *flags: str):
+    """`mnist-convnet serve` on a free port in a child process, as a user starts it; yields
+    ``(process, url)`` with the url of the model, ``http://127.0.0.1:PORT/v1/models/mnist``."""
+    import re
+
+    command = [
+        sys.executable,
+        "-m",
+        "mnist_convnet",
+        "serve",
+        f"--model_dir={model_base}",
+        "--port=0",
+        *flags,
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=user_env()
+    )
+    try:
+        url = re.search(r"on (http://\S+/v1/models/mnist)", process.stdout.readline()).group(1)
+        yield process, url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import re
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +16,7 @@ from PIL import Image
 
 from mnist_convnet import rest
 from mnist_convnet.batching import BatchingOptions
-from tests.helpers import serve_in_thread, user_env
+from tests.helpers import serve_in_thread, serve_process
 
 
 @pytest.fixture(scope="module")
@@ -188,22 +185,7 @@ def test_sixteen_decompression_bombs_at_once_are_refused_cheaply(exported, test_
     from tests.test_digit_finder import _png_bomb
 
     bomb = {"instances": [{"b64": base64.b64encode(_png_bomb(20000, 20000)).decode()}]}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mnist_convnet",
-            "serve",
-            f"--model_dir={exported.parent}",
-            "--port=0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=user_env(),
-    )
-    try:
-        url = re.search(r"on (http://\S+/v1/models/mnist)", server.stdout.readline()).group(1)
+    with serve_process(exported.parent) as (server, url):
         ordinary = {"instances": test_digits[0][:1].tolist()}
         assert requests.post(url + ":predict", json=ordinary, timeout=30).status_code == 200
         before = _rss_kb(server.pid)
@@ -222,9 +204,6 @@ def test_sixteen_decompression_bombs_at_once_are_refused_cheaply(exported, test_
         assert "image is 20000x20000 pixels" in answers[0].json()["error"]
         assert max(waits, default=0) < 1.0
         assert _rss_kb(server.pid) - before < 200 * 1024
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_oversize_body_unknown_model_version_and_method(server):
@@ -299,30 +278,10 @@ def test_a_full_batching_queue_answers_503_at_once(exported, test_digits):
 
 
 @pytest.fixture(scope="module")
-def serve_process(exported):
+def served(exported):
     """`mnist-convnet serve --enable_batching` as `make serve` runs it (waitress)."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mnist_convnet",
-            "serve",
-            f"--model_dir={exported.parent}",
-            "--port=0",
-            "--enable_batching",
-            "--threads=4",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=user_env(),
-    )
-    try:
-        url = re.search(r"on (http://\S+/v1/models/mnist)", process.stdout.readline()).group(1)
-        yield process, url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with serve_process(exported.parent, "--enable_batching", "--threads=4") as running:
+        yield running
 
 
 def _open_request(url: str, body_bytes: int, sent: bytes):
@@ -340,10 +299,10 @@ def _open_request(url: str, body_bytes: int, sent: bytes):
     return sock
 
 
-def test_slow_and_vanishing_clients_do_not_stall_the_others(serve_process, test_digits):
+def test_slow_and_vanishing_clients_do_not_stall_the_others(served, test_digits):
     """More half-sent requests than the server has threads, held open (a slow client) or
     dropped mid-body: every ordinary request is still answered within a second."""
-    process, url = serve_process
+    process, url = served
     body = json.dumps({"instances": [test_digits[0][0].tolist()]}).encode()
     slow = [_open_request(url, len(body), body[:100]) for _ in range(12)]  # threads=4
     for _ in range(12):
@@ -363,8 +322,8 @@ def test_slow_and_vanishing_clients_do_not_stall_the_others(serve_process, test_
     assert process.poll() is None
 
 
-def test_the_served_process_refuses_an_oversize_body_from_its_header(serve_process):
-    _, url = serve_process
+def test_the_served_process_refuses_an_oversize_body_from_its_header(served):
+    _, url = served
     sock = _open_request(url, 50_000_000, b"{")  # announces 50 MB, sends one byte
     try:
         assert sock.recv(12).startswith(b"HTTP/1.1 413")
