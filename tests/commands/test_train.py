@@ -98,7 +98,11 @@ BAD_VALUES = [
     ("learning_rate", 0.0, "learning_rate must be greater than 0, not 0.0"),
     ("steps_per_call", 0, "steps_per_call must be at least 1, not 0"),
     ("model", "resnet", "model must be one of keras_convnet, lenet5, article, not 'resnet'"),
-    ("lr_schedule", "step", "lr_schedule must be one of constant, cosine, not 'step'"),
+    (
+        "lr_schedule",
+        "step",
+        "lr_schedule must be one of constant, cosine, warmup_cosine, not 'step'",
+    ),
 ]
 
 
@@ -179,7 +183,7 @@ def test_help_lists_the_training_flags_with_their_help_and_exits_0():
         "--[no]deterministic",
     ):
         assert f"  {name}:" in result.stdout
-    assert "Passes over the 54,000 training images." in result.stdout
+    assert "Passes over the 54,000 training images" in result.stdout
 
 
 # --- Nothing lost: kill a training process, run the same command again ----------------
