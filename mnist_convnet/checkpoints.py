@@ -99,7 +99,7 @@ class Checkpoints:
         steps_per_epoch: int,
         stop_requested: Callable[[], int | None] = lambda: None,
     ) -> None:
-        self.state, self.model, self.config = state, state.model, state.config
+        self.state = state
         self.directory, self.strategy = directory, strategy
         self.steps_per_epoch, self.stop_requested = steps_per_epoch, stop_requested
         self.checkpoint = state.checkpoint(optimizer)
@@ -108,7 +108,7 @@ class Checkpoints:
             self.manager = tf.train.CheckpointManager(
                 self.checkpoint,
                 distribute.writable_checkpoint_dir(strategy, directory),
-                max_to_keep=self.config.keep_checkpoints,
+                max_to_keep=state.config.keep_checkpoints,
             )
 
     def resume(self, fresh: bool = False) -> None:
@@ -127,7 +127,7 @@ class Checkpoints:
                 "or use another --checkpoint_dir"
             ) from None
         saved = self.state.run.numpy().decode()
-        if saved != self.config.fingerprint():
+        if saved != self.state.config.fingerprint():
             raise UserError(
                 f"the checkpoints in {Path(latest).parent} are from another run ({saved}); "
                 "resume it with the same flags, start over with --fresh, or use another "
@@ -146,7 +146,7 @@ class Checkpoints:
             return
         # A finite loss was computed before its update; the update itself can still
         # overflow. Never let such weights replace the last good checkpoint.
-        if not all(np.isfinite(v.numpy()).all() for v in self.model.trainable_variables):
+        if not all(np.isfinite(v.numpy()).all() for v in self.state.model.trainable_variables):
             raise TrainingDiverged(
                 f"weights became non-finite at epoch {int(self.state.epoch) + 1}, step "
                 f"{int(self.state.step)}; try a smaller --learning_rate (the last good "
@@ -157,7 +157,7 @@ class Checkpoints:
 
     def after_call(self, done: int, sums: StepMetrics) -> None:
         self.state.record_steps(done, sums)
-        every = self.config.checkpoint_every_steps
+        every = self.state.config.checkpoint_every_steps
         signum = self.stop_requested()
         if signum or (every and done % every == 0 and done < self.steps_per_epoch):
             self.save()

@@ -20,7 +20,7 @@ DEFAULT_EXPORT_DIR = "saved_models/mnist_convnet"
 flags.disclaim_key_flags()  # flags defined below belong to the command that asks for them
 
 
-def define_config_flags(config_class: type = Config) -> None:
+def define_config_flags() -> None:
     """A flag for every ``Config`` field: same name, default, help and choices.
 
     Bounds and choices are not given to absl: ``Config`` checks them, so that the CLI and
@@ -32,7 +32,7 @@ def define_config_flags(config_class: type = Config) -> None:
         float: flags.DEFINE_float,
         str: flags.DEFINE_string,
     }
-    for field in dataclasses.fields(config_class):
+    for field in dataclasses.fields(Config):
         meta = field.metadata
         if not meta["flag"]:
             continue
@@ -44,10 +44,10 @@ def define_config_flags(config_class: type = Config) -> None:
         define[field_type(field)](field.name, field.default, help_text)
 
 
-def config_from_flags(flags_obj: flags.FlagValues, config_class: type = Config) -> Config:
+def config_from_flags(flags_obj: flags.FlagValues) -> Config:
     """The ``Config`` the flags describe (raises ``UserError`` for a bad value)."""
-    names = [f.name for f in dataclasses.fields(config_class) if f.metadata["flag"]]
-    return config_class(**{name: flags_obj[name].value for name in names})
+    names = [f.name for f in dataclasses.fields(Config) if f.metadata["flag"]]
+    return Config(**{name: flags_obj[name].value for name in names})
 
 
 def _define_once(define, name: str, *args, **kwargs) -> None:
