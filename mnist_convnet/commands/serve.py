@@ -81,9 +81,25 @@ def make_server(application, host: str, port: int, server: str, threads: int):
         )
         made.port = made.effective_port
         made.serve_forever = made.run
+        made.close = _closer(made)
         return made
     except OSError as error:  # port taken, address not on this machine
         raise UserError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
+def _closer(made):
+    """A ``close`` that stops ``serve_forever``: waitress' own closes only the listening
+    socket, and its loop goes on serving the connections still open."""
+    close_listener = made.close
+
+    def close() -> None:
+        made.task_dispatcher.shutdown(cancel_pending=False)  # requests under way finish
+        for channel in list(made._map.values()):
+            if channel is not made:
+                channel.close()
+        close_listener()  # the map is now empty: the loop ends
+
+    return close
 
 
 def main(argv: list[str]) -> None:
