@@ -1,6 +1,6 @@
 # mnist-convnet: `make train`, `make test`, `make bench`. Variables pass through:
 #   make train EPOCHS=1 SEED=3
-#   make test PYTEST_FLAGS="-k step"
+#   make test PYTEST_FLAGS="-k step"     make test-fast (the suite without `slow` tests)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -16,6 +16,7 @@ EXPORT_DIR ?= saved_models/mnist_convnet
 LOG_DIR ?= logs
 TRAIN_FLAGS ?=
 PYTEST_FLAGS ?=
+TEST_WORKERS ?= auto
 BENCH_EPOCHS ?= 15
 MODEL_DIR ?= $(EXPORT_DIR)
 MODEL_NAME ?= mnist
@@ -27,11 +28,12 @@ PLOTS_DIR ?= plots
 MNIST_MANUAL_DIR ?= $(wildcard $(abspath ../shared/datasets/mnist))
 export MNIST_MANUAL_DIR
 
-.PHONY: help install lint format train test bench bench-captures bench-load serve export-tflite evaluate plots clean
+.PHONY: help install lint format train test test-fast bench bench-captures bench-load serve export-tflite evaluate plots clean
 
 help:
 	@echo "make train   train (the recipe's 15 epochs), evaluate on the test split, export a SavedModel"
-	@echo "make test    run the test suite (pytest)"
+	@echo "make test    run the whole test suite (pytest, one worker per core)"
+	@echo "make test-fast   the suite without the slow tests (under 3 minutes)"
 	@echo "make lint    ruff check + ruff format --check (CI runs it first); make format fixes"
 	@echo "make bench   our loop vs keras model.fit, side by side, JSON in bench/results.json"
 	@echo "make bench-captures  accuracy on photos/scans/canvases per capture kind and entry point"
@@ -57,8 +59,14 @@ train: install
 	  $(if $(LEARNING_RATE),--learning_rate=$(LEARNING_RATE)) $(if $(RECIPE),--recipe=$(RECIPE)) \
 	  --seed=$(SEED) --export_dir=$(EXPORT_DIR) --log_dir=$(LOG_DIR) $(TRAIN_FLAGS)
 
+# Every test, one worker per core; a test file stays on one worker, so its fixtures are
+# built once (docs/testing.md).
 test: install
-	$(BIN)/python -m pytest $(PYTEST_FLAGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist=loadfile $(PYTEST_FLAGS)
+
+# Every module on small fixtures, in one process: the inner loop while changing code.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_FLAGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""Shared fixtures: MNIST prepared once per session from the offline copy, and no network.
+"""Shared fixtures: MNIST prepared once per run from the offline copy, and no network.
 
 Tests never download: the official files come from ``$MNIST_MANUAL_DIR`` or, failing
 that, ``../shared/datasets/mnist`` beside the checkout. Any attempt to open a socket to a
@@ -7,6 +7,7 @@ non-loopback address fails the test that made it.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 from pathlib import Path
@@ -56,11 +57,20 @@ def manual_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory, manual_dir) -> Path:
-    """A tfds data dir with MNIST prepared from the manual dir (about 30 s, once)."""
+    """A tfds data dir with MNIST prepared from the manual dir (about 30 s, once a run).
+
+    Under pytest-xdist (``make test`` runs two workers) the workers share one copy in the
+    run's folder: the first prepares it while the other waits on the lock, then reads it.
+    """
     from mnist_convnet import data
 
-    folder = tmp_path_factory.mktemp("tfds")
-    data.load(str(folder), str(manual_dir))
+    run_folder = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_folder = run_folder.parent  # each worker's base folder lies in the run's
+    folder = run_folder / "tfds"
+    with open(run_folder / "tfds.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data.load(str(folder), str(manual_dir))
     return folder
 
 

@@ -112,3 +112,13 @@ def serve_process(model_base, *flags: str):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def parsed_flags():
+    """absl's FLAGS marked as parsed, so a command's ``main`` can run in the test process
+    with ``flagsaver`` setting its flags (as ``app.run`` would from a command line)."""
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+    return flags.FLAGS

@@ -18,6 +18,9 @@ import requests
 from mnist_convnet import captures, rest
 from tests.helpers import read_idx, run_python, serve_in_thread
 
+# Every capture through four entry points, three of them child processes.
+pytestmark = pytest.mark.slow
+
 PER_KIND = 4
 KINDS = list(captures.SINGLE) + list(captures.UNSEEN) + [f"number_{k}" for k in captures.NUMBERS]
 

@@ -62,6 +62,7 @@ def test_first_images_of_the_files_carry_their_labels(
     assert found == first_labels
 
 
+@pytest.mark.slow
 def test_validation_is_the_last_tenth_of_train(data_dir, arrays):
     import tensorflow_datasets as tfds
 
@@ -129,6 +130,7 @@ def test_same_size_wrong_content_fails_the_checksum(tmp_path, copied_manual_dir)
         data.load(str(tmp_path / "tfds"), str(copied_manual_dir))
 
 
+@pytest.mark.slow
 def test_cli_bad_manual_dir_is_one_line_and_exit_2(tmp_path):
     result = run_python(
         "-m",

@@ -67,6 +67,7 @@ def test_image_size_is_read_from_the_header(fmt, size):
     assert digit_finder.image_size(tf.constant(encoded)).numpy().tolist() == [height, width]
 
 
+@pytest.mark.slow
 def test_a_decompression_bomb_is_refused_before_decoding():
     bomb = _png_bomb(20000, 20000)  # 400 Mpixels in about 400 kB
     assert len(bomb) < 1_000_000

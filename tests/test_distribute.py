@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from mnist_convnet import distribute, export
-from tests.helpers import checkpoint_values, user_env
+from tests.helpers import checkpoint_values, parsed_flags, user_env
 
 STEPS = [
     "--model=lenet5",
@@ -49,9 +49,19 @@ def _train(data_dir, folder, *flags: str, env: dict | None = None, wait: bool = 
 
 
 @pytest.fixture(scope="module")
-def single(data_dir, tmp_path_factory):
+def single(mnist, tmp_path_factory):
+    """The reference: the same steps on one device, by the command's own ``train.run`` in
+    this process (a strategy needs a fresh process; one device does not)."""
+    from absl.testing import flagsaver
+
+    from mnist_convnet.commands import train
+
     folder = tmp_path_factory.mktemp("single")
-    return folder, _train(data_dir, folder)
+    flags = parsed_flags()
+    with flagsaver.flagsaver():
+        where = [f"--export_dir={folder / 'export'}", f"--checkpoint_dir={folder / 'ckpt'}"]
+        flags(["train", *STEPS, *where], known_only=True)
+        return folder, train.run(flags, datasets_override=mnist)
 
 
 def _assert_close_checkpoints(a, b, tolerance: float = 1e-5) -> None:
@@ -64,6 +74,7 @@ def _assert_close_checkpoints(a, b, tolerance: float = 1e-5) -> None:
             np.testing.assert_allclose(value, second[name], rtol=0, atol=tolerance, err_msg=name)
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_logical_cpus_matches_one_device(data_dir, tmp_path, single):
     folder, reference = single
     summary = _train(data_dir, tmp_path, "--strategy=mirrored", "--logical_cpus=2")
@@ -83,6 +94,7 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+@pytest.mark.slow
 def test_multi_worker_two_processes_match_one_process_and_only_the_chief_exports(
     data_dir, tmp_path, single
 ):

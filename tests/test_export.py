@@ -39,6 +39,7 @@ def trained_like_model():
     return model_lib.build_model()
 
 
+@pytest.mark.slow
 def test_export_loads_in_plain_tensorflow_with_same_probabilities(
     tmp_path, trained_like_model, mnist
 ):
@@ -58,6 +59,7 @@ def test_export_loads_in_plain_tensorflow_with_same_probabilities(
     np.testing.assert_array_equal(served["classes"], np.argmax(expected, axis=-1))
 
 
+@pytest.mark.slow
 def test_second_export_is_the_next_version_and_leaves_no_temporaries(tmp_path, trained_like_model):
     base = tmp_path / "models"
     first = export.export_saved_model(trained_like_model, base)
@@ -81,6 +83,7 @@ def test_latest_version_of_empty_folder_is_a_clear_error(tmp_path):
         export.latest_version_dir(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_failed_export_leaves_no_version_and_keeps_earlier_ones(
     tmp_path, trained_like_model, monkeypatch
 ):

@@ -24,6 +24,7 @@ def test_a_folder_that_is_not_a_saved_model_is_a_clear_error(tmp_path):
         inference.load_keras_model(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncate", "garble", "delete-index"])
 def test_a_corrupted_variables_file_is_a_clear_error(exported, tmp_path, damage, data_dir):
     import shutil

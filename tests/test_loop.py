@@ -27,9 +27,10 @@ def test_short_run_learns(short_run):
     assert 0.0 < epoch["val_dlogits_norm"] < epoch["train_dlogits_norm"] < 0.95
 
 
+@pytest.mark.slow
 def test_short_manual_gradient_run_learns(mnist):
     """The same recipe trained by the article's hand-written backprop alone."""
-    config = Config(gradients="manual", epochs=1, max_steps_per_epoch=300, seed=0, verbose=False)
+    config = Config(gradients="manual", epochs=1, max_steps_per_epoch=150, seed=0, verbose=False)
     result = loop.train_and_evaluate(config, mnist)
     (epoch,) = result.history
     assert epoch["train_loss"] < 0.7 * math.log(10)
@@ -62,6 +63,7 @@ def _weights_after(mnist, seed: int) -> list[np.ndarray]:
     return [w.numpy() for w in loop.train_and_evaluate(config, mnist).model.weights]
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_other_seed_other_weights(mnist):
     first = _weights_after(mnist, seed=5)
     second = _weights_after(mnist, seed=5)
@@ -71,6 +73,7 @@ def test_same_seed_same_weights_other_seed_other_weights(mnist):
     assert not np.array_equal(first[0], other[0])
 
 
+@pytest.mark.slow
 def test_steps_per_call_changes_nothing_but_speed(mnist, tmp_path):
     # 7 steps an epoch: calls of 1; of 3, 3 and 1; of 7. Same batches, same updates, same
     # metric sums added in the same order: bit-identical weights, Adam state and history.
@@ -98,6 +101,7 @@ def test_restoring_a_checkpoint_into_the_wrong_model_is_a_clear_error(short_run)
         checkpoints.restore_model(folder / "ckpt", "lenet5")
 
 
+@pytest.mark.slow
 def test_a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoint(mnist, tmp_path):
     ckpt = tmp_path / "ckpt"
     good = Config(epochs=1, max_steps_per_epoch=3, verbose=False)
@@ -125,6 +129,7 @@ def test_a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoin
 RESUMABLE = Config(epochs=2, max_steps_per_epoch=12, checkpoint_every_steps=5, verbose=False)
 
 
+@pytest.mark.slow
 def test_stopping_on_a_signal_checkpoints_and_resuming_matches_an_uninterrupted_run(
     mnist, tmp_path
 ):
@@ -158,6 +163,7 @@ def test_stopping_on_a_signal_checkpoints_and_resuming_matches_an_uninterrupted_
     assert_same_checkpoints(tmp_path / "whole", tmp_path / "split")
 
 
+@pytest.mark.slow
 def test_resuming_with_other_flags_is_refused_and_fresh_starts_over(mnist, tmp_path):
     from mnist_convnet.errors import UserError
 
@@ -172,6 +178,7 @@ def test_resuming_with_other_flags_is_refused_and_fresh_starts_over(mnist, tmp_p
     assert len(result.history) == 1
 
 
+@pytest.mark.slow
 def test_keep_checkpoints_keeps_the_last_k(mnist, tmp_path):
     config = Config(
         epochs=1,
@@ -184,6 +191,7 @@ def test_keep_checkpoints_keeps_the_last_k(mnist, tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.index")) == ["ckpt-10.index", "ckpt-12.index"]
 
 
+@pytest.mark.slow
 def test_mixed_bfloat16_computes_in_bfloat16_and_keeps_float32_weights(mnist):
     config = Config(precision="mixed_bfloat16", epochs=1, max_steps_per_epoch=5, verbose=False)
     result = loop.train_and_evaluate(config, mnist)
@@ -195,6 +203,7 @@ def test_mixed_bfloat16_computes_in_bfloat16_and_keeps_float32_weights(mnist):
     assert model_lib.build("keras_convnet").layers[0].compute_dtype == "float32"  # policy restored
 
 
+@pytest.mark.slow
 def test_xla_step_gives_the_same_weights_as_the_plain_step(mnist):
     plain = Config(model="lenet5", epochs=1, max_steps_per_epoch=4, verbose=False)
     xla = dataclasses.replace(plain, jit_compile=True)
@@ -214,6 +223,7 @@ def test_manual_gradients_refuse_mixed_precision(mnist):
         )
 
 
+@pytest.mark.slow
 def test_cosine_schedule_decays_the_optimizers_learning_rate_to_zero(mnist):
     """The rate the optimizer actually steps with, after the run's 6 steps: 0 with cosine
     (and 1e-3 with the constant default), not just what a schedule object would say."""

@@ -18,6 +18,9 @@ import requests
 from mnist_convnet import rest
 from tests.helpers import serve_in_thread
 
+# A real Chromium draws on the page: seconds per test.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

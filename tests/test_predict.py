@@ -1,4 +1,4 @@
-"""predict.py: the command line reads users' PNG/JPEG digits, one JSON line each."""
+"""predict.py: users' PNG/JPEG digits, one JSON line each, as `mnist-convnet predict` reads them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,26 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mnist_convnet import predict
+from mnist_convnet.errors import UserError
 from tests.helpers import run_python
+
+
+def test_expand_keeps_files_and_lists_the_images_of_folders_sorted(tmp_path):
+    for name in ("b.png", "a.JPG", "notes.txt", "c.webp"):
+        (tmp_path / name).write_bytes(b"")
+    found = predict.expand([str(tmp_path / "notes.txt"), str(tmp_path)])
+    assert [p.name for p in found] == ["notes.txt", "a.JPG", "b.png", "c.webp"]
+
+
+def test_a_model_without_the_digit_finder_is_told_to_export_again():
+    class Older:  # a SavedModel exported before serving_images existed
+        signatures = {"serving_default": object()}
+
+    with pytest.raises(UserError, match="has no serving_images digit-finder"):
+        predict.signature(Older(), number=False)
+    with pytest.raises(UserError, match="has no serving_number digit-finder"):
+        predict.signature(Older(), number=True)
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +59,7 @@ def _predict(*args: str):
     return result, [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.slow  # `mnist-convnet predict` in a child process, as a user runs it
 def test_reads_every_variant_right(exported, digit_files):
     folder, expected = digit_files
     result, lines = _predict(f"--model_dir={exported.parent}", str(folder))
@@ -55,6 +75,7 @@ def test_reads_every_variant_right(exported, digit_files):
         assert len(line["top3"]) == 3
 
 
+@pytest.mark.slow  # `mnist-convnet predict` in a child process, as a user runs it
 def test_an_unreadable_file_is_reported_and_the_rest_still_run(exported, digit_files, tmp_path):
     folder, expected = digit_files
     bad = tmp_path / "notes.png"
@@ -66,6 +87,7 @@ def test_an_unreadable_file_is_reported_and_the_rest_still_run(exported, digit_f
     assert lines[1]["digit"] == expected["plain_0.png"]
 
 
+@pytest.mark.slow  # `mnist-convnet predict` in a child process, as a user runs it
 def test_numbers_and_files_without_a_digit(exported, test_digits, tmp_path):
     from mnist_convnet import captures
 
@@ -91,6 +113,7 @@ def test_numbers_and_files_without_a_digit(exported, test_digits, tmp_path):
     assert lefts == sorted(lefts) and all(0 < d["probability"] <= 1 for d in lines[1]["digits"])
 
 
+@pytest.mark.slow  # `mnist-convnet predict` in a child process, as a user runs it
 def test_missing_model_is_one_clear_error(tmp_path):
     result, _ = _predict(f"--model_dir={tmp_path / 'none'}", "x.png")
     assert result.returncode == 2 and "Traceback" not in result.stderr

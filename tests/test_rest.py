@@ -176,6 +176,7 @@ def _rss_kb(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+@pytest.mark.slow
 def test_sixteen_decompression_bombs_at_once_are_refused_cheaply(exported, test_digits, tmp_path):
     """A real `mnist-convnet serve` process: 16 b64 PNGs of 20000x20000 black pixels at once.
 
@@ -220,6 +221,7 @@ def test_oversize_body_unknown_model_version_and_method(server):
 # --- under load: dynamic batching, the waitress server, slow and vanishing clients ------
 
 
+@pytest.mark.slow
 def test_batched_requests_get_the_answers_of_unbatched_ones(exported, test_digits):
     """32 concurrent one-digit requests through a batching server: each answer equals the
     unbatched server's for the same digit, and the model ran fewer calls than requests."""
@@ -299,6 +301,7 @@ def _open_request(url: str, body_bytes: int, sent: bytes):
     return sock
 
 
+@pytest.mark.slow
 def test_slow_and_vanishing_clients_do_not_stall_the_others(served, test_digits):
     """More half-sent requests than the server has threads, held open (a slow client) or
     dropped mid-body: every ordinary request is still answered within a second."""
@@ -322,6 +325,7 @@ def test_slow_and_vanishing_clients_do_not_stall_the_others(served, test_digits)
     assert process.poll() is None
 
 
+@pytest.mark.slow
 def test_the_served_process_refuses_an_oversize_body_from_its_header(served):
     _, url = served
     sock = _open_request(url, 50_000_000, b"{")  # announces 50 MB, sends one byte

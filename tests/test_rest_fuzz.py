@@ -19,6 +19,9 @@ from hypothesis import strategies as st
 from mnist_convnet import rest
 from tests.helpers import serve_in_thread
 
+# Hundreds of generated requests per test.
+pytestmark = pytest.mark.slow
+
 FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
 
 json_values = st.recursive(

@@ -94,6 +94,7 @@ def test_wrong_pixel_shape_is_refused(loaded):
         loaded.signatures["serving_default"](pixels=tf.zeros([2, 28, 28, 3], tf.uint8))
 
 
+@pytest.mark.slow
 def test_saved_model_cli_shows_both_serving_signatures(exported):
     cli = "from tensorflow.python.tools import saved_model_cli; saved_model_cli.main()"
     result = run_python("-c", cli, "show", "--dir", str(exported), "--all")

@@ -51,6 +51,7 @@ def test_layer_outputs_follow_the_network(short_run, mnist):
     assert [m.shape for _, m in maps] == [(26, 26, 32), (13, 13, 32), (11, 11, 64), (5, 5, 64)]
 
 
+@pytest.mark.slow
 def test_visualize_writes_every_plot_and_tensorboard_images(
     exported, short_run, data_dir, tmp_path
 ):
@@ -90,6 +91,7 @@ def test_visualize_writes_every_plot_and_tensorboard_images(
     assert tf.make_ndarray(event.tensor_proto).shape[0] == 3  # width, height, one PNG
 
 
+@pytest.mark.slow
 def test_visualize_without_a_model_is_one_clear_error(tmp_path, data_dir):
     process = run_python(
         "-m",

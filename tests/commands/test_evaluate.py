@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import run_python
+import pytest
+from absl.testing import flagsaver
+
+from mnist_convnet.commands import evaluate
+from tests.helpers import parsed_flags, run_python
 
 
+def test_main_scores_the_whole_test_split_as_training_did(exported, data_dir, short_run, capsys):
+    parsed_flags()
+    with flagsaver.flagsaver(data_dir=str(data_dir)):
+        evaluate.main(["evaluate", str(exported)])
+    out, err = capsys.readouterr()
+    scores = json.loads(out.strip().splitlines()[-1])
+    assert scores["examples"] == 10_000
+    assert abs(scores["accuracy"] - short_run[0].test["accuracy"]) < 1e-6
+    assert "true\\pred" in err  # the readable table
+
+
+@pytest.mark.slow
 def test_evaluate_a_saved_model(exported, data_dir, short_run):
     result = run_python(
         "-m", "mnist_convnet", "evaluate", str(exported.parent), f"--data_dir={data_dir}"
@@ -20,6 +36,7 @@ def test_evaluate_a_saved_model(exported, data_dir, short_run):
     assert "true\\pred" in result.stderr  # the readable table
 
 
+@pytest.mark.slow
 def test_evaluate_something_that_is_not_a_model(tmp_path, data_dir):
     (tmp_path / "junk").mkdir()
     result = run_python(

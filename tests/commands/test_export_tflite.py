@@ -5,9 +5,23 @@ from __future__ import annotations
 import json
 import shutil
 
-from tests.helpers import run_python
+import pytest
+from absl.testing import flagsaver
+
+from mnist_convnet.commands import export_tflite
+from mnist_convnet.errors import UserError
+from tests.helpers import parsed_flags, run_python
 
 
+def test_run_names_a_missing_model_before_converting_anything(tmp_path, mnist):
+    flags = parsed_flags()
+    with flagsaver.flagsaver(model_dir=str(tmp_path / "nothing")):
+        with pytest.raises(UserError, match="no such file or folder: .*nothing"):
+            export_tflite.run(flags, datasets_override=mnist)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
 def test_export_tflite_command(exported, data_dir, tmp_path):
     base = tmp_path / "mnist_convnet"
     shutil.copytree(exported, base / "4")

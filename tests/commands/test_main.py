@@ -22,6 +22,7 @@ def test_every_subcommand_is_covered_here():
     assert set(EXPECTED_FLAGS) == set(SUBCOMMANDS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED_FLAGS))
 def test_subcommand_help_lists_its_own_flags_exits_0_and_is_quiet(name):
     result = run_python("-m", "mnist_convnet", name, "--help")
