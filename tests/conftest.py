@@ -7,9 +7,11 @@ non-loopback address fails the test that made it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,21 +57,28 @@ def manual_dir() -> Path:
     return _manual_dir()
 
 
+def _run_folder(tmp_path_factory) -> Path:
+    """This test run's folder: under pytest-xdist (``make test`` runs a worker per core)
+    each worker's base folder lies inside it, so the workers can share what they build."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def _one_worker_at_a_time(lock_file: Path) -> Iterator[None]:
+    """The first worker to get here builds; the others wait, then find it built."""
+    with open(lock_file, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory, manual_dir) -> Path:
-    """A tfds data dir with MNIST prepared from the manual dir (about 30 s, once a run).
-
-    Under pytest-xdist (``make test`` runs two workers) the workers share one copy in the
-    run's folder: the first prepares it while the other waits on the lock, then reads it.
-    """
+    """A tfds data dir with MNIST prepared from the manual dir (about 30 s, once a run)."""
     from mnist_convnet import data
 
-    run_folder = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        run_folder = run_folder.parent  # each worker's base folder lies in the run's
-    folder = run_folder / "tfds"
-    with open(run_folder / "tfds.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    folder = _run_folder(tmp_path_factory) / "tfds"
+    with _one_worker_at_a_time(folder.with_suffix(".lock")):
         data.load(str(folder), str(manual_dir))
     return folder
 
@@ -86,26 +95,37 @@ def short_run(mnist, tmp_path_factory):
     """Two epochs cut to 150 real steps each (about 38,000 images) of the default recipe,
     with logs and checkpoints: enough points for curves, enough training to read digits.
 
+    Trained once a run: another worker resumes the finished checkpoint, which trains
+    nothing and hands back the same weights, history and test scores (the resume tests
+    check that a resumed run is the run).
+
     Returns ``(loop.Result, folder)``; about 97% test accuracy, enough to read real digits.
     """
     from mnist_convnet import loop
     from mnist_convnet.config import Config
 
-    folder = tmp_path_factory.mktemp("short_run")
+    folder = _run_folder(tmp_path_factory) / "short_run"
     config = Config(epochs=2, max_steps_per_epoch=150, seed=0, verbose=False)
-    result = loop.train_and_evaluate(
-        config, mnist, log_dir=str(folder / "logs"), checkpoint_dir=str(folder / "ckpt")
-    )
+    with _one_worker_at_a_time(folder.with_suffix(".lock")):
+        logs = None if (folder / "ckpt").exists() else str(folder / "logs")  # written once
+        result = loop.train_and_evaluate(
+            config, mnist, log_dir=logs, checkpoint_dir=str(folder / "ckpt")
+        )
+    assert result.history and len(result.history) == config.epochs
     return result, folder
 
 
 @pytest.fixture(scope="session")
 def exported(short_run, tmp_path_factory) -> Path:
-    """The short run's model exported as version 1 under a fresh base folder."""
+    """The short run's model exported as version 1 under a base folder of its own (once a
+    run; tests only read it, or copy it)."""
     from mnist_convnet import export
 
-    base = tmp_path_factory.mktemp("models") / "mnist_convnet"
-    return export.export_saved_model(short_run[0].model, base)
+    base = _run_folder(tmp_path_factory) / "models" / "mnist_convnet"
+    with _one_worker_at_a_time(base.parent.with_suffix(".lock")):
+        if not export.versions(base):
+            export.export_saved_model(short_run[0].model, base)
+    return base / "1"
 
 
 @pytest.fixture(scope="session")
