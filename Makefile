@@ -59,10 +59,10 @@ train: install
 	  $(if $(LEARNING_RATE),--learning_rate=$(LEARNING_RATE)) $(if $(RECIPE),--recipe=$(RECIPE)) \
 	  --seed=$(SEED) --export_dir=$(EXPORT_DIR) --log_dir=$(LOG_DIR) $(TRAIN_FLAGS)
 
-# Every test, one worker per core; a test file stays on one worker, so its fixtures are
-# built once (docs/testing.md).
+# Every test, one worker per core; a file's tests share a worker, so its fixtures are built
+# once (tests/conftest.py names the files whose tests are spread out; docs/testing.md).
 test: install
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist=loadfile $(PYTEST_FLAGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist=loadgroup $(PYTEST_FLAGS)
 
 # Every module on small fixtures, in one process: the inner loop while changing code.
 test-fast: install

@@ -137,3 +137,15 @@ def test_digits(mnist):
 
     images, labels = data.as_numpy(mnist.test, 20)
     return np.round(images[..., 0] * 255).astype(np.uint8), labels
+
+
+# `make test` runs `--dist=loadgroup`: a file's tests stay on one worker, so its module
+# fixtures are built once — except in these files, which have none and hold the longest
+# tests, so their tests are shared out one by one to whichever worker is free.
+SPREAD_OUT = {"test_train.py", "test_loop.py", "test_main.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name not in SPREAD_OUT:
+            item.add_marker(pytest.mark.xdist_group(str(item.path.relative_to(REPO))))

@@ -13,6 +13,7 @@ from mnist_convnet import export
 from mnist_convnet.commands import train
 from mnist_convnet.config import Config
 from mnist_convnet.errors import UserError
+from mnist_convnet.step import GRADIENTS
 from tests.helpers import run_python
 
 FLAGS = flags.FLAGS
@@ -34,6 +35,13 @@ def test_run_trains_evaluates_exports_and_summarises(mnist, tmp_path):
         log_dir=str(tmp_path / "logs"),
     ):
         summary = train.run(FLAGS, datasets_override=mnist)
+    # The default network, tape gradients, the keras.io recipe: the one combination
+    # test_every_model_trains_in_both_modes_and_exports leaves to this test.
+    assert (summary["model"], summary["gradients"], summary["recipe"]) == (
+        "keras_convnet",
+        "tape",
+        "keras.io",
+    )
     assert summary["epochs"] == 1
     assert summary["export_dir"] == str(tmp_path / "export" / "1")
     assert 0.5 < summary["test_accuracy"] <= 1.0 and summary["test_loss"] > 0
@@ -43,8 +51,11 @@ def test_run_trains_evaluates_exports_and_summarises(mnist, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("gradients", ["tape", "manual"])
-@pytest.mark.parametrize("model_name", ["keras_convnet", "lenet5", "article"])
+@pytest.mark.parametrize(
+    "model_name, gradients",
+    # keras_convnet with tape gradients is the run above.
+    [("keras_convnet", "manual"), *[(m, g) for m in ("lenet5", "article") for g in GRADIENTS]],
+)
 def test_every_model_trains_in_both_modes_and_exports(mnist, tmp_path, model_name, gradients):
     if not FLAGS.is_parsed():
         FLAGS.mark_as_parsed()
