@@ -145,18 +145,7 @@ def test_digits(mnist):
 SPREAD_OUT = {"test_train.py", "test_loop.py", "test_main.py"}
 
 
-# Fixtures built once a run under a lock (MNIST, the short run, its export: ~60 s).
-SHARED_BUILDS = {"data_dir", "mnist", "short_run", "exported", "test_digits"}
-
-
 def pytest_collection_modifyitems(items):
     for item in items:
         if item.path.name not in SPREAD_OUT:
             item.add_marker(pytest.mark.xdist_group(str(item.path.relative_to(REPO))))
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        # xdist hands each worker its first batch of work in this order: one test that
-        # builds the shared fixtures goes to the first worker, and the tests that need none
-        # of them come next, so the second worker has work while the first builds.
-        needs = [item for item in items if SHARED_BUILDS & set(item.fixturenames)]
-        free = [item for item in items if not SHARED_BUILDS & set(item.fixturenames)]
-        items[:] = needs[:1] + free + needs[1:]
