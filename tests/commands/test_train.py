@@ -14,7 +14,7 @@ from mnist_convnet.commands import train
 from mnist_convnet.config import Config
 from mnist_convnet.errors import UserError
 from mnist_convnet.step import GRADIENTS
-from tests.helpers import run_python
+from tests.helpers import parsed_flags, run_python
 
 FLAGS = flags.FLAGS
 
@@ -25,8 +25,7 @@ def _cli(*args: str, **env: str):
 
 @pytest.mark.slow
 def test_run_trains_evaluates_exports_and_summarises(mnist, tmp_path):
-    if not FLAGS.is_parsed():
-        FLAGS.mark_as_parsed()
+    parsed_flags()
     with flagsaver.flagsaver(
         epochs=1,
         max_steps_per_epoch=40,
@@ -57,8 +56,7 @@ def test_run_trains_evaluates_exports_and_summarises(mnist, tmp_path):
     [("keras_convnet", "manual"), *[(m, g) for m in ("lenet5", "article") for g in GRADIENTS]],
 )
 def test_every_model_trains_in_both_modes_and_exports(mnist, tmp_path, model_name, gradients):
-    if not FLAGS.is_parsed():
-        FLAGS.mark_as_parsed()
+    parsed_flags()
     with flagsaver.flagsaver(
         model=model_name,
         gradients=gradients,
