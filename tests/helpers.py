@@ -48,6 +48,21 @@ def run_python(*args: str, cwd: Path | None = None, timeout: float = 600, **env:
     )
 
 
+def train_argv(data_dir, folder: Path, *flags: str) -> list[str]:
+    """`python -m mnist_convnet train` as a user types it: MNIST from ``data_dir``, the
+    export and checkpoints under ``folder``, then ``flags``."""
+    return [
+        sys.executable,
+        "-m",
+        "mnist_convnet",
+        "train",
+        f"--data_dir={data_dir}",
+        f"--export_dir={folder / 'export'}",
+        f"--checkpoint_dir={folder / 'ckpt'}",
+        *flags,
+    ]
+
+
 def checkpoint_values(folder) -> dict[str, np.ndarray]:
     """Every saved value of the latest checkpoint in ``folder``, by name."""
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(folder)))

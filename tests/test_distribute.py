@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 
 import pytest
 
 from mnist_convnet import distribute, export
-from tests.helpers import checkpoint_values, parsed_flags, user_env
+from tests.helpers import checkpoint_values, parsed_flags, train_argv, user_env
 
 STEPS = [
     "--model=lenet5",
@@ -27,17 +26,7 @@ STEPS = [
 
 
 def _train(data_dir, folder, *flags: str, env: dict | None = None, wait: bool = True):
-    argv = [
-        sys.executable,
-        "-m",
-        "mnist_convnet",
-        "train",
-        *STEPS,
-        f"--data_dir={data_dir}",
-        f"--export_dir={folder / 'export'}",
-        f"--checkpoint_dir={folder / 'ckpt'}",
-        *flags,
-    ]
+    argv = train_argv(data_dir, folder, *STEPS, *flags)
     child_env = user_env(**(env or {}))
     if not wait:
         return subprocess.Popen(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -20,23 +19,13 @@ import tensorflow as tf
 
 from mnist_convnet import export, loop
 from mnist_convnet.config import Config
-from tests.helpers import assert_same_checkpoints, user_env
+from tests.helpers import assert_same_checkpoints, train_argv, user_env
 
 RESUME_FLAGS = ["--epochs=2", "--max_steps_per_epoch=40", "--log_dir="]
 
 
 def _train_argv(data_dir, folder, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "mnist_convnet",
-        "train",
-        *RESUME_FLAGS,
-        f"--data_dir={data_dir}",
-        f"--export_dir={folder / 'export'}",
-        f"--checkpoint_dir={folder / 'ckpt'}",
-        *extra,
-    ]
+    return train_argv(data_dir, folder, *RESUME_FLAGS, *extra)
 
 
 @pytest.fixture(scope="module")
