@@ -25,6 +25,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -69,14 +70,12 @@ class QueueFull(Exception):
 
 
 class _Request:
-    """One caller's rows, waiting for its slice of a batch's outputs."""
+    """One caller's rows, and the future that gets its slice of a batch's outputs."""
 
     def __init__(self, rows: np.ndarray) -> None:
         self.rows = rows
         self.arrived = time.monotonic()
-        self.done = threading.Event()
-        self.outputs: Outputs | None = None
-        self.error: BaseException | None = None
+        self.future: Future[Outputs] = Future()
 
 
 class Batcher:
@@ -100,6 +99,13 @@ class Batcher:
         """This request's outputs, computed in a batch with whatever else is waiting."""
         if len(rows) > self.options.max_batch_size:
             return self.fn(rows)  # a batch of its own already
+        return self.submit(rows).result()
+
+    def submit(self, rows: np.ndarray) -> Future[Outputs]:
+        """Queues at most ``max_batch_size`` rows; the future gets their outputs (an event
+        loop awaits it without holding a thread: ``asyncio.wrap_future``)."""
+        if len(rows) > self.options.max_batch_size:
+            raise ValueError(f"{len(rows)} rows: more than max_batch_size, call directly")
         request = _Request(rows)
         with self._ready:
             if self._queued_rows + len(rows) > self._capacity:
@@ -107,10 +113,7 @@ class Batcher:
             self._queue.append(request)
             self._queued_rows += len(rows)
             self._ready.notify_all()
-        request.done.wait()
-        if request.error is not None:
-            raise request.error
-        return request.outputs
+        return request.future
 
     def close(self) -> None:
         with self._ready:
@@ -154,8 +157,7 @@ class Batcher:
             outputs = self.fn(np.concatenate([r.rows for r in batch]))
         except Exception as error:
             if len(batch) == 1:
-                batch[0].error = error
-                batch[0].done.set()
+                batch[0].future.set_exception(error)
                 return
             for request in batch:  # find whose rows failed: each alone
                 self._run([request])
@@ -163,6 +165,5 @@ class Batcher:
         start = 0
         for request in batch:
             end = start + len(request.rows)
-            request.outputs = {name: value[start:end] for name, value in outputs.items()}
-            request.done.set()
+            request.future.set_result({name: value[start:end] for name, value in outputs.items()})
             start = end

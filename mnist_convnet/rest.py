@@ -31,11 +31,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import html
 import importlib.resources
 import json
 import re
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -244,43 +247,40 @@ class ModelServer:
         )
 
     def predict(self, request: Request, version: int) -> Response:
-        body = request.get_data(cache=False)
-        try:
-            payload = json.loads(body, parse_constant=_reject_constant)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise BadRequest(400, f"body is not valid JSON: {error}") from None
-        except RecursionError:
-            raise BadRequest(400, "body is not valid JSON: nested too deeply") from None
-        if not isinstance(payload, dict):
-            raise BadRequest(400, 'body must be a JSON object with "instances" or "inputs"')
-        keys = set(payload) - {"signature_name"}
-        if keys not in ({"instances"}, {"inputs"}):
-            raise BadRequest(400, 'body must have exactly one of "instances" or "inputs"')
-        signature_name = payload.get("signature_name")
-        if signature_name is not None and signature_name not in SIGNATURES:
-            raise BadRequest(
-                400, f"unknown signature_name {signature_name!r}; one of {', '.join(SIGNATURES)}"
-            )
+        columnar, instances, signature_name = parse_predict(request.get_data(cache=False))
+        outputs = self.run(version, instances, signature_name)
+        return Response(answer(columnar, outputs, len(instances)), mimetype="application/json")
 
-        columnar = "inputs" in payload
-        batch = payload["inputs"] if columnar else payload["instances"]
-        batch = _unwrap(batch) if columnar else batch
-        if columnar and (_b64(batch) is not None or not isinstance(batch, list)):
-            batch = [batch]
-        if not isinstance(batch, list) or not batch:
-            raise BadRequest(400, "instances must be a non-empty list")
-        if len(batch) > MAX_INSTANCES:
-            raise BadRequest(400, f"at most {MAX_INSTANCES} instances per request")
-        outputs = self.run(version, [_unwrap(i) for i in batch], signature_name)
-        if columnar:
-            return self.json({"outputs": {k: v.tolist() for k, v in outputs.items()}})
-        return self.json(
-            {
-                "predictions": [
-                    {k: v[i].tolist() for k, v in outputs.items()} for i in range(len(batch))
-                ]
-            }
-        )
+    def submit_batched(self, method: str, path: str, body: bytes) -> tuple[Future, Callable] | None:
+        """For a well-formed pixel ``:predict`` of the latest version when batching is on:
+        its rows queued for a batch, as ``(future of the outputs, outputs -> JSON body)``, so
+        that an
+        event loop can await the batch without a thread (``asgi.AsgiApp``). ``None`` for
+        everything else — other requests, bad ones, a full queue: the WSGI app serves
+        those, with the same checks and error answers."""
+        if self.batching is None or method != "POST":
+            return None
+        match = _PATH.match(path)
+        if not match or match["verb"] != ":predict" or match["version"] is not None:
+            return None
+        try:
+            columnar, instances, signature_name = parse_predict(body)
+            name = signature_name or "serving_default"
+            if name not in ("serving_default", "serving_float") or match["name"] != self.name:
+                return None
+            if name not in self.model(self.latest).signatures:
+                return None
+            floats = name == "serving_float"
+            rows = np.stack([_pixels(i, floats=floats) for i in instances])
+        except BadRequest:
+            return None
+        if len(rows) > self.batching.max_batch_size:
+            return None
+        try:
+            future = self._rows_function(self.latest, name).submit(rows)
+        except QueueFull:
+            return None
+        return future, functools.partial(answer, columnar, count=len(rows))
 
     def run(
         self, version: int, instances: list, signature_name: str | None
@@ -338,6 +338,46 @@ class ModelServer:
             return fn(images=images)
         finally:
             self._decodes.release()
+
+
+def parse_predict(body: bytes) -> tuple[bool, list, str | None]:
+    """A ``:predict`` body checked: ``(columnar, instances, signature_name)``; each instance
+    unwrapped from TF Serving's ``{"b64": ...}``/nesting forms. ``BadRequest`` says why not."""
+    try:
+        payload = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequest(400, f"body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise BadRequest(400, "body is not valid JSON: nested too deeply") from None
+    if not isinstance(payload, dict):
+        raise BadRequest(400, 'body must be a JSON object with "instances" or "inputs"')
+    keys = set(payload) - {"signature_name"}
+    if keys not in ({"instances"}, {"inputs"}):
+        raise BadRequest(400, 'body must have exactly one of "instances" or "inputs"')
+    signature_name = payload.get("signature_name")
+    if signature_name is not None and signature_name not in SIGNATURES:
+        raise BadRequest(
+            400, f"unknown signature_name {signature_name!r}; one of {', '.join(SIGNATURES)}"
+        )
+    columnar = "inputs" in payload
+    batch = payload["inputs"] if columnar else payload["instances"]
+    batch = _unwrap(batch) if columnar else batch
+    if columnar and (_b64(batch) is not None or not isinstance(batch, list)):
+        batch = [batch]
+    if not isinstance(batch, list) or not batch:
+        raise BadRequest(400, "instances must be a non-empty list")
+    if len(batch) > MAX_INSTANCES:
+        raise BadRequest(400, f"at most {MAX_INSTANCES} instances per request")
+    return columnar, [_unwrap(i) for i in batch], signature_name
+
+
+def answer(columnar: bool, outputs: dict[str, np.ndarray], count: int) -> bytes:
+    """TF Serving's JSON answer: ``{"outputs": ...}`` (columnar), or one prediction for each
+    of the ``count`` instances."""
+    if columnar:
+        return json.dumps({"outputs": {k: v.tolist() for k, v in outputs.items()}}).encode()
+    predictions = [{k: v[i].tolist() for k, v in outputs.items()} for i in range(count)]
+    return json.dumps({"predictions": predictions}).encode()
 
 
 def _numpy(outputs: dict[str, tf.Tensor]) -> dict[str, np.ndarray]:

@@ -135,3 +135,23 @@ def test_a_full_queue_refuses_at_once():
 def test_options_are_checked(name, value):
     with pytest.raises(UserError, match=name):
         BatchingOptions(**{name: value})
+
+
+def test_submit_gives_a_future_that_an_event_loop_can_await():
+    import asyncio
+
+    batcher = Batcher(Recorder(), BatchingOptions(max_batch_size=4))
+
+    async def both():
+        first = asyncio.wrap_future(batcher.submit(np.array([1, 2])))
+        second = asyncio.wrap_future(batcher.submit(np.array([-1])))
+        return await first, await asyncio.gather(second, return_exceptions=True)
+
+    try:
+        outputs, (error,) = asyncio.run(both())
+        np.testing.assert_array_equal(outputs["double"], [2, 4])
+        assert isinstance(error, ValueError)  # the bad rows fail their own future only
+        with pytest.raises(ValueError, match="more than max_batch_size"):
+            batcher.submit(np.zeros(5))
+    finally:
+        batcher.close()
