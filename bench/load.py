@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,8 @@ from mnist_convnet import captures, data
 
 SETTINGS = {
     "before": ["--server=werkzeug"],
-    "after": ["--enable_batching"],  # what `make serve` runs
+    "waitress": ["--server=waitress", "--enable_batching"],  # make serve until 2026-11-27
+    "after": ["--enable_batching"],  # what `make serve` runs: granian
 }
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel base folder.")
@@ -69,10 +71,16 @@ def payloads(folder: Path) -> dict[str, Path]:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of the server: its process and the worker granian runs it in."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        for line in Path(f"/proc/{current}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+        for task in Path(f"/proc/{current}/task").iterdir():
+            pending += [int(c) for c in (task / "children").read_text().split()]
+    return total / 1024
 
 
 class Server:
@@ -97,10 +105,24 @@ class Server:
             self.close()
             raise RuntimeError(f"server did not start: {line!r}")
         self.url = found.group(1) + ":predict"
+        deadline = time.monotonic() + 30  # granian's worker announces a moment before it listens
+        while not _answers(found.group(1)):
+            if time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("server did not answer")
+            time.sleep(0.05)
 
     def close(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return True
+    except OSError:
+        return False
 
 
 def hey(url: str, body: Path, clients: int, seconds: int) -> dict:

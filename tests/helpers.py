@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -123,10 +124,42 @@ def serve_process(model_base, *flags: str):
     )
     try:
         url = re.search(r"on (http://\S+/v1/models/mnist)", process.stdout.readline()).group(1)
+        wait_until_answering(url)
         yield process, url
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def wait_until_answering(url: str, seconds: float = 30.0) -> None:
+    """Polls ``url`` until it answers: granian's worker announces its URL once the model is
+    loaded, a moment before its socket listens."""
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            requests.get(url, timeout=5)
+            return
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def tree_rss_kb(pid: int) -> int:
+    """Resident memory of a process and all its descendants (granian serves from a child)."""
+    from pathlib import Path
+
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        for line in Path(f"/proc/{current}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+        for task in Path(f"/proc/{current}/task").iterdir():
+            pending += [int(c) for c in (task / "children").read_text().split()]
+    return total
 
 
 def parsed_flags():

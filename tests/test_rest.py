@@ -7,7 +7,6 @@ import io
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from PIL import Image
 
 from mnist_convnet import rest
 from mnist_convnet.batching import BatchingOptions
-from tests.helpers import serve_in_thread, serve_process
+from tests.helpers import serve_in_thread, serve_process, tree_rss_kb
 
 
 @pytest.fixture(scope="module")
@@ -169,13 +168,6 @@ def test_bad_requests_get_400_and_a_json_error(server, body, status, message):
     assert requests.get(server, timeout=30).status_code == 200  # and the server keeps serving
 
 
-def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 @pytest.mark.slow
 def test_sixteen_decompression_bombs_at_once_are_refused_cheaply(exported, test_digits, tmp_path):
     """A real `mnist-convnet serve` process: 16 b64 PNGs of 20000x20000 black pixels at once.
@@ -189,7 +181,7 @@ def test_sixteen_decompression_bombs_at_once_are_refused_cheaply(exported, test_
     with serve_process(exported.parent) as (server, url):
         ordinary = {"instances": test_digits[0][:1].tolist()}
         assert requests.post(url + ":predict", json=ordinary, timeout=30).status_code == 200
-        before = _rss_kb(server.pid)
+        before = tree_rss_kb(server.pid)
         with ThreadPoolExecutor(16) as pool:
             bombs = [
                 pool.submit(requests.post, url + ":predict", json=bomb, timeout=60)
@@ -204,7 +196,7 @@ def test_sixteen_decompression_bombs_at_once_are_refused_cheaply(exported, test_
         assert all(a.status_code == 400 for a in answers)
         assert "image is 20000x20000 pixels" in answers[0].json()["error"]
         assert max(waits, default=0) < 1.0
-        assert _rss_kb(server.pid) - before < 200 * 1024
+        assert tree_rss_kb(server.pid) - before < 200 * 1024
 
 
 def test_oversize_body_unknown_model_version_and_method(server):
@@ -279,10 +271,12 @@ def test_a_full_batching_queue_answers_503_at_once(exported, test_digits):
     server.close()
 
 
-@pytest.fixture(scope="module")
-def served(exported):
-    """`mnist-convnet serve --enable_batching` as `make serve` runs it (waitress)."""
-    with serve_process(exported.parent, "--enable_batching", "--threads=4") as running:
+@pytest.fixture(scope="module", params=["granian", "waitress"])
+def served(exported, request):
+    """`mnist-convnet serve --enable_batching` as `make serve` runs it (granian), and on the
+    pure-Python waitress; four request threads each."""
+    flags = ("--enable_batching", "--threads=4", f"--server={request.param}")
+    with serve_process(exported.parent, *flags) as running:
         yield running
 
 
@@ -333,3 +327,33 @@ def test_the_served_process_refuses_an_oversize_body_from_its_header(served):
         assert sock.recv(12).startswith(b"HTTP/1.1 413")
     finally:
         sock.close()
+
+
+def test_submit_batched_queues_only_well_formed_pixel_requests(exported, test_digits):
+    """What the event loop may batch without a thread, answered as the WSGI app would;
+    everything else (bad, b64, a named version, no batching) is left to the WSGI app."""
+    images, _ = test_digits
+    pixels = json.dumps({"instances": [images[0].tolist(), images[1].tolist()]}).encode()
+    path = "/v1/models/mnist:predict"
+    plain = rest.ModelServer(exported.parent, "mnist")
+    assert plain.submit_batched("POST", path, pixels) is None
+    batched = rest.ModelServer(exported.parent, "mnist", batching=BatchingOptions())
+    try:
+        future, render = batched.submit_batched("POST", path, pixels)
+        got = json.loads(render(future.result(timeout=60)))
+        expected = plain.run(plain.latest, [images[0].tolist(), images[1].tolist()], None)
+        np.testing.assert_allclose(
+            [p["probabilities"] for p in got["predictions"]], expected["probabilities"], atol=1e-6
+        )
+        b64 = _instances({"b64": _png_b64(images[0])})
+        for method, where, body in [
+            ("GET", path, pixels),
+            ("POST", "/v1/models/mnist/versions/1:predict", pixels),
+            ("POST", "/v1/models/other:predict", pixels),
+            ("POST", path, b"{not json"),
+            ("POST", path, _instances([[300] * 28] * 28)),
+            ("POST", path, b64),
+        ]:
+            assert batched.submit_batched(method, where, body) is None, (method, where, body)
+    finally:
+        batched.close()

@@ -11,14 +11,18 @@ and open http://127.0.0.1:8501/ in a browser to draw digits for the model to rea
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
+import socket
+import sys
 
 from absl import app, flags, logging
 
-from mnist_convnet import batching, rest
+from mnist_convnet import asgi, batching, export, rest
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.errors import UserError, exit_on_user_error
 
-SERVERS = ("waitress", "werkzeug")
+SERVERS = ("granian", "waitress", "werkzeug")
 
 shared.define_model_dir_flag()
 flags.DEFINE_string("model_name", "mnist", "The <name> in /v1/models/<name>.")
@@ -27,15 +31,18 @@ flags.DEFINE_integer("port", 8501, "TCP port (TF Serving's REST port is 8501).",
 flags.DEFINE_integer("max_body_bytes", rest.MAX_BODY_BYTES, "Largest request body accepted.")
 flags.DEFINE_enum(
     "server",
-    "waitress",
+    "granian",
     list(SERVERS),
-    "waitress: a fixed pool of threads, keep-alive connections, bodies read before a thread "
-    "is taken; werkzeug: its development server, a thread and a connection per request.",
+    "granian: HTTP parsed in Rust outside Python's GIL, in a worker process (mnist_convnet/"
+    "asgi.py); waitress: pure Python, a fixed pool of threads, keep-alive connections; "
+    "werkzeug: its development server, a thread and a connection per request. granian and "
+    "waitress read each body before a thread is taken (measured: docs/serving.md).",
 )
 flags.DEFINE_integer(
     "threads",
     32,
-    "Request threads of the waitress server (measured: docs/serving.md).",
+    "Request threads (granian, waitress): how many requests run the model or wait for a "
+    "batch at once.",
     lower_bound=1,
 )
 flags.DEFINE_bool(
@@ -56,7 +63,8 @@ def batching_options(flags_obj: flags.FlagValues) -> batching.BatchingOptions | 
 
 
 def make_server(application, host: str, port: int, server: str, threads: int):
-    """A server with ``.port``, ``.serve_forever()`` and ``.close()``."""
+    """A waitress or werkzeug server in this process, with ``.port``, ``.serve_forever()``
+    and ``.close()`` (granian runs its own worker process: ``serve_granian``)."""
     try:
         if server == "werkzeug":
             from werkzeug.serving import make_server as werkzeug_server
@@ -102,22 +110,82 @@ def _closer(made):
     return close
 
 
+def free_port(host: str, port: int) -> int:
+    """``port``, checked free on ``host`` (or a free one for 0), before granian binds it:
+    its workers bind the address themselves, each its own socket, so 0 would give each
+    worker another port, and a port in use would fail inside the worker."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise UserError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        return probe.getsockname()[1]
+
+
+def granian_app(
+    model_dir: str, name: str, max_body_bytes: int, batching_options, threads: int, url: str
+):
+    """Builds the ASGI app in granian's worker process (TensorFlow starts there, not in the
+    parent that forks it); a model that cannot be loaded is one line and exit status 2."""
+    try:
+        application = rest.ModelServer(model_dir, name, max_body_bytes, batching_options)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        os._exit(error.exit_code)
+    logging.info("serving version %s of %s", application.latest, model_dir)
+    _announce(name, url)
+    return asgi.AsgiApp(application, max_body_bytes, threads, application.submit_batched)
+
+
+def serve_granian(FLAGS: flags.FlagValues) -> None:
+    """granian in front of the app: a parent that watches one worker process, which loads
+    the model and serves (Ctrl-C or SIGTERM stops both)."""
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    export.latest_version_dir(FLAGS.model_dir)  # no model: refused before any process starts
+    port = free_port(FLAGS.host, FLAGS.port)
+    loader = functools.partial(
+        granian_app,
+        FLAGS.model_dir,
+        FLAGS.model_name,
+        FLAGS.max_body_bytes,
+        batching_options(FLAGS),
+        FLAGS.threads,
+        f"http://{FLAGS.host}:{port}",
+    )
+    server = Server(
+        "mnist_convnet.asgi",  # a label only: the loader builds the app
+        address=FLAGS.host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=1,  # one model in memory; two cores are busy with one worker already
+        backlog=1024,
+        log_level=LogLevels.warning,
+    )
+    server.serve(target_loader=loader, wrap_loader=False)
+
+
+def _announce(name: str, url: str) -> None:
+    print(f"serving {name!r} on {url}/v1/models/{name}; draw a digit at {url}/", flush=True)
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     FLAGS = flags.FLAGS
+    if FLAGS.server == "granian":
+        with exit_on_user_error():
+            serve_granian(FLAGS)
+        return
     with exit_on_user_error():
         application = rest.ModelServer(
             FLAGS.model_dir, FLAGS.model_name, FLAGS.max_body_bytes, batching_options(FLAGS)
         )
         server = make_server(application, FLAGS.host, FLAGS.port, FLAGS.server, FLAGS.threads)
     logging.info("serving version %s of %s", application.latest, FLAGS.model_dir)
-    url = f"http://{FLAGS.host}:{server.port}"
-    print(
-        f"serving {FLAGS.model_name!r} on {url}/v1/models/{FLAGS.model_name}; "
-        f"draw a digit at {url}/",
-        flush=True,
-    )
+    _announce(FLAGS.model_name, f"http://{FLAGS.host}:{server.port}")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

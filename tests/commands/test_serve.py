@@ -6,6 +6,8 @@ tests/test_rest.py tests the REST API itself, and `mnist-convnet serve` as a chi
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -15,7 +17,7 @@ from absl.testing import flagsaver
 from mnist_convnet import rest
 from mnist_convnet.commands import serve
 from mnist_convnet.errors import UserError
-from tests.helpers import parsed_flags
+from tests.helpers import parsed_flags, user_env
 
 
 def test_batching_flags_become_tf_servings_options():
@@ -56,3 +58,42 @@ def test_a_port_in_use_is_one_clear_error(exported):
         port = taken.getsockname()[1]
         with pytest.raises(UserError, match=f"cannot listen on 127.0.0.1:{port}"):
             serve.make_server(application, "127.0.0.1", port, "waitress", threads=1)
+
+
+def test_granian_gets_a_port_checked_free_before_it_starts():
+    port = serve.free_port("127.0.0.1", 0)
+    assert port > 0
+    assert serve.free_port("127.0.0.1", port) == port  # still free: the probe let it go
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with pytest.raises(UserError, match=f"cannot listen on 127.0.0.1:{port}"):
+            serve.free_port("127.0.0.1", port)
+
+
+@pytest.mark.slow
+def test_a_model_granian_cannot_load_is_one_error_line_and_a_failed_exit(exported, tmp_path):
+    """The parent refuses a folder without versions; a version that is not a SavedModel
+    fails in granian's worker, which says why in one line, and the server exits non-zero."""
+    empty = subprocess.run(
+        [sys.executable, "-m", "mnist_convnet", "serve", f"--model_dir={tmp_path}", "--port=0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=user_env(),
+    )
+    assert empty.returncode == 2
+    assert empty.stderr.strip().splitlines()[-1].startswith("error: no SavedModel versions")
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "saved_model.pb").write_bytes(b"not a protobuf")
+    broken = subprocess.run(
+        [sys.executable, "-m", "mnist_convnet", "serve", f"--model_dir={tmp_path}", "--port=0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=user_env(),
+    )
+    assert broken.returncode != 0
+    errors = [line for line in broken.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot load SavedModel" in errors[0]
+    assert "Traceback" not in broken.stderr
