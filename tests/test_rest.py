@@ -320,6 +320,42 @@ def test_slow_and_vanishing_clients_do_not_stall_the_others(served, test_digits)
 
 
 @pytest.mark.slow
+def test_the_served_process_answers_concurrent_requests_as_one_alone(served, test_digits):
+    """32 digits at once (batched on granian's event loop, or by waitress' threads), plus a
+    bad one and a columnar one: each answer is the one the digit gets on its own."""
+    _, url = served
+    images, _ = test_digits
+    endpoint = url + ":predict"
+    alone = [
+        requests.post(endpoint, json={"instances": [d.tolist()]}, timeout=60).json()
+        for d in images[:4]
+    ]
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(
+            pool.map(
+                lambda i: requests.post(
+                    endpoint, json={"instances": [images[i % 4].tolist()]}, timeout=60
+                ),
+                range(32),
+            )
+        )
+    bad = requests.post(endpoint, json={"instances": [[[300] * 28] * 28]}, timeout=60)
+    columnar = requests.post(endpoint, json={"inputs": [images[0].tolist()]}, timeout=60)
+    assert bad.status_code == 400 and "0 to 255" in bad.json()["error"]
+    assert all(a.status_code == 200 for a in answers)
+    for i, answer in enumerate(answers):
+        got = answer.json()["predictions"][0]
+        expected = alone[i % 4]["predictions"][0]
+        assert got["classes"] == expected["classes"]
+        np.testing.assert_allclose(got["probabilities"], expected["probabilities"], atol=1e-6)
+    np.testing.assert_allclose(
+        columnar.json()["outputs"]["probabilities"][0],
+        alone[0]["predictions"][0]["probabilities"],
+        atol=1e-6,
+    )
+
+
+@pytest.mark.slow
 def test_the_served_process_refuses_an_oversize_body_from_its_header(served):
     _, url = served
     sock = _open_request(url, 50_000_000, b"{")  # announces 50 MB, sends one byte
