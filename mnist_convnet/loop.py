@@ -121,13 +121,16 @@ def train_and_evaluate(
     stop_requested: Callable[[], int | None] = lambda: None,
     strategy: tf.distribute.Strategy | None = None,
     on_epoch_end: Callable[[dict, keras.Model], None] | None = None,
+    on_steps: Callable[[float, float, keras.Model], None] | None = None,
 ) -> Result:
     """Builds the model from ``config.seed``, trains it, and evaluates it on the test split.
 
     With a ``checkpoint_dir`` holding checkpoints of the same run, training resumes from
     the latest (``fresh=True`` ignores them); ``stop_requested()`` returning a signal number
     saves one and raises ``interrupt.Interrupted``. Under a ``tf.distribute`` ``strategy``
-    each step runs on every replica. ``on_epoch_end(record, model)`` runs off the clock.
+    each step runs on every replica. ``on_epoch_end(record, model)`` runs off the clock, as
+    does ``on_steps(epochs, seconds, model)`` after every ``steps_per_call`` steps, given
+    the epochs done (a fraction within an epoch) and the training seconds so far.
     """
     strategy = strategy or tf.distribute.get_strategy()
     steps = steps_per_epoch(config, datasets.num_train)
@@ -140,14 +143,14 @@ def train_and_evaluate(
     saved.resume(fresh)
     writer = _summary_writer(state, log_dir)
     history: list[dict[str, float]] = json.loads(state.history.numpy())
-    train_seconds, first_epoch = 0.0, int(state.epoch) + 1
+    clock, first_epoch = Stopwatch(), int(state.epoch) + 1
     for epoch in range(first_epoch, config.epochs + 1):
         progbar = _progbar(config, steps, epoch)
         batches = _train_batches(config, datasets, epoch, int(state.step), steps, strategy)
-        start = time.perf_counter()
-        train = train_epoch(train_calls, batches, steps, config, state, progbar, saved.after_call)
-        seconds = time.perf_counter() - start
-        train_seconds += seconds
+        after_call = _after_call(saved, on_steps, clock, epoch - 1, steps, model)
+        before = clock.start()
+        train = train_epoch(train_calls, batches, steps, config, state, progbar, after_call)
+        seconds = clock.stop() - before
         record = _epoch_record(epoch, train, evaluate(eval_step, validation), seconds)
         history.append(record)
         _report(config, record, progbar, writer)
@@ -161,7 +164,36 @@ def train_and_evaluate(
     if writer is not None:
         _write_scalars(writer, config.epochs, {f"test_{k}": v for k, v in test.items()})
     epochs_trained = config.epochs + 1 - first_epoch
-    return Result(model, optimizer, history, test, train_seconds, epochs_trained)
+    return Result(model, optimizer, history, test, clock.total, epochs_trained)
+
+
+class Stopwatch:
+    """Training seconds, summed over the spans between ``start()`` and ``stop()``."""
+
+    def __init__(self) -> None:
+        self.total, self._started = 0.0, 0.0
+
+    def start(self) -> float:
+        self._started = time.perf_counter()
+        return self.total
+
+    def stop(self) -> float:
+        self.total += time.perf_counter() - self._started
+        return self.total
+
+
+def _after_call(saved: Checkpoints, on_steps, clock: Stopwatch, epochs_before: int, steps, model):
+    """What runs after each call: a checkpoint when one is due, then ``on_steps`` with the
+    clock stopped."""
+    if on_steps is None:
+        return saved.after_call
+
+    def after_call(done: int, totals: StepMetrics) -> None:
+        saved.after_call(done, totals)
+        on_steps(epochs_before + done / steps, clock.stop(), model)
+        clock.start()
+
+    return after_call
 
 
 def _build(config: Config, strategy: tf.distribute.Strategy, total_steps: int):

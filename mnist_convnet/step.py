@@ -167,7 +167,7 @@ def make_optimizer(model: keras.Model, config: Config, total_steps: int) -> kera
     """Adam with its step size following ``config.lr_schedule`` over ``total_steps``, its
     moments already made (a checkpoint restores into them)."""
     schedule = LR_SCHEDULES[config.lr_schedule](config.learning_rate, total_steps)
-    optimizer = keras.optimizers.Adam(learning_rate=schedule)
+    optimizer = keras.optimizers.Adam(learning_rate=schedule, beta_2=config.adam_beta_2)
     optimizer.build(model.trainable_variables)
     return optimizer
 

@@ -67,3 +67,19 @@ def test_cross_field_rules():
         Config(jit_compile=True)
     assert Config(jit_compile=True, deterministic=False).jit_compile
     assert Config(model="lenet5", jit_compile=True).jit_compile  # no max-pooling in LeNet-5
+
+
+def test_adam_beta_2_comes_from_the_recipe_and_is_checked():
+    assert Config().adam_beta_2 == 0.999  # Keras' default: the keras.io recipe unchanged
+    assert Config(recipe="fast").adam_beta_2 == RECIPES["fast"]["adam_beta_2"]
+    assert Config(recipe="fast", adam_beta_2=0.95).adam_beta_2 == 0.95
+    for bad in (0.0, 1.0):
+        with pytest.raises(UserError, match="adam_beta_2 must be"):
+            Config(adam_beta_2=bad)
+
+
+def test_checkpoints_from_before_adam_beta_2_existed_still_resume():
+    """At the value every earlier run used, the new field stays out of the fingerprint, so
+    the fingerprints of those runs' checkpoints still match; any other value is in it."""
+    assert "adam_beta_2" not in Config().fingerprint()
+    assert '"adam_beta_2": 0.99' in Config(adam_beta_2=0.99).fingerprint()
