@@ -28,7 +28,7 @@ PLOTS_DIR ?= plots
 MNIST_MANUAL_DIR ?= $(wildcard $(abspath ../shared/datasets/mnist))
 export MNIST_MANUAL_DIR
 
-.PHONY: help install lint format train test test-fast bench bench-captures bench-load serve export-tflite evaluate plots clean
+.PHONY: help install lint format train test test-fast bench bench-time-to-accuracy bench-captures bench-load serve export-tflite evaluate plots clean
 
 help:
 	@echo "make train   train (the recipe's 15 epochs), evaluate on the test split, export a SavedModel"
@@ -36,8 +36,9 @@ help:
 	@echo "make test-fast   the suite without the slow tests (under 3 minutes)"
 	@echo "make lint    ruff check + ruff format --check (CI runs it first); make format fixes"
 	@echo "make bench   our loop vs keras model.fit, side by side, JSON in bench/results.json"
+	@echo "make bench-time-to-accuracy  seconds to 99% test accuracy: fit, our loop, --recipe=fast"
 	@echo "make bench-captures  accuracy on photos/scans/canvases per capture kind and entry point"
-	@echo "make bench-load      the REST server under load (hey), old and new settings side by side"
+	@echo "make bench-load      the REST server under load (hey): werkzeug, waitress, granian side by side"
 	@echo "make serve   serve the latest SavedModel on http://127.0.0.1:$(PORT) (TF Serving REST API,"
 	@echo "             and a page at / to draw digits for it)"
 	@echo "make plots   curves, confusion matrix, filters, feature maps, Sobel... as PNG in $(PLOTS_DIR)/"
@@ -78,8 +79,15 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench.run --epochs=$(BENCH_EPOCHS)
+	$(MAKE) bench-time-to-accuracy
 	$(MAKE) bench-captures
 	$(MAKE) bench-load
+
+# Training seconds until 99% test accuracy: keras.io's model.fit, our loop, --recipe=fast,
+# side by side for seeds 0, 1, 2 (~25 min; docs/recipes.md).
+bench-time-to-accuracy: install
+	$(BIN)/python -m bench.time_to_accuracy > bench/results_time_to_accuracy.json
+	@cat bench/results_time_to_accuracy.json
 
 # Accuracy on photos/scans/canvases of MNIST test digits per capture kind and entry point
 # (TF-only, predict, REST), and serving_images' latency on a 640x480 JPEG.

@@ -15,7 +15,9 @@ Each (run, seed) trains in its own process, the runs taking turns seed by seed, 
 machine's slow spells hit all of them. After every epoch the test split is scored *off
 the clock*; the clock counts training only (for ``fit``, from each epoch's start to its
 validation pass; for our loop, the epoch's training steps). A run stops at the first epoch
-that reaches ``--target`` (``fast`` trains all its epochs: its schedule ends there).
+that reaches ``--target``. ``fast`` is short, so it is also scored every ``--score_every``
+of an epoch (the issue's "fractions of an epoch"), and trains all its epochs: its
+schedule ends there.
 
 ``--score=validation`` scores the validation split instead, for choosing a recipe without
 looking at the test set; ``--trial`` overrides the fast recipe's settings. Prints JSON.
@@ -40,6 +42,12 @@ flags.DEFINE_list("runs", ["fit", "ours", "fast"], "Which ways to train.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; every run trains once per seed.")
 flags.DEFINE_float("target", 0.99, "Accuracy to reach.")
 flags.DEFINE_enum("score", "test", ["test", "validation"], "Which split is scored.")
+flags.DEFINE_float(
+    "score_every",
+    0.5,
+    "For the fast recipe, also score at these fractions of an epoch (0: after epochs only).",
+)
+flags.DEFINE_bool("stop_fast", False, "Stop the fast run at the target too.")
 flags.DEFINE_string("trial", "", "JSON of Config settings that override the fast recipe.")
 flags.DEFINE_string("one", "", "Internal: run this one (run:seed) in this process.")
 flags.DEFINE_string("data_dir", None, "tfds data dir.")
@@ -56,12 +64,13 @@ class Scorer:
         self.images, self.labels, self.target, self.stop = images, labels, target, stop
         self.curve: list[dict] = []
 
-    def __call__(self, seconds: float, model: keras.Model) -> bool:
+    def __call__(self, epochs: float, seconds: float, model: keras.Model) -> bool:
+        """Scores ``model`` after ``epochs`` (a fraction within an epoch) and ``seconds`` of
+        training in all; True when the run should stop."""
         probabilities = model.predict(self.images, batch_size=1000, verbose=0)
         accuracy = float(np.mean(np.argmax(probabilities, -1) == self.labels))
-        total = seconds + (self.curve[-1]["seconds"] if self.curve else 0.0)
         self.curve.append(
-            {"epoch": len(self.curve) + 1, "seconds": round(total, 2), "accuracy": accuracy}
+            {"epoch": round(epochs, 3), "seconds": round(seconds, 2), "accuracy": accuracy}
         )
         return self.stop and accuracy >= self.target
 
@@ -91,7 +100,8 @@ class _FitEpochs(keras.callbacks.Callback):
             del self.start
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.scorer(self.seconds, self.model):
+        self.total = getattr(self, "total", 0.0) + self.seconds
+        if self.scorer(epoch + 1, self.total, self.model):
             self.model.stop_training = True
 
 
@@ -111,13 +121,22 @@ def run_fit(datasets: data.Datasets, seed: int, scorer: Scorer) -> None:
     )
 
 
-def run_ours(config: Config, datasets: data.Datasets, scorer: Scorer) -> None:
-    def on_epoch_end(record: dict, model: keras.Model) -> None:
-        if scorer(record["epoch_seconds"], model):
-            raise _Reached
+def run_ours(config: Config, datasets: data.Datasets, scorer: Scorer, every: float) -> None:
+    """Our loop, scored every ``every`` of an epoch (at the first call ending past each
+    mark; calls are ``steps_per_call`` steps) or, for 0, after every epoch."""
+    marks = [1.0]
 
+    def on_steps(epochs: float, seconds: float, model: keras.Model) -> None:
+        whole = abs(epochs - round(epochs)) < 1e-9
+        if (every and epochs >= marks[0] - 1e-9) or (not every and whole):
+            while marks[0] <= epochs + 1e-9:
+                marks[0] += every or 1.0
+            if scorer(epochs, seconds, model):
+                raise _Reached
+
+    marks[0] = every or 1.0
     try:
-        loop.train_and_evaluate(config, datasets, on_epoch_end=on_epoch_end)
+        loop.train_and_evaluate(config, datasets, on_steps=on_steps)
     except _Reached:
         pass
 
@@ -127,14 +146,15 @@ def measure_one(run: str, seed: int) -> dict:
     datasets = data.load(FLAGS.data_dir, data.default_manual_dir())
     split = datasets.test if FLAGS.score == "test" else datasets.validation
     images, labels = data.as_numpy(split)
-    scorer = Scorer(images, labels, FLAGS.target, stop=run != "fast")
+    scorer = Scorer(images, labels, FLAGS.target, stop=run != "fast" or FLAGS.stop_fast)
     if run == "fit":
         run_fit(datasets, seed, scorer)  # its arrays are loaded before its clock starts
     else:
         for _ in datasets.train.batch(4096):  # ours too: decode into the cache off the clock
             pass
         settings = {"recipe": "fast", **json.loads(FLAGS.trial or "{}")} if run == "fast" else {}
-        run_ours(Config(seed=seed, verbose=False, **settings), datasets, scorer)
+        every = FLAGS.score_every if run == "fast" else 0.0
+        run_ours(Config(seed=seed, verbose=False, **settings), datasets, scorer, every)
     return {"run": run, "seed": seed, **scorer.result()}
 
 
