@@ -125,8 +125,9 @@ def free_port(host: str, port: int) -> int:
 def granian_app(
     model_dir: str, name: str, max_body_bytes: int, batching_options, threads: int, url: str
 ):
-    """Builds the ASGI app in granian's worker process (TensorFlow starts there, not in the
-    parent that forks it); a model that cannot be loaded is one line and exit status 2."""
+    """Builds the ASGI app in granian's worker process (the model loads there, not in the
+    parent that forks it). A model that cannot be loaded is one ``error:`` line; the worker
+    exits, and with it granian's parent, non-zero."""
     try:
         application = rest.ModelServer(model_dir, name, max_body_bytes, batching_options)
     except UserError as error:
