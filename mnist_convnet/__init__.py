@@ -19,6 +19,7 @@ The package is laid out in the order a training run happens, then what uses its 
     predict.py       digits from image files
     rest.py          TF Serving's REST API and the draw-a-digit page
     batching.py      TF Serving's dynamic batching: concurrent requests, one model call
+    asgi.py          that app behind granian: bodies read, batches awaited, on the event loop
     tflite.py        TF Lite conversion and the LiteRT interpreter
     evaluation.py    accuracy, confusion matrix, per-class scores (NumPy only)
     visualize.py     what the network learned, as figures

@@ -249,18 +249,19 @@ def test_xla_with_max_pooling_asks_for_nondeterministic_ops(mnist):
 
 def test_on_steps_sees_each_call_with_the_clock_stopped(mnist):
     """After every call of 3 steps (epochs of 7: calls end at steps 3, 6, 7), ``on_steps``
-    gets the epochs done and the training seconds so far; the second it sleeps each time
-    is not counted."""
+    gets the epochs done and the training seconds so far; the 1.5 s it sleeps each time
+    (9 s in all) are not counted."""
     seen = []
 
     def on_steps(epochs, seconds, model):
         seen.append((epochs, seconds))
-        time.sleep(1.0)
+        time.sleep(1.5)
 
     config = Config(epochs=2, max_steps_per_epoch=7, steps_per_call=3, verbose=False)
     result = loop.train_and_evaluate(config, mnist, on_steps=on_steps)
     epochs, seconds = zip(*seen)
     assert epochs == pytest.approx([3 / 7, 6 / 7, 1, 1 + 3 / 7, 1 + 6 / 7, 2])
-    assert all(later - earlier < 1.0 for earlier, later in zip(seconds[1:], seconds[2:]))
-    assert result.train_seconds == pytest.approx(seconds[-1], abs=0.05)
-    assert sum(r["epoch_seconds"] for r in result.history) == pytest.approx(seconds[-1], abs=0.05)
+    assert all(later - earlier < 1.5 for earlier, later in zip(seconds[1:], seconds[2:]))
+    # After the last call the epoch still ends on the clock (the data iterator is let go).
+    assert seconds[-1] <= result.train_seconds < 9.0
+    assert sum(r["epoch_seconds"] for r in result.history) == pytest.approx(result.train_seconds)
