@@ -250,7 +250,8 @@ def test_xla_with_max_pooling_asks_for_nondeterministic_ops(mnist):
 def test_on_steps_sees_each_call_with_the_clock_stopped(mnist):
     """After every call of 3 steps (epochs of 7: calls end at steps 3, 6, 7), ``on_steps``
     gets the epochs done and the training seconds so far; the 1.5 s it sleeps each time
-    (9 s in all) are not counted."""
+    are not counted. (The first call alone can take 15 s under load: tracing, the shuffle
+    buffer filling.)"""
     seen = []
 
     def on_steps(epochs, seconds, model):
@@ -261,7 +262,11 @@ def test_on_steps_sees_each_call_with_the_clock_stopped(mnist):
     result = loop.train_and_evaluate(config, mnist, on_steps=on_steps)
     epochs, seconds = zip(*seen)
     assert epochs == pytest.approx([3 / 7, 6 / 7, 1, 1 + 3 / 7, 1 + 6 / 7, 2])
-    assert all(later - earlier < 1.5 for earlier, later in zip(seconds[1:], seconds[2:]))
-    # After the last call the epoch still ends on the clock (the data iterator is let go).
-    assert seconds[-1] <= result.train_seconds < 9.0
+    # Between two calls of one epoch the clock moved by one call, not by a sleep. (Across
+    # epochs it also counts letting the old data iterator go and the next shuffle buffer
+    # filling, seconds under load: on the clock, as they always were.)
+    for earlier, later in [(0, 1), (1, 2), (3, 4), (4, 5)]:
+        assert seconds[later] - seconds[earlier] < 1.5
+    # Five sleeps of 1.5 s follow the first call: counted, they would add 7.5 s.
+    assert seconds[-1] <= result.train_seconds < seconds[0] + 7.5
     assert sum(r["epoch_seconds"] for r in result.history) == pytest.approx(result.train_seconds)
