@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+from bench import memory
 from mnist_convnet import captures, data
 
 SETTINGS = {
@@ -72,15 +73,7 @@ def payloads(folder: Path) -> dict[str, Path]:
 
 def rss_mb(pid: int) -> float:
     """Resident memory of the server: its process and the worker granian runs it in."""
-    total, pending = 0, [pid]
-    while pending:
-        current = pending.pop()
-        for line in Path(f"/proc/{current}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-        for task in Path(f"/proc/{current}/task").iterdir():
-            pending += [int(c) for c in (task / "children").read_text().split()]
-    return total / 1024
+    return memory.tree_rss_kb(pid) / 1024
 
 
 class Server:

@@ -147,21 +147,6 @@ def wait_until_answering(url: str, seconds: float = 30.0) -> None:
             time.sleep(0.05)
 
 
-def tree_rss_kb(pid: int) -> int:
-    """Resident memory of a process and all its descendants (granian serves from a child)."""
-    from pathlib import Path
-
-    total, pending = 0, [pid]
-    while pending:
-        current = pending.pop()
-        for line in Path(f"/proc/{current}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-        for task in Path(f"/proc/{current}/task").iterdir():
-            pending += [int(c) for c in (task / "children").read_text().split()]
-    return total
-
-
 def parsed_flags():
     """absl's FLAGS marked as parsed, so a command's ``main`` can run in the test process
     with ``flagsaver`` setting its flags (as ``app.run`` would from a command line)."""

@@ -13,9 +13,10 @@ import pytest
 import requests
 from PIL import Image
 
+from bench.memory import tree_rss_kb
 from mnist_convnet import rest
 from mnist_convnet.batching import BatchingOptions
-from tests.helpers import serve_in_thread, serve_process, tree_rss_kb
+from tests.helpers import serve_in_thread, serve_process
 
 
 @pytest.fixture(scope="module")

@@ -71,28 +71,23 @@ def test_granian_gets_a_port_checked_free_before_it_starts():
             serve.free_port("127.0.0.1", port)
 
 
+def _serve(model_dir) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "mnist_convnet", "serve", f"--model_dir={model_dir}"]
+    return subprocess.run(
+        [*command, "--port=0"], capture_output=True, text=True, timeout=120, env=user_env()
+    )
+
+
 @pytest.mark.slow
 def test_a_model_granian_cannot_load_is_one_error_line_and_a_failed_exit(exported, tmp_path):
     """The parent refuses a folder without versions; a version that is not a SavedModel
     fails in granian's worker, which says why in one line, and the server exits non-zero."""
-    empty = subprocess.run(
-        [sys.executable, "-m", "mnist_convnet", "serve", f"--model_dir={tmp_path}", "--port=0"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=user_env(),
-    )
+    empty = _serve(tmp_path)
     assert empty.returncode == 2
     assert empty.stderr.strip().splitlines()[-1].startswith("error: no SavedModel versions")
     (tmp_path / "1").mkdir()
     (tmp_path / "1" / "saved_model.pb").write_bytes(b"not a protobuf")
-    broken = subprocess.run(
-        [sys.executable, "-m", "mnist_convnet", "serve", f"--model_dir={tmp_path}", "--port=0"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=user_env(),
-    )
+    broken = _serve(tmp_path)
     assert broken.returncode != 0
     errors = [line for line in broken.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot load SavedModel" in errors[0]
