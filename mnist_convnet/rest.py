@@ -101,6 +101,12 @@ def _pixels(instance: Any, floats: bool = False) -> np.ndarray:
     return array.astype(np.uint8)
 
 
+def _pixel_rows(instances: list, signature_name: str) -> np.ndarray:
+    """The instances as one array of rows for a pixel signature (floats for serving_float)."""
+    floats = signature_name == "serving_float"
+    return np.stack([_pixels(i, floats=floats) for i in instances])
+
+
 def _b64(instance: Any) -> bytes | None:
     """The decoded bytes of a ``{"b64": ...}`` instance; None if it is not one."""
     if isinstance(instance, dict) and set(instance) == {"b64"}:
@@ -253,11 +259,10 @@ class ModelServer:
 
     def submit_batched(self, method: str, path: str, body: bytes) -> tuple[Future, Callable] | None:
         """For a well-formed pixel ``:predict`` of the latest version when batching is on:
-        its rows queued for a batch, as ``(future of the outputs, outputs -> JSON body)``, so
-        that an
-        event loop can await the batch without a thread (``asgi.AsgiApp``). ``None`` for
-        everything else — other requests, bad ones, a full queue: the WSGI app serves
-        those, with the same checks and error answers."""
+        its rows queued for a batch, as ``(future of the outputs, outputs -> JSON body)``,
+        so that an event loop can await the batch without a thread (``asgi.AsgiApp``).
+        ``None`` for everything else — other requests, bad ones, a full queue: the WSGI app
+        serves those, with the same checks and error answers."""
         if self.batching is None or method != "POST":
             return None
         match = _PATH.match(path)
@@ -270,8 +275,7 @@ class ModelServer:
                 return None
             if name not in self.model(self.latest).signatures:
                 return None
-            floats = name == "serving_float"
-            rows = np.stack([_pixels(i, floats=floats) for i in instances])
+            rows = _pixel_rows(instances, name)
         except BadRequest:
             return None
         if len(rows) > self.batching.max_batch_size:
@@ -303,9 +307,7 @@ class ModelServer:
         try:
             if images:
                 return _numpy(self._find(fn, tf.constant(encoded)))
-            floats = name == "serving_float"
-            rows = np.stack([_pixels(i, floats=floats) for i in instances])
-            return self._rows_function(version, name)(rows)
+            return self._rows_function(version, name)(_pixel_rows(instances, name))
         except tf.errors.InvalidArgumentError as error:
             raise BadRequest(
                 400, f"the model rejected the input: {digit_finder.error_message(error)}"
@@ -341,8 +343,9 @@ class ModelServer:
 
 
 def parse_predict(body: bytes) -> tuple[bool, list, str | None]:
-    """A ``:predict`` body checked: ``(columnar, instances, signature_name)``; each instance
-    unwrapped from TF Serving's ``{"b64": ...}``/nesting forms. ``BadRequest`` says why not."""
+    """A ``:predict`` body checked: ``(columnar, instances, signature_name)``, each instance
+    taken out of TF Serving's named-input form (``{"pixels": ...}``). ``BadRequest`` says
+    why not."""
     try:
         payload = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as error:
