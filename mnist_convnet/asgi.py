@@ -76,9 +76,10 @@ class AsgiApp:
             if len(body) > self.max_body_bytes:
                 await self._too_large(send)
                 return
-        if self.submit is not None and await self._batched(scope, bytes(body), send):
+        body = bytes(body)
+        if self.submit is not None and await self._batched(scope, body, send):
             return
-        environ = wsgi_environ(scope, bytes(body))
+        environ = wsgi_environ(scope, body)
         loop = asyncio.get_running_loop()
         status, headers, payload = await loop.run_in_executor(self.pool, self._run, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -96,16 +97,12 @@ class AsgiApp:
             outputs = await asyncio.wrap_future(future)
         except Exception:
             return False
-        headers = [(b"content-type", b"application/json")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": render(outputs)})
+        await _send_json(send, 200, render(outputs))
         return True
 
     async def _too_large(self, send: Callable) -> None:
         payload = json.dumps({"error": f"request body larger than {self.max_body_bytes} bytes"})
-        headers = [(b"content-type", b"application/json")]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": payload.encode()})
+        await _send_json(send, 413, payload.encode())
 
     def _run(self, environ: dict) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """The WSGI call, in a pool thread: (status, headers, body)."""
@@ -132,6 +129,12 @@ class AsgiApp:
         self.pool.shutdown(wait=True)
         if hasattr(self.wsgi_app, "close"):
             self.wsgi_app.close()
+
+
+async def _send_json(send: Callable, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
