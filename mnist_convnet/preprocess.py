@@ -18,21 +18,36 @@ decoding. Every way a file can be unusable raises ``ImageError`` with a sentence
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from mnist_convnet.digit_finder import MAX_PIXELS
+from mnist_convnet.contract import MAX_PIXELS
 from mnist_convnet.errors import UserError
 
 MAX_BYTES = 50 * 1024 * 1024
 TF_FORMATS = {"PNG", "JPEG", "GIF", "BMP"}
 TF_MODES = {"1", "L", "LA", "RGB", "RGBA", "P"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".pgm"}
 EXIF_ORIENTATION = 0x0112
+
+
+def expand(paths: list[str]) -> list[Path]:
+    """Files as given; folders replaced by the image files inside them, sorted."""
+    found: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            found.append(path)
+    return found
 
 
 class ImageError(UserError):
@@ -64,8 +79,11 @@ def _readable(image: Image.Image) -> Image.Image:
     return image.convert("L" if image.mode in ("1", "L") else "RGB")
 
 
-def encoded_image(path: str | os.PathLike) -> bytes:
-    """The bytes to send to the digit-finder for ``path``, or raises ImageError."""
+@contextlib.contextmanager
+def opened(path: str | os.PathLike) -> Iterator[tuple[bytes, Image.Image]]:
+    """The bytes of ``path`` and Pillow's image of them, checked before decoding (empty,
+    over MAX_BYTES, over MAX_PIXELS, a decompression bomb); any failure, also while the
+    caller decodes inside the ``with``, is one ImageError."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -82,14 +100,7 @@ def encoded_image(path: str | os.PathLike) -> bytes:
                     raise ImageError(
                         f"image is {width}x{height}; at most {MAX_PIXELS:,} pixels are accepted"
                     )
-                if tf_reads_as_is(image):
-                    return data
-                image.seek(0)  # first frame of an animation
-                image = ImageOps.exif_transpose(image)
-                image.load()
-                buffer = io.BytesIO()
-                _readable(image).save(buffer, format="PNG")
-                return buffer.getvalue()
+                yield data, image
     except ImageError:
         raise
     except FileNotFoundError:
@@ -104,3 +115,22 @@ def encoded_image(path: str | os.PathLike) -> bytes:
         raise ImageError(f"refused as a decompression bomb: {error}") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"cannot decode image: {error}") from None
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """The first frame, turned as its EXIF orientation says, decoded, in a mode a PNG
+    holds (L, RGB or RGBA) without losing what matters."""
+    image.seek(0)  # first frame of an animation
+    image = ImageOps.exif_transpose(image)
+    image.load()
+    return _readable(image)
+
+
+def encoded_image(path: str | os.PathLike) -> bytes:
+    """The bytes to send to the digit-finder for ``path``, or raises ImageError."""
+    with opened(path) as (data, image):
+        if tf_reads_as_is(image):
+            return data
+        buffer = io.BytesIO()
+        upright(image).save(buffer, format="PNG")
+        return buffer.getvalue()

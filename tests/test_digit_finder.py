@@ -190,6 +190,13 @@ def test_a_digit_reaching_the_edge_is_kept(digit):
 # --- connected components: the hand-written labelling against breadth-first search -----
 
 
+def label_components(mask: np.ndarray) -> np.ndarray:
+    """int32 [h, w]: 0 off the mask, else one label (>= 1) per 8-connected component."""
+    points = tf.cast(tf.where(mask), tf.int32)
+    labels = digit_finder.label_points(points, tf.shape(mask)) + 1
+    return tf.scatter_nd(points, labels, tf.shape(mask)).numpy()
+
+
 def _bfs_components(mask: np.ndarray) -> list[frozenset]:
     seen, found = np.zeros_like(mask), []
     for start in zip(*np.nonzero(mask)):
@@ -219,7 +226,7 @@ def _bfs_components(mask: np.ndarray) -> list[frozenset]:
 )
 @given(mask=arrays(bool, st.tuples(st.integers(1, 24), st.integers(1, 24))))
 def test_labels_are_the_8_connected_components(mask):
-    labels = digit_finder.label_components(tf.constant(mask)).numpy()
+    labels = label_components(mask)
     assert (labels > 0).tolist() == mask.tolist()
     ours = {frozenset(zip(*np.nonzero(labels == v))) for v in np.unique(labels) if v}
     assert ours == set(_bfs_components(mask))
@@ -231,7 +238,7 @@ def test_a_long_spiral_is_one_component():
     mask[::4, :] = True
     for i, row in enumerate(range(0, 57, 4)):
         mask[row : row + 5, 60 if i % 2 == 0 else 0] = True
-    labels = digit_finder.label_components(tf.constant(mask)).numpy()
+    labels = label_components(mask)
     assert len(np.unique(labels[mask])) == 1
 
 
@@ -265,3 +272,137 @@ def test_pieces_above_each_other_are_one_digit():
     assert int(count) == 2
     top, left = boxes.numpy()[0].tolist()[:2]
     assert abs(top - 20) <= 2 and abs(left - 40) <= 2  # the bar belongs to the first digit
+
+
+# --- the builtin-only pieces equal the TensorFlow ops they stand for ---------------------
+# reader.tflite is built from these functions, so they must say exactly what the ops the
+# SavedModel used before said (tests/test_tflite.py checks the file has builtins only).
+
+sizes = st.tuples(st.integers(1, 70), st.integers(1, 70))
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=sizes, out=sizes, seed=st.integers(0, 2**16))
+def test_resizes_equal_tf_image_resize(shape, out, seed):
+    image = np.random.default_rng(seed).uniform(0, 255, shape).astype(np.float32)
+    size = tf.constant(out)
+    for method, ours in [
+        ("area", digit_finder.resize_area),
+        ("bilinear", digit_finder.resize_bilinear),
+    ]:
+        theirs = tf.image.resize(image[..., None], out, method=method)[..., 0]
+        np.testing.assert_allclose(ours(image, size), theirs, atol=2e-3, err_msg=method)
+    theirs = tf.image.resize(image[..., None], out, method="bilinear", antialias=True)[..., 0]
+    np.testing.assert_allclose(digit_finder.resize_antialiased(image, size), theirs, atol=2e-3)
+
+
+def test_a_resize_reads_only_the_corner_it_is_given():
+    """reader.tflite's frame: the image in the corner, anything in the rest."""
+    rng = np.random.default_rng(0)
+    frame = rng.uniform(0, 255, (64, 64)).astype(np.float32)
+    corner = tf.constant([30, 45])
+    for ours, out in [
+        (digit_finder.resize_area, [12, 18]),
+        (digit_finder.resize_bilinear, [60, 90]),
+    ]:
+        np.testing.assert_allclose(
+            ours(frame, tf.constant(out), corner),
+            ours(frame[:30, :45], tf.constant(out)),
+            atol=1e-3,
+        )
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_solve_spd_is_the_ridge_least_squares_fit(seed):
+    rng = np.random.default_rng(seed)
+    terms = rng.uniform(-1, 1, (40, 6)).astype(np.float32)
+    target = rng.uniform(0, 255, (40, 1)).astype(np.float32)
+    ridge = 1e-3
+    normal = terms.T @ terms + ridge * np.eye(6, dtype=np.float32)
+    ours = digit_finder.solve_spd(tf.constant(normal), tf.constant(terms.T @ target))
+    theirs = tf.linalg.lstsq(terms, target, l2_regularizer=ridge)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=arrays(np.float32, st.integers(1, 300), elements=st.floats(0, 255.5, width=32)))
+def test_percentile_and_cumulative_max_match_numpy(values):
+    for q in (0.1, 0.5, 0.9):
+        ours = float(digit_finder.percentile(tf.constant(values), q))
+        levels = np.sort(np.floor(values))
+        assert ours == levels[max(int(np.ceil(q * len(values))), 1) - 1]
+    ints = np.round(values).astype(np.int32)
+    got = digit_finder.cumulative_max(tf.constant(ints)).numpy()
+    assert got.tolist() == np.maximum.accumulate(ints).tolist()
+
+
+def _longest_run_reference(mask: np.ndarray, fraction: float) -> np.ndarray:
+    """Pixel by pixel: the length of the run holding it, along rows and along columns."""
+    out = np.zeros(mask.shape, bool)
+    for grid, flip in ((mask, False), (mask.T, True)):
+        found = np.zeros(grid.shape, bool)
+        for r, row in enumerate(grid):
+            c = 0
+            while c < len(row):
+                end = c
+                while end < len(row) and row[end]:
+                    end += 1
+                if end > c and end - c >= fraction * len(row):
+                    found[r, c:end] = True
+                c = end + 1
+        out |= found.T if flip else found
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(mask=arrays(bool, st.tuples(st.integers(1, 30), st.integers(1, 30))))
+def test_long_runs_are_the_runs_of_that_length(mask):
+    for fraction in (0.5, 0.9):
+        ours = digit_finder.long_runs(tf.constant(mask, tf.float32), fraction).numpy() > 0
+        assert ours.tolist() == _longest_run_reference(mask, fraction).tolist()
+
+
+# --- the shared core answers with a status, never an error -------------------------------
+
+
+@pytest.mark.parametrize(
+    "grey, status",
+    [
+        (np.full((60, 60), 255.0), digit_finder.BLANK),
+        (np.full((60, 60), 128.0), digit_finder.BLANK),
+        (np.random.default_rng(0).uniform(0, 255, (200, 200)), None),  # noise: not FOUND
+        (np.full((400, 6), 200.0), digit_finder.BAD_SIZE),  # a sliver
+    ],
+    ids=["white", "grey", "noise", "sliver"],
+)
+def test_nothing_to_read_is_a_status_in_the_core(grey, status):
+    image, got = digit_finder.read_digit(tf.constant(grey, tf.float32))
+    digits, boxes, count, got_number = digit_finder.read_number(tf.constant(grey, tf.float32))
+    if status is None:
+        return  # noise may hold "digits"; it must only not raise (tests/test_tflite too)
+    assert int(got) == int(got_number) == status
+    assert not image.numpy().any() and not digits.numpy().any() and int(count) == 0
+
+
+def test_frame_grey_reads_the_corner_as_grey_of_the_image():
+    rng = np.random.default_rng(1)
+    rgba = rng.uniform(0, 255, (50, 70, 4)).astype(np.uint8)
+    frame = np.zeros((1, 128, 128, 4), np.uint8)
+    frame[0, :50, :70] = rgba
+    frame[0, 60:, 80:] = 255  # the rest of the frame is no part of the image
+    grey, size = digit_finder.frame_grey(tf.constant(frame), tf.constant([50, 70]))
+    expected = digit_finder.grey_of(tf.constant(rgba, tf.float32))
+    assert size.numpy().tolist() == [50, 70]
+    np.testing.assert_allclose(grey.numpy()[:50, :70], expected, atol=1e-3)
+
+
+def test_grey_of_weighs_channels_as_rgb_to_grayscale():
+    rng = np.random.default_rng(2)
+    rgb = rng.uniform(0, 255, (9, 11, 3)).astype(np.float32)
+    expected = tf.image.rgb_to_grayscale(rgb)[..., 0]
+    np.testing.assert_allclose(digit_finder.grey_of(tf.constant(rgb)), expected, atol=1e-3)
+    grey_alpha = np.stack([rgb[..., 0], np.full((9, 11), 255.0, np.float32)], -1)
+    np.testing.assert_allclose(
+        digit_finder.grey_of(tf.constant(grey_alpha)), rgb[..., 0], atol=1e-3
+    )

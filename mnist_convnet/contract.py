@@ -1,0 +1,26 @@
+"""What the digit-finder promises every caller, in plain Python (no TensorFlow).
+
+The finder runs in two graphs built from one source (``digit_finder.py``): the
+SavedModel's signatures and ``reader.tflite``. Their callers — ``predict``, the REST
+server, a phone app through ``lite.py``, the page — agree with it on these numbers and
+words, so each is defined once, here, where a TF-free client can import it.
+"""
+
+from __future__ import annotations
+
+MAX_PIXELS = 25_000_000  # images whose header promises more are refused before decoding
+MAX_DIGITS = 16  # the most digits a number reading returns
+SIZE = 28  # the model's input: SIZE x SIZE, white ink on black, as MNIST
+FRAME_SIDE = 640  # reader.tflite's frame: uint8 [1, FRAME_SIDE, FRAME_SIDE, 4] RGBA
+
+# The reader's ``status`` output; REASONS[status] says it in words (the SavedModel raises
+# InvalidArgument with the same sentence).
+FOUND, BLANK, NO_WRITING, TOO_MANY, BAD_SIZE, NOISE = range(6)
+REASONS = (
+    "",
+    "no digit found: the image is blank or has almost no contrast",
+    "no digit found: only edge marks and specks",
+    f"found more than {MAX_DIGITS} digits; at most {MAX_DIGITS} are read",
+    "no digit found: the image is too narrow to read",
+    "no digit found: nothing stands out of the noise",
+)

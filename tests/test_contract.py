@@ -1,0 +1,43 @@
+"""contract.py: the statuses the finder answers with, and the sentences that go with them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnist_convnet import captures, contract, digit_finder
+
+find_digit = tf.function(digit_finder.find_digit, input_signature=[tf.TensorSpec([], tf.string)])
+
+
+def test_every_status_has_its_own_reason():
+    statuses = [
+        contract.FOUND,
+        contract.BLANK,
+        contract.NO_WRITING,
+        contract.TOO_MANY,
+        contract.BAD_SIZE,
+        contract.NOISE,
+    ]
+    assert statuses == list(range(len(contract.REASONS)))
+    assert contract.REASONS[contract.FOUND] == ""
+    assert len(set(contract.REASONS)) == len(contract.REASONS)
+
+
+@pytest.mark.parametrize(
+    "grey, status",
+    [
+        (np.full((60, 60), 250.0), contract.BLANK),
+        (np.clip(128 + np.random.default_rng(0).normal(0, 20, (480, 640)), 0, 255), contract.NOISE),
+        (np.full((600, 8), 250.0), contract.BAD_SIZE),
+    ],
+    ids=["blank", "noise", "sliver"],
+)
+def test_the_saved_model_refuses_with_the_reason_the_reader_returns(grey, status):
+    """One sentence for one status, whichever graph says it."""
+    _, got = digit_finder.read_digit(tf.constant(grey, tf.float32))
+    assert int(got) == status
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        find_digit(tf.constant(captures.encode(grey)))
+    assert digit_finder.error_message(error.value) == contract.REASONS[status]
