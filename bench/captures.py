@@ -12,8 +12,17 @@ three ways and the three must agree:
     predict   `mnist-convnet predict [--number]` on the files (a child process)
     rest      the REST server's b64 path (`mnist-convnet serve`'s application, on loopback)
 
-Prints one JSON object: accuracy per kind and entry point, disagreements, the oracle
-(the model on the original 28x28 digits), and serving_images latency on a 640x480 JPEG.
+and, as a phone reads them, by each reader.tflite given (``--readers``, default the
+export's ``reader.tflite`` and ``reader_dynamic_range.tflite`` when present):
+
+    tflite:NAME  `mnist-convnet predict --tflite=NAME.tflite [--number]` (Pillow + LiteRT,
+                 no TensorFlow); ``NAME_agrees`` is the share of files on which it gives
+                 tf_only's answer (the decoders differ by a grey level)
+
+Prints one JSON object: accuracy per kind and entry point, disagreements, and, side by
+side in one run, serving_images in TensorFlow and each reader in LiteRT (one thread):
+p50 milliseconds per image on a 640x480 JPEG and on a sample of the captures, and the
+readers' sizes in bytes.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ import requests
 import tensorflow as tf
 from absl import app, flags
 
-from mnist_convnet import captures, inference, rest
+from mnist_convnet import captures, inference, lite, rest, tflite
 from tests.helpers import read_idx, serve_in_thread
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel (version or base).")
@@ -44,6 +53,12 @@ flags.DEFINE_string(
     "mnist_dir",
     os.environ.get("MNIST_MANUAL_DIR", "../shared/datasets/mnist"),
     "Folder with the official t10k-*.gz files.",
+)
+flags.DEFINE_list(
+    "readers",
+    None,
+    "reader .tflite files read like `predict --tflite` (default: the export's reader.tflite "
+    "and reader_dynamic_range.tflite, where `make export-tflite` wrote them).",
 )
 FLAGS = flags.FLAGS
 
@@ -78,8 +93,11 @@ def read_rest(url: str, encoded: bytes, number: bool) -> tuple[str, np.ndarray |
     return str(prediction["classes"]), np.asarray(prediction["image"], np.uint8)
 
 
-def read_predict(model_dir: str, paths: list[Path], number: bool) -> dict[str, str]:
+def read_predict(
+    model_dir: str, paths: list[Path], number: bool, reader: str = ""
+) -> dict[str, str]:
     command = [sys.executable, "-m", "mnist_convnet", "predict", f"--model_dir={model_dir}"]
+    command += [f"--tflite={reader}"] if reader else []
     command += ["--number"] if number else []
     done = subprocess.run(command + [str(p) for p in paths], capture_output=True, text=True)
     found = {}
@@ -90,25 +108,56 @@ def read_predict(model_dir: str, paths: list[Path], number: bool) -> dict[str, s
     return found
 
 
-def latency_640x480(loaded, repeats: int = 50) -> dict[str, float]:
+def _jpeg_640x480() -> bytes:
     rng = np.random.default_rng(0)
     digit = test_digits(Path(FLAGS.mnist_dir))[0][0]
     grey = captures.on_paper(captures.single(rng, digit, 200, (480, 640)), 220, 60)
-    jpeg = captures.encode(
+    return captures.encode(
         captures.noise(captures.uneven_light(grey, rng, 0.4), rng, 4), "JPEG", quality=85
     )
-    batch = tf.constant([jpeg])
-    loaded.signatures["serving_images"](images=batch)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        loaded.signatures["serving_images"](images=batch)
-        times.append(time.perf_counter() - start)
-    return {
-        "p50_ms": 1000 * float(np.median(times)),
-        "min_ms": 1000 * min(times),
-        "bytes": len(jpeg),
-    }
+
+
+def latency(loaded, readers: dict[str, Path], files: list[Path], rounds: int = 5) -> dict:
+    """p50 ms per image, side by side: serving_images (TensorFlow) and each reader (LiteRT,
+    one thread, the frame filled beforehand as an app's camera callback would), on the
+    640x480 JPEG and on ``files``, the calls interleaved round by round."""
+    jpeg_path = Path(tempfile.mkdtemp()) / "photo_640x480.jpg"
+    jpeg_path.write_bytes(_jpeg_640x480())
+    sets = {"photo_640x480_jpeg": [jpeg_path], "captures": files}
+    runners = {name: lite.LiteReader(path, num_threads=1) for name, path in readers.items()}
+    report: dict = {"bytes": {name: path.stat().st_size for name, path in readers.items()}}
+    for set_name, paths in sets.items():
+        encoded = [tf.constant([p.read_bytes()]) for p in paths]
+        frames = [lite.fill_frame(lite.load_image(p)) for p in paths]
+        times: dict[str, list[float]] = {"serving_images": [], **{n: [] for n in runners}}
+        for round_ in range(rounds + 1):  # the first round warms up
+            for i, batch in enumerate(encoded):
+                start = time.perf_counter()
+                loaded.signatures["serving_images"](images=batch)
+                if round_:
+                    times["serving_images"].append(time.perf_counter() - start)
+                for name, runner in runners.items():
+                    frame, size, _ = frames[i]
+                    start = time.perf_counter()
+                    runner.run("read_digit", frame, size)
+                    if round_:
+                        times[name].append(time.perf_counter() - start)
+        report[set_name] = {
+            name: {"p50_ms": round(1000 * float(np.median(t)), 2), "calls": len(t)}
+            for name, t in times.items()
+        }
+    return report
+
+
+def _readers(model_dir: str) -> dict[str, Path]:
+    """The reader files to measure, by name (file name without .tflite)."""
+    if FLAGS.readers is not None:
+        paths = [Path(p) for p in FLAGS.readers]
+    else:
+        folder = tflite.output_dir(model_dir)
+        paths = [folder / f"{kind}.tflite" for kind in tflite.READERS]
+        paths = [p for p in paths if p.exists()]
+    return {p.stem: p for p in paths}
 
 
 def main(argv: list[str]) -> None:
@@ -132,6 +181,9 @@ def main(argv: list[str]) -> None:
         "digits_per_number": FLAGS.digits_per_number,
         "kinds": {},
     }
+    readers = _readers(model_dir)
+    report["readers"] = {name: str(path) for name, path in readers.items()}
+    sample: list[Path] = []
     folder = Path(tempfile.mkdtemp(prefix="captures-"))
     server = rest.ModelServer(Path(model_dir).parent, "mnist")
     with serve_in_thread(server) as base:
@@ -147,7 +199,11 @@ def main(argv: list[str]) -> None:
                 paths.append(folder / f"{kind}_{index:04d}{suffix}")
                 paths[-1].write_bytes(encoded)
             by_predict = read_predict(model_dir, paths, number)
-            right = {"tf_only": 0, "predict": 0, "rest": 0}
+            by_reader = {
+                n: read_predict(model_dir, paths, number, str(p)) for n, p in readers.items()
+            }
+            right = {"tf_only": 0, "predict": 0, "rest": 0, **{f"tflite:{n}": 0 for n in readers}}
+            agree = dict.fromkeys(readers, 0)
             disagree = 0
             for path, (_, _, encoded, _, label) in zip(paths, items):
                 tf_read, tf_image = read_tf_only(loaded, encoded, number)
@@ -163,12 +219,19 @@ def main(argv: list[str]) -> None:
                     and np.array_equal(tf_image, rest_image)
                 )
                 disagree += len(set(reads.values())) > 1 or not same_image
+                for name, found in by_reader.items():
+                    reads[f"tflite:{name}"] = found.get(str(path))
+                    agree[name] += found.get(str(path)) == tf_read
                 for entry, read in reads.items():
                     right[entry] += read == label
             report["kinds"][kind] = {e: round(r / len(items), 4) for e, r in right.items()}
             report["kinds"][kind]["disagreements"] = disagree
+            for name, count in agree.items():
+                report["kinds"][kind][f"{name}_agrees"] = round(count / len(items), 4)
+            if not number:
+                sample += paths[:5]
             print(kind, report["kinds"][kind], file=sys.stderr, flush=True)
-    report["latency_serving_images_640x480_jpeg"] = latency_640x480(loaded)
+    report["latency"] = latency(loaded, readers, sample)
     print(json.dumps(report, indent=1))
 
 

@@ -30,7 +30,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from bench import flops
-from mnist_convnet import data, export, inference, loop, tflite
+from mnist_convnet import data, export, inference, lite, loop, tflite
 from mnist_convnet import model as model_lib
 from mnist_convnet.config import Config
 
@@ -120,16 +120,16 @@ def measure_inference(datasets: data.Datasets, epochs: int, seed: int) -> dict:
             "images_per_second": round(calls * batch / seconds, 1),
             "ms_per_call": round(1000 * seconds / calls, 3),
         }
-    lite = {}
+    lite_rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         representative, _ = data.as_numpy(datasets.train, 200)
         for kind in ("float32", "int8"):
             path = Path(tmp) / f"{kind}.tflite"
             path.write_bytes(tflite.convert(version_dir, kind, representative))
-            latency = tflite.LiteModel(path).latency_ms(images[0], runs=2000)
-            lite[kind] = {k: round(v, 4) for k, v in latency.items()}
-            lite[kind]["bytes"] = path.stat().st_size
-    return {"saved_model": throughput, "tflite_single_image": lite}
+            latency = lite.LiteModel(path).latency_ms(images[0], runs=2000)
+            lite_rows[kind] = {k: round(v, 4) for k, v in latency.items()}
+            lite_rows[kind]["bytes"] = path.stat().st_size
+    return {"saved_model": throughput, "tflite_single_image": lite_rows}
 
 
 def main(argv: list[str]) -> None:

@@ -13,14 +13,16 @@ The package is laid out in the order a training run happens, then what uses its 
     interrupt.py     SIGTERM/SIGINT -> checkpoint, then stop
     export.py        versioned SavedModels in TF Serving's layout
     signatures.py    the SavedModel's serving signatures
-    digit_finder.py  finding digits in photos and scans, in TensorFlow ops
+    digit_finder.py  finding digits in photos and scans, in ops TF Lite has too
+    contract.py      what the finder promises its callers: limits, frame, statuses
     inference.py     loading SavedModels, .tflite and .keras files as classifiers
     preprocess.py    image files TensorFlow cannot decode, made decodable
     predict.py       digits from image files
     rest.py          TF Serving's REST API and the draw-a-digit page
     batching.py      TF Serving's dynamic batching: concurrent requests, one model call
     asgi.py          that app behind granian: bodies read, batches awaited, on the event loop
-    tflite.py        TF Lite conversion and the LiteRT interpreter
+    tflite.py        TF Lite conversion: classifiers and reader.tflite
+    lite.py          running .tflite files in LiteRT, as a phone does (no TensorFlow)
     evaluation.py    accuracy, confusion matrix, per-class scores (NumPy only)
     visualize.py     what the network learned, as figures
     plots.py         the matplotlib drawing behind them

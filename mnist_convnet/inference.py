@@ -57,7 +57,7 @@ def load_classifier(path: str | os.PathLike, batch_size: int = 1000) -> Classifi
     if path.suffix == ".tflite":
         if not path.is_file():
             raise UserError(f"no such file: {path}")
-        from mnist_convnet.tflite import LiteModel
+        from mnist_convnet.lite import LiteModel
 
         try:
             lite = LiteModel(path)

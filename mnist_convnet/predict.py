@@ -14,25 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 from mnist_convnet import digit_finder, preprocess
 from mnist_convnet.errors import UserError
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".pgm"}
-
-
-def expand(paths: list[str]) -> list[Path]:
-    """Files as given; folders replaced by the image files inside them, sorted."""
-    found: list[Path] = []
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            found.append(path)
-    return found
+from mnist_convnet.lite import digit_result
 
 
 def signature(loaded, number: bool):
@@ -45,15 +31,6 @@ def signature(loaded, number: bool):
             "export it again with `mnist-convnet train` or `make train`"
         )
     return fn
-
-
-def _digit(probabilities: np.ndarray) -> dict:
-    top = np.argsort(probabilities)[::-1][:3]
-    return {
-        "digit": int(top[0]),
-        "probability": round(float(probabilities[top[0]]), 6),
-        "top3": [[int(d), round(float(probabilities[d]), 6)] for d in top],
-    }
 
 
 def _number(outputs: dict) -> dict:
@@ -78,4 +55,4 @@ def read_file(fn, path: Path, number: bool) -> dict:
         return {**result, "error": digit_finder.error_message(error)}
     if number:
         return {**result, **_number(outputs)}
-    return {**result, **_digit(outputs["probabilities"][0].numpy())}
+    return {**result, **digit_result(outputs["probabilities"][0].numpy())}

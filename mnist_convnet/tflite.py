@@ -1,4 +1,4 @@
-"""From a SavedModel to TF Lite files for phones, and running them with LiteRT.
+"""From a SavedModel to TF Lite files for phones (running them is ``lite.py``'s job).
 
 Three conversions of the ``serving_float`` signature (float32 [1, 28, 28, 1] in [0, 1]):
 
@@ -8,6 +8,15 @@ Three conversions of the ``serving_float`` signature (float32 [1, 28, 28, 1] in 
                           1/255, so raw 0-255 pixels go in as they are. Activation ranges
                           are calibrated on a representative set of training images.
 
+and the whole reader, the digit-finder in front of the classifier:
+
+    reader.tflite         an RGBA frame in, the digit (read_digit) or the number
+                          (read_number) out, with a status instead of errors; the
+                          finder is ``digit_finder.py``, the same functions that build
+                          the SavedModel's serving_images, converted with builtin ops
+                          only (no Select TF ops, no custom ops). Contract: ``lite.py``.
+    reader_dynamic_range.tflite  the same with the classifier's weights stored as int8
+
 They are written to ``<export_dir>_tflite/<version>/``, beside the SavedModel base path
 (not inside it, where TF Serving looks for versions).
 """
@@ -15,15 +24,17 @@ They are written to ``<export_dir>_tflite/<version>/``, beside the SavedModel ba
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert import schema_py_generated as schema
+
+from mnist_convnet import contract, digit_finder
 
 KINDS = ("float32", "dynamic_range", "int8")
+READERS = ("reader", "reader_dynamic_range")
 
 
 def output_dir(version_dir: str | os.PathLike) -> Path:
@@ -39,6 +50,7 @@ def convert(
     converter = tf.lite.TFLiteConverter.from_saved_model(
         str(saved_model_dir), signature_keys=["serving_float"]
     )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if kind in ("dynamic_range", "int8"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if kind == "int8":
@@ -56,79 +68,112 @@ def convert(
     return converter.convert()
 
 
+FRAME = tf.TensorSpec([1, contract.FRAME_SIDE, contract.FRAME_SIDE, 4], tf.uint8, name="frame")
+FRAME_SIZE = tf.TensorSpec([2], tf.int32, name="size")
+
+
+class Reader(tf.Module):
+    """The finder and the classifier as one graph, for TF Lite (the contract: ``lite.py``)."""
+
+    def __init__(self, loaded) -> None:
+        super().__init__()
+        self.loaded = loaded  # tracked, so the classifier's variables convert as constants
+        self._classify = loaded.signatures["serving_float"]
+
+    def _probabilities(self, digits: tf.Tensor) -> tf.Tensor:
+        floats = tf.reshape(tf.cast(digits, tf.float32) / 255.0, [-1, 28, 28, 1])
+        return self._classify(images=floats)["probabilities"]
+
+    @tf.function(input_signature=[FRAME, FRAME_SIZE])
+    def read_digit(self, frame: tf.Tensor, size: tf.Tensor) -> dict[str, tf.Tensor]:
+        grey, size = digit_finder.frame_grey(frame, size)
+        digit, status = digit_finder.read_digit(grey, size)
+        found = tf.equal(status, digit_finder.FOUND)
+        probabilities = tf.where(found, self._probabilities(digit), 0.0)
+        best = tf.cast(tf.argmax(probabilities, axis=-1), tf.int32)
+        return {
+            "digit": tf.where(found, best, -1),
+            "probabilities": probabilities,
+            "image": tf.reshape(digit, [1, 28, 28]),
+            "status": tf.reshape(status, [1]),
+        }
+
+    @tf.function(input_signature=[FRAME, FRAME_SIZE])
+    def read_number(self, frame: tf.Tensor, size: tf.Tensor) -> dict[str, tf.Tensor]:
+        grey, size = digit_finder.frame_grey(frame, size)
+        digits, boxes, count, status = digit_finder.read_number(grey, size)
+        present = tf.range(digit_finder.MAX_DIGITS) < tf.where(
+            tf.equal(status, digit_finder.FOUND), count, 0
+        )
+        probabilities = self._probabilities(digits) * tf.expand_dims(
+            tf.cast(present, tf.float32), 1
+        )
+        best = tf.cast(tf.argmax(probabilities, axis=-1), tf.int32)
+        most = digit_finder.MAX_DIGITS
+        return {
+            "count": tf.reshape(count, [1]),
+            "digits": tf.reshape(tf.where(present, best, -1), [1, most]),
+            "probabilities": tf.reshape(probabilities, [1, most, 10]),
+            "boxes": tf.reshape(boxes, [1, most, 4]),
+            "images": tf.reshape(digits, [1, most, 28, 28]),
+            "status": tf.reshape(status, [1]),
+        }
+
+
+def convert_reader(saved_model_dir: str | os.PathLike, dynamic_range: bool = False) -> bytes:
+    """reader.tflite from a SavedModel: builtin ops only (conversion fails otherwise)."""
+    reader = Reader(tf.saved_model.load(str(saved_model_dir)))
+    functions = [
+        reader.read_digit.get_concrete_function(),
+        reader.read_number.get_concrete_function(),
+    ]
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, reader)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if dynamic_range:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return converter.convert()
+
+
+def op_names(flatbuffer: bytes) -> set[str]:
+    """Every op in every subgraph (loop and branch bodies too): builtin names, or
+    ``CUSTOM:<name>`` for custom and Select TF (``Flex...``) ops."""
+    model = schema.Model.GetRootAs(flatbuffer, 0)
+    builtin = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    names = set()
+    for s in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(s)
+        for o in range(graph.OperatorsLength()):
+            code = model.OperatorCodes(graph.Operators(o).OpcodeIndex())
+            number = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            if number == schema.BuiltinOperator.CUSTOM:
+                names.add(f"CUSTOM:{code.CustomCode().decode()}")
+            else:
+                names.add(builtin[number])
+    return names
+
+
+def write_whole(path: Path, content: bytes) -> None:
+    """Written under a temporary name and renamed: a file is there whole or not at all."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(content)
+    os.replace(partial, path)
+
+
 def write_all(
-    saved_model_dir: str | os.PathLike, representative: np.ndarray, out_dir: str | os.PathLike
+    saved_model_dir: str | os.PathLike,
+    representative: np.ndarray,
+    out_dir: str | os.PathLike,
+    kinds: tuple[str, ...] = KINDS + READERS,
 ) -> dict[str, Path]:
-    """Converts to all three kinds; each file is written under a temporary name and renamed."""
+    """Writes the classifiers and the readers (``kinds``); returns their paths by kind."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for kind in KINDS:
-        path = out_dir / f"{kind}.tflite"
-        partial = path.with_suffix(".tflite.partial")
-        partial.write_bytes(convert(saved_model_dir, kind, representative))
-        os.replace(partial, path)
-        paths[kind] = path
+    for kind in kinds:
+        if kind in READERS:
+            content = convert_reader(saved_model_dir, dynamic_range=kind != "reader")
+        else:
+            content = convert(saved_model_dir, kind, representative)
+        paths[kind] = out_dir / f"{kind}.tflite"
+        write_whole(paths[kind], content)
     return paths
-
-
-class LiteModel:
-    """A .tflite classifier run by the LiteRT interpreter, on float images in [0, 1]."""
-
-    def __init__(self, path: str | os.PathLike, num_threads: int | None = None) -> None:
-        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
-        # The tensors by their names in the signature (images -> classes, probabilities),
-        # never by shape: with a batch of 10, `classes` is [10] and looks like [.., 10] too.
-        runner = self.interpreter.get_signature_runner()
-        self._input_index = runner.get_input_details()["images"]["index"]
-        self._output_index = runner.get_output_details()["probabilities"]["index"]
-        del runner  # it holds tensor views that would block resizing the input
-        self._find_tensors()
-        self._batch = 1
-
-    def _find_tensors(self) -> None:
-        (self.input,) = [
-            d for d in self.interpreter.get_input_details() if d["index"] == self._input_index
-        ]
-        (self.output,) = [
-            d for d in self.interpreter.get_output_details() if d["index"] == self._output_index
-        ]
-
-    def _quantize(self, images: np.ndarray) -> np.ndarray:
-        if self.input["dtype"] == np.float32:
-            return images.astype(np.float32)
-        scale, zero_point = self.input["quantization"]
-        info = np.iinfo(self.input["dtype"])
-        q = np.round(images / scale + zero_point)
-        return np.clip(q, info.min, info.max).astype(self.input["dtype"])
-
-    def _dequantize(self, raw: np.ndarray) -> np.ndarray:
-        if self.output["dtype"] == np.float32:
-            return raw
-        scale, zero_point = self.output["quantization"]
-        return (raw.astype(np.float32) - zero_point) * scale
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities [N, 10] for float images [N, 28, 28, 1] in [0, 1]."""
-        if len(images) != self._batch:
-            self.interpreter.resize_tensor_input(self.input["index"], [len(images), 28, 28, 1])
-            self.interpreter.allocate_tensors()
-            self._find_tensors()
-            self._batch = len(images)
-        self.interpreter.set_tensor(self.input["index"], self._quantize(images))
-        self.interpreter.invoke()
-        return self._dequantize(self.interpreter.get_tensor(self.output["index"]))
-
-    def latency_ms(self, image: np.ndarray, runs: int = 200) -> dict[str, float]:
-        """Median and 99th-percentile milliseconds of single-image inference."""
-        self.predict(image[np.newaxis])  # warm up, and fix the batch at 1
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            self.interpreter.invoke()
-            times.append((time.perf_counter() - start) * 1000)
-        return {
-            "p50_ms": float(np.percentile(times, 50)),
-            "p99_ms": float(np.percentile(times, 99)),
-        }

@@ -129,6 +129,19 @@ def exported(short_run, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def reader_file(exported, tmp_path_factory) -> Path:
+    """``reader.tflite`` of the short run's export (about 20 s to convert, once a run)."""
+    from mnist_convnet import tflite
+
+    path = _run_folder(tmp_path_factory) / "reader" / "reader.tflite"
+    with _one_worker_at_a_time(path.parent.with_suffix(".lock")):
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tflite.write_whole(path, tflite.convert_reader(exported))
+    return path
+
+
+@pytest.fixture(scope="session")
 def test_digits(mnist):
     """The first 20 test images as uint8 [20, 28, 28] and their labels."""
     import numpy as np

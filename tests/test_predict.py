@@ -13,13 +13,6 @@ from mnist_convnet.errors import UserError
 from tests.helpers import run_python
 
 
-def test_expand_keeps_files_and_lists_the_images_of_folders_sorted(tmp_path):
-    for name in ("b.png", "a.JPG", "notes.txt", "c.webp"):
-        (tmp_path / name).write_bytes(b"")
-    found = predict.expand([str(tmp_path / "notes.txt"), str(tmp_path)])
-    assert [p.name for p in found] == ["notes.txt", "a.JPG", "b.png", "c.webp"]
-
-
 def test_a_model_without_the_digit_finder_is_told_to_export_again():
     class Older:  # a SavedModel exported before serving_images existed
         signatures = {"serving_default": object()}

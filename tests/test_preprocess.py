@@ -14,6 +14,13 @@ from mnist_convnet import digit_finder, preprocess
 find_digit = tf.function(digit_finder.find_digit, input_signature=[tf.TensorSpec([], tf.string)])
 
 
+def test_expand_keeps_files_and_lists_the_images_of_folders_sorted(tmp_path):
+    for name in ("b.png", "a.JPG", "notes.txt", "c.webp"):
+        (tmp_path / name).write_bytes(b"")
+    found = preprocess.expand([str(tmp_path / "notes.txt"), str(tmp_path)])
+    assert [p.name for p in found] == ["notes.txt", "a.JPG", "b.png", "c.webp"]
+
+
 @pytest.fixture(scope="module")
 def seven(test_digits):
     """A real test digit (whichever tfds puts first), uint8 28x28, white on black."""

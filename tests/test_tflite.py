@@ -1,4 +1,6 @@
-"""tflite.py: the three TF Lite files exist, run in LiteRT, and agree with the SavedModel."""
+"""tflite.py: the TF Lite files exist, run in LiteRT, and agree with the SavedModel: the three
+classifiers on 28x28 images, and reader.tflite (finder + classifier, builtins only) on
+captures."""
 
 from __future__ import annotations
 
@@ -6,13 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_convnet import data, tflite
+from mnist_convnet import captures, contract, data, lite, tflite
 
 
 @pytest.fixture(scope="module")
 def lite_files(exported, mnist):
     representative, _ = data.as_numpy(mnist.train, 200)
-    return tflite.write_all(exported, representative, tflite.output_dir(exported))
+    return tflite.write_all(exported, representative, tflite.output_dir(exported), tflite.KINDS)
 
 
 @pytest.fixture(scope="module")
@@ -34,26 +36,26 @@ def test_float32_agrees_with_the_saved_model(exported, lite_files, sample):
     images, _ = sample
     loaded = tf.saved_model.load(str(exported))
     expected = loaded.signatures["serving_float"](images=tf.constant(images))["probabilities"]
-    got = tflite.LiteModel(lite_files["float32"]).predict(images)
+    got = lite.LiteModel(lite_files["float32"]).predict(images)
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-5)
 
 
 def test_int8_takes_raw_uint8_pixels_and_keeps_accuracy(lite_files, sample, exported):
     images, labels = sample
-    model = tflite.LiteModel(lite_files["int8"])
+    model = lite.LiteModel(lite_files["int8"])
     assert model.input["dtype"] == np.uint8 and model.output["dtype"] == np.uint8
     scale, zero_point = model.input["quantization"]
     assert zero_point == 0 and abs(scale - 1 / 255) < 1e-6
     loaded = tf.saved_model.load(str(exported))
     reference = loaded.signatures["serving_float"](images=tf.constant(images))["classes"].numpy()
     for kind in ("dynamic_range", "int8"):
-        predicted = np.argmax(tflite.LiteModel(lite_files[kind]).predict(images), -1)
+        predicted = np.argmax(lite.LiteModel(lite_files[kind]).predict(images), -1)
         assert (predicted == labels).mean() >= (reference == labels).mean() - 0.01, kind
         assert (predicted == reference).mean() >= 0.98, kind
 
 
 def test_latency_is_measured(lite_files, sample):
-    latency = tflite.LiteModel(lite_files["float32"]).latency_ms(sample[0][0], runs=20)
+    latency = lite.LiteModel(lite_files["float32"]).latency_ms(sample[0][0], runs=20)
     assert 0 < latency["p50_ms"] <= latency["p99_ms"]
 
 
@@ -62,9 +64,141 @@ def test_probabilities_are_read_by_name_whatever_the_batch(exported, lite_files,
     probabilities must still be found when the next batch resizes the input."""
     images, _ = sample
     loaded = tf.saved_model.load(str(exported))
-    lite = tflite.LiteModel(lite_files["float32"])
+    model = lite.LiteModel(lite_files["float32"])
     for batch in (10, 37, 10, 1):
         expected = loaded.signatures["serving_float"](images=tf.constant(images[:batch]))
-        got = lite.predict(images[:batch])
+        got = model.predict(images[:batch])
         assert got.shape == (batch, 10)
         np.testing.assert_allclose(got, expected["probabilities"].numpy(), atol=1e-5)
+
+
+def test_int8_outputs_are_probabilities(lite_files, sample, exported):
+    """Its uint8 output is dequantised: each row sums to 1, and the loss is the float
+    model's (a 0-255 scale would pass every argmax test)."""
+    images, labels = sample
+    loaded = tf.saved_model.load(str(exported))
+    reference = loaded.signatures["serving_float"](images=tf.constant(images))["probabilities"]
+    got = lite.LiteModel(lite_files["int8"]).predict(images)
+    assert got.min() >= 0.0 and got.max() <= 1.0
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=0.03)
+    loss = lambda p: float(np.mean(-np.log(np.clip(p[np.arange(len(labels)), labels], 1e-6, 1))))
+    assert abs(loss(got) - loss(reference.numpy())) < 0.05
+
+
+# --- reader.tflite ---------------------------------------------------------------------
+
+
+def test_the_op_list_sees_select_tf_ops(tmp_path):
+    """The check below is not vacuous: a graph with a TensorFlow-only op, converted with
+    Select TF ops allowed, shows it."""
+    fn = tf.function(
+        lambda a, b: tf.linalg.lstsq(a, b, l2_regularizer=1e-3),
+        input_signature=[tf.TensorSpec([8, 3]), tf.TensorSpec([8, 1])],
+    ).get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn])
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS,
+        tf.lite.OpsSet.SELECT_TF_OPS,
+    ]
+    assert any(name.startswith("CUSTOM:Flex") for name in tflite.op_names(converter.convert()))
+
+
+def test_reader_has_builtin_ops_only_and_loads_in_litert(reader_file):
+    names = tflite.op_names(reader_file.read_bytes())
+    assert not [n for n in names if n.startswith("CUSTOM")], names
+    assert {"WHILE", "IF", "CONV_2D", "UNIQUE", "SOFTMAX"} <= names  # finder and classifier
+    reader = lite.LiteReader(reader_file)
+    assert reader.signatures == {"read_digit", "read_number"}
+    assert reader.side == contract.FRAME_SIDE
+    assert reader_file.stat().st_size < 1_000_000
+
+
+def _nearly_the_same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Mean difference under 1 grey level, at the best of the nine one-pixel shifts (the
+    centre of mass can round the other way on float differences)."""
+    a, b = a.astype(int), b.astype(int)
+    shifted = [np.roll(a, (dy, dx), (0, 1)) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    return min(np.abs(s - b).mean() for s in shifted) < 1.0
+
+
+READ_KINDS = ["clean", "phone_photo", "canvas", "scan_shadow", "light_on_dark", "tiny", "huge"]
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    return tf.saved_model.load(str(exported))
+
+
+@pytest.mark.parametrize("kind", READ_KINDS)
+def test_reader_sees_what_serving_images_sees(reader_file, loaded, test_digits, kind, tmp_path):
+    """The same finder in both graphs: given the same pixels (the SavedModel a lossless PNG
+    of what Pillow decoded for the frame), the same 28x28 image and answer. On the
+    original bytes the decoders differ by a grey level, which can move the finder's
+    rounded choices: bench/captures.py measures that agreement per kind."""
+    pixels, _ = test_digits
+    reader = lite.LiteReader(reader_file)
+    rng = np.random.default_rng(5)
+    for i in range(3):
+        encoded, suffix = captures.render(kind, rng, [pixels[i]])
+        path = tmp_path / f"{i}{suffix}"
+        path.write_bytes(encoded)
+        image = lite.load_image(path)
+        frame, size, _ = lite.fill_frame(image)
+        out = reader.run("read_digit", frame, size)
+        png = captures.encode(np.asarray(image, np.float64))
+        ours = loaded.signatures["serving_images"](images=tf.constant([png]))
+        assert int(out["status"][0]) == contract.FOUND
+        assert int(out["digit"][0]) == int(ours["classes"][0])
+        assert _nearly_the_same(out["image"][0], ours["image"][0].numpy()), (kind, i)
+        np.testing.assert_allclose(
+            out["probabilities"][0], ours["probabilities"][0].numpy(), atol=0.02
+        )
+
+
+def test_reader_reads_numbers_as_serving_number_does(reader_file, loaded, test_digits, tmp_path):
+    pixels, _ = test_digits
+    reader = lite.LiteReader(reader_file)
+    rng = np.random.default_rng(6)
+    for i, kind in enumerate(["number_clean", "number_photo", "number_canvas"]):
+        encoded, suffix = captures.render(kind, rng, [pixels[j] for j in range(i, i + 4)])
+        ours = loaded.signatures["serving_number"](images=tf.constant([encoded]))
+        path = tmp_path / f"{kind}{suffix}"
+        path.write_bytes(encoded)
+        result = reader.read_file(path, number=True)
+        assert result["number"] == ours["number"][0].numpy().decode(), kind
+        count = int(ours["count"][0])
+        boxes = np.array([d["box"] for d in result["digits"]])
+        assert np.abs(boxes - ours["boxes"][0, :count].numpy()).max() <= 2, kind
+
+
+@pytest.mark.parametrize(
+    "name, fill, size, status",
+    [
+        ("blank", 255, [480, 640], contract.BLANK),
+        ("black", 0, [640, 640], contract.BLANK),
+        ("uniform noise", "uniform", [640, 640], contract.NOISE),
+        ("grey noise", "gauss", [480, 640], contract.NOISE),
+        ("sliver", 255, [640, 3], contract.BAD_SIZE),
+        ("size zero", 255, [0, 0], contract.BLANK),
+        ("size beyond the frame", "uniform", [100_000, -5], contract.BAD_SIZE),
+    ],
+)
+def test_reader_answers_nothing_to_read_with_a_status(reader_file, name, fill, size, status):
+    """TF Lite has no exceptions: no digit, a blank frame or noise is a status, not a crash
+    (LiteRT's IF prepares both branches, so a branch for components must take none)."""
+    side = contract.FRAME_SIDE
+    rng = np.random.default_rng(0)
+    if fill == "uniform":
+        frame = rng.integers(0, 256, (1, side, side, 4)).astype(np.uint8)
+    elif fill == "gauss":
+        grey = np.clip(128 + rng.normal(0, 20, (1, side, side, 1)), 0, 255).astype(np.uint8)
+        frame = np.repeat(grey, 4, axis=3)
+    else:
+        frame = np.full((1, side, side, 4), fill, np.uint8)
+    frame[..., 3] = 255
+    reader = lite.LiteReader(reader_file)
+    digit = reader.run("read_digit", frame, np.array(size, np.int32))
+    number = reader.run("read_number", frame, np.array(size, np.int32))
+    assert int(digit["status"][0]) == int(number["status"][0]) == status, name
+    assert int(digit["digit"][0]) == -1 and not digit["probabilities"].any()
+    assert int(number["count"][0]) == 0 and (number["digits"] == -1).all()

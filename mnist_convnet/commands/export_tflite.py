@@ -1,10 +1,13 @@
-"""Convert a SavedModel to TF Lite (float32, dynamic-range, int8) and score each file.
+"""Convert a SavedModel to TF Lite and score each file: three classifiers and the reader.
 
     mnist-convnet export-tflite --model_dir=saved_models/mnist_convnet
 
-Every file is evaluated with the LiteRT interpreter on all 10,000 test images next to the
-SavedModel itself; the table (file, bytes, accuracy, single-image latency) is printed as
-JSON and saved as ``report.json`` beside the files.
+The classifiers (float32, dynamic-range, int8: 28x28 in) are evaluated with the LiteRT
+interpreter on all 10,000 test images next to the SavedModel itself. The readers
+(``reader.tflite`` and its dynamic-range twin: the digit-finder and the classifier, a
+camera frame in) are scored on test digits placed in a frame, as a phone would hand them
+over, and their ops are listed (builtins only). The table (file, bytes, accuracy,
+latency) is printed as JSON and saved as ``report.json`` beside the files.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from absl import app, flags
+from PIL import Image
 
-from mnist_convnet import data, evaluation, inference, tflite
+from mnist_convnet import data, evaluation, inference, lite, tflite
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.errors import exit_on_user_error
 
@@ -22,6 +27,31 @@ shared.define_model_dir_flag()
 shared.define_data_flags()
 flags.DEFINE_integer("representative_images", 500, "Training images that calibrate int8.")
 flags.DEFINE_integer("test_images", None, "Score on this many test images (default: all).")
+flags.DEFINE_integer(
+    "reader_images", 500, "Test images the readers are scored on (each a whole frame)."
+)
+
+
+def _classifier_row(path: Path, images: np.ndarray, labels: np.ndarray, baseline: float) -> dict:
+    model = lite.LiteModel(path)
+    accuracy = evaluation.scores(labels, model.predict(images))["accuracy"]
+    return {
+        "accuracy": accuracy,
+        "accuracy_change_points": round(100 * (accuracy - baseline), 3),
+        **{k: round(v, 4) for k, v in model.latency_ms(images[0]).items()},
+    }
+
+
+def _reader_row(path: Path, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy of reader.tflite on test digits as frames (the 28x28 image itself)."""
+    reader = lite.LiteReader(path)
+    read = [reader.read_image(Image.fromarray(image[..., 0])) for image in images]
+    right = sum(r.get("digit") == int(label) for r, label in zip(read, labels))
+    return {
+        "accuracy": right / len(labels),
+        "not_found": sum("error" in r for r in read),
+        "ops": sorted(tflite.op_names(path.read_bytes())),
+    }
 
 
 def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = None) -> dict:
@@ -30,28 +60,24 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
     datasets = datasets_override or shared.load_datasets(flags_obj)
     representative, _ = data.as_numpy(datasets.train, flags_obj.representative_images)
     images, labels = data.as_numpy(datasets.test, flags_obj.test_images)
+    uint8 = np.round(images * 255).astype(np.uint8)
 
     out_dir = tflite.output_dir(saved_model)
     paths = tflite.write_all(saved_model, representative, out_dir)
     baseline = evaluation.scores(labels, inference.load_classifier(saved_model)(images))
     rows = [{"file": str(saved_model), "kind": "saved_model", "accuracy": baseline["accuracy"]}]
     for kind, path in paths.items():
-        lite = tflite.LiteModel(path)
-        result = evaluation.scores(labels, lite.predict(images))
-        rows.append(
-            {
-                "file": str(path),
-                "kind": kind,
-                "bytes": path.stat().st_size,
-                "accuracy": result["accuracy"],
-                "accuracy_change_points": round(
-                    100 * (result["accuracy"] - baseline["accuracy"]), 3
-                ),
-                **{k: round(v, 4) for k, v in lite.latency_ms(images[0]).items()},
-            }
-        )
+        row = {"file": str(path), "kind": kind, "bytes": path.stat().st_size}
+        if kind in tflite.READERS:
+            count = flags_obj.reader_images
+            row.update(_reader_row(path, uint8[:count], labels[:count]), test_images=count)
+        else:
+            row.update(_classifier_row(path, images, labels, baseline["accuracy"]))
+        rows.append(row)
     report = {"saved_model": str(saved_model), "test_images": int(len(labels)), "models": rows}
-    (Path(out_dir) / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    tflite.write_whole(
+        Path(out_dir) / "report.json", (json.dumps(report, indent=2) + "\n").encode()
+    )
     return report
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from absl import flags
 
-from mnist_convnet import data
-from mnist_convnet.config import Config, field_type
+if TYPE_CHECKING:  # imported where used: `predict --tflite` must not load TensorFlow
+    from mnist_convnet import data
+    from mnist_convnet.config import Config
 
 DEFAULT_EXPORT_DIR = "saved_models/mnist_convnet"
 
@@ -26,6 +28,8 @@ def define_config_flags() -> None:
     Bounds and choices are not given to absl: ``Config`` checks them, so that the CLI and
     the Python API refuse a bad value with the same sentence.
     """
+    from mnist_convnet.config import Config, field_type
+
     define = {
         bool: flags.DEFINE_bool,
         int: flags.DEFINE_integer,
@@ -46,6 +50,8 @@ def define_config_flags() -> None:
 
 def config_from_flags(flags_obj: flags.FlagValues) -> Config:
     """The ``Config`` the flags describe (raises ``UserError`` for a bad value)."""
+    from mnist_convnet.config import Config
+
     names = [f.name for f in dataclasses.fields(Config) if f.metadata["flag"]]
     return Config(**{name: flags_obj[name].value for name in names})
 
@@ -60,6 +66,8 @@ def _define_once(define, name: str, *args, **kwargs) -> None:
 
 def define_data_flags() -> None:
     """--manual_dir and --data_dir: where MNIST comes from and where tfds keeps it."""
+    from mnist_convnet import data
+
     _define_once(
         flags.DEFINE_string,
         "manual_dir",
@@ -74,6 +82,8 @@ def define_data_flags() -> None:
 
 def load_datasets(flags_obj: flags.FlagValues) -> data.Datasets:
     """MNIST as the data flags say."""
+    from mnist_convnet import data
+
     return data.load(flags_obj.data_dir, flags_obj.manual_dir or data.default_manual_dir())
 
 

@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "visualize": ("visualize", "draw curves, filters, feature maps... as PNG files"),
 }
 HELP = ("-h", "--help", "--helpshort")
+_quiet = False  # decided once by main(): silence native start-up lines while loading
 
 
 def _usage() -> str:
@@ -54,6 +55,14 @@ def _quiet_native_stderr(quiet: bool) -> Iterator[None]:
         os.close(saved)
 
 
+@contextlib.contextmanager
+def loading_native() -> Iterator[None]:
+    """Around an import of TensorFlow, or a LiteRT interpreter's creation, that a command
+    makes late (after its flags say it needs one): quiet as main()'s own import is."""
+    with _quiet_native_stderr(_quiet):
+        yield
+
+
 def _help(name: str, module) -> str:
     from absl import flags
 
@@ -71,9 +80,10 @@ def main(argv: list[str] | None = None) -> None:
     if name not in SUBCOMMANDS:
         print(f"error: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         sys.exit(2)
-    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    global _quiet
+    _quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _quiet_native_stderr(quiet):
+    with loading_native():
         module = importlib.import_module(f"mnist_convnet.commands.{SUBCOMMANDS[name][0]}")
     if any(arg in HELP for arg in args):
         print(_help(name, module))

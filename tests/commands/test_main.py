@@ -11,7 +11,7 @@ EXPECTED_FLAGS = {
     "train": ["--epochs", "--model", "--export_dir", "--manual_dir", "--log_dir"],
     "export": ["--checkpoint_dir", "--model", "--export_dir"],
     "export-tflite": ["--model_dir", "--representative_images", "--data_dir"],
-    "predict": ["--number", "--model_dir"],
+    "predict": ["--number", "--model_dir", "--tflite"],
     "serve": ["--port", "--host", "--model_name", "--model_dir"],
     "evaluate": ["--data_dir", "--manual_dir"],
     "visualize": ["--out_dir", "--digit_index", "--model_dir", "--log_dir"],
