@@ -42,14 +42,18 @@ help:
 	@echo "make serve   serve the latest SavedModel on http://127.0.0.1:$(PORT) (TF Serving REST API,"
 	@echo "             and a page at / to draw digits for it)"
 	@echo "make plots   curves, confusion matrix, filters, feature maps, Sobel... as PNG in $(PLOTS_DIR)/"
-	@echo "make export-tflite   float32, dynamic-range and int8 .tflite files, scored on the test split"
+	@echo "make export-tflite   float32, dynamic-range, int8 .tflite classifiers and reader.tflite (finds the digit too)"
 	@echo "make evaluate        confusion matrix and per-class scores of the latest SavedModel"
 	@echo "make clean   remove the virtualenv and caches (never saved_models/)"
 
-$(BIN)/.installed: setup.cfg pyproject.toml
+# The page's LiteRT.js (its "on this device" mode) comes from npm, pinned by the lock file
+# and served by `mnist-convnet serve` from mnist_convnet/static/node_modules: never a CDN.
+$(BIN)/.installed: setup.cfg pyproject.toml mnist_convnet/static/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@command -v npm >/dev/null || { echo "error: npm not found (Node.js 20 and npm: apt-get install nodejs npm)" >&2; exit 1; }
+	cd mnist_convnet/static && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(BIN)/.installed
@@ -114,5 +118,5 @@ plots: install
 	$(BIN)/mnist-convnet visualize --model_dir=$(MODEL_DIR) --log_dir=$(LOG_DIR) --out_dir=$(PLOTS_DIR)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache mnist_convnet/static/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -20,9 +20,9 @@ export's ``reader.tflite`` and ``reader_dynamic_range.tflite`` when present):
                  tf_only's answer (the decoders differ by a grey level)
 
 Prints one JSON object: accuracy per kind and entry point, disagreements, and, side by
-side in one run, serving_images in TensorFlow and each reader in LiteRT (one thread):
-p50 milliseconds per image on a 640x480 JPEG and on a sample of the captures, and the
-readers' sizes in bytes.
+side in one run, serving_images in TensorFlow and each reader in LiteRT (one thread, in
+a process without TensorFlow, as on a phone): p50 milliseconds per image on a 640x480
+JPEG and on a sample of the captures, and the readers' sizes in bytes.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import requests
 import tensorflow as tf
 from absl import app, flags
 
-from mnist_convnet import captures, inference, lite, rest, tflite
+from mnist_convnet import captures, inference, rest, tflite
 from tests.helpers import read_idx, serve_in_thread
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel (version or base).")
@@ -118,32 +118,28 @@ def _jpeg_640x480() -> bytes:
 
 
 def latency(loaded, readers: dict[str, Path], files: list[Path], rounds: int = 5) -> dict:
-    """p50 ms per image, side by side: serving_images (TensorFlow) and each reader (LiteRT,
-    one thread, the frame filled beforehand as an app's camera callback would), on the
-    640x480 JPEG and on ``files``, the calls interleaved round by round."""
+    """p50 ms per image, side by side in one run: serving_images (TensorFlow, in this
+    process) and each reader (LiteRT, one thread, in a child process without TensorFlow
+    as on a phone: ``bench.lite_latency``), alternating round by round, on the 640x480
+    JPEG and on ``files``. Frames are filled before the clock starts."""
     jpeg_path = Path(tempfile.mkdtemp()) / "photo_640x480.jpg"
     jpeg_path.write_bytes(_jpeg_640x480())
-    sets = {"photo_640x480_jpeg": [jpeg_path], "captures": files}
-    runners = {name: lite.LiteReader(path, num_threads=1) for name, path in readers.items()}
     report: dict = {"bytes": {name: path.stat().st_size for name, path in readers.items()}}
-    for set_name, paths in sets.items():
+    child = [sys.executable, "-m", "bench.lite_latency", ",".join(map(str, readers.values()))]
+    for set_name, paths in {"photo_640x480_jpeg": [jpeg_path], "captures": files}.items():
         encoded = [tf.constant([p.read_bytes()]) for p in paths]
-        frames = [lite.fill_frame(lite.load_image(p)) for p in paths]
-        times: dict[str, list[float]] = {"serving_images": [], **{n: [] for n in runners}}
+        times: dict[str, list[float]] = {"serving_images": [], **{n: [] for n in readers}}
         for round_ in range(rounds + 1):  # the first round warms up
-            for i, batch in enumerate(encoded):
+            for batch in encoded:
                 start = time.perf_counter()
                 loaded.signatures["serving_images"](images=batch)
                 if round_:
-                    times["serving_images"].append(time.perf_counter() - start)
-                for name, runner in runners.items():
-                    frame, size, _ = frames[i]
-                    start = time.perf_counter()
-                    runner.run("read_digit", frame, size)
-                    if round_:
-                        times[name].append(time.perf_counter() - start)
+                    times["serving_images"].append(1000 * (time.perf_counter() - start))
+            done = subprocess.run(child + [str(p) for p in paths], capture_output=True, text=True)
+            for name, ms in json.loads(done.stdout).items():
+                times[name] += ms
         report[set_name] = {
-            name: {"p50_ms": round(1000 * float(np.median(t)), 2), "calls": len(t)}
+            name: {"p50_ms": round(float(np.median(t)), 2), "calls": len(t)}
             for name, t in times.items()
         }
     return report

@@ -1,6 +1,10 @@
 """A local REST server with TF Serving's API shape, for development and the demo page.
 
     GET  /                                           the draw-a-digit page (static/index.html)
+    GET  /reader.tflite                              the latest version's reader.tflite, which
+                                                     the page runs on the device (LiteRT.js)
+    GET  /litert/{core,wasm-utils,wasm}/<file>       LiteRT.js, from the npm install that
+                                                     `make install` makes (static/package.json)
     GET  /v1/models/<name>[/versions/<N>]            status
     GET  /v1/models/<name>[/versions/<N>]/metadata   signatures
     POST /v1/models/<name>[/versions/<N>]:predict    {"instances": [...]} or {"inputs": ...}
@@ -48,7 +52,7 @@ from absl import logging
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
-from mnist_convnet import digit_finder, export, inference
+from mnist_convnet import contract, digit_finder, export, inference, tflite
 from mnist_convnet.batching import Batcher, BatchingOptions, QueueFull
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -57,6 +61,15 @@ MAX_DECODES = 2
 DECODE_WAIT_SECONDS = 10.0
 IMAGE_SIGNATURES = ("serving_images", "serving_number")
 SIGNATURES = ("serving_default", "serving_float", *IMAGE_SIGNATURES)
+# LiteRT.js as npm installs it beside the page (static/package-lock.json pins it): the
+# URL folder -> the folder of the install it serves, and what its files are.
+LITERT = {
+    "core": "@litertjs/core/dist",
+    "wasm": "@litertjs/core/wasm",
+    "wasm-utils": "@litertjs/wasm-utils/dist",
+}
+_LITERT_FILE = re.compile(r"^/litert/(?P<folder>[a-z-]+)/(?P<file>[A-Za-z0-9_]+\.(?:js|wasm))$")
+_MIMETYPES = {".js": "text/javascript", ".wasm": "application/wasm"}
 _PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<verb>/metadata|:predict)?$"
 )
@@ -184,10 +197,13 @@ class ModelServer:
         return response
 
     def dispatch(self, request: Request) -> Response:
-        if request.path in ("/", "/index.html"):
+        static = request.path in ("/", "/index.html", "/reader.tflite")
+        if static or request.path.startswith("/litert/"):
             if request.method not in ("GET", "HEAD"):
                 return self.error(405, "use GET for the page", Allow="GET, HEAD")
-            return self.page()
+            if request.path == "/reader.tflite":
+                return self.reader()
+            return self.litert(request.path) if not static else self.page()
         match = _PATH.match(request.path)
         if not match:
             raise BadRequest(404, f"no such endpoint: {request.path}")
@@ -220,8 +236,29 @@ class ModelServer:
             text = (
                 importlib.resources.files("mnist_convnet").joinpath("static/index.html").read_text()
             )
-            self._page = text.replace("{{MODEL_NAME}}", html.escape(self.name, quote=True))
+            text = text.replace("{{MODEL_NAME}}", html.escape(self.name, quote=True))
+            reasons = html.escape(json.dumps(contract.REASONS), quote=True)
+            self._page = text.replace("{{REASONS}}", reasons)
         return Response(self._page, mimetype="text/html")
+
+    def reader(self) -> Response:
+        """The latest version's reader.tflite, for the page's on-device mode."""
+        path = tflite.output_dir(self.base_dir / str(self.latest)) / "reader.tflite"
+        if not path.is_file():
+            raise BadRequest(404, f"no {path}: run `make export-tflite` to read on the device")
+        return Response(path.read_bytes(), mimetype="application/octet-stream")
+
+    @staticmethod
+    def litert(path: str) -> Response:
+        """A file of the LiteRT.js install: only the listed folders, plain file names."""
+        match = _LITERT_FILE.match(path)
+        if not match or match["folder"] not in LITERT:
+            raise BadRequest(404, f"no such file: {path}")
+        modules = importlib.resources.files("mnist_convnet").joinpath("static/node_modules")
+        file = Path(str(modules)) / LITERT[match["folder"]] / match["file"]
+        if not file.is_file():
+            raise BadRequest(404, f"{path} is not installed: run `make install` (npm ci)")
+        return Response(file.read_bytes(), mimetype=_MIMETYPES[file.suffix])
 
     def status(self, version: int) -> Response:
         return self.json(

@@ -184,3 +184,116 @@ def test_a_blank_photo_says_no_digit(site, browser, tmp_path):
     WebDriverWait(browser, 30).until(lambda _: status.text)
     assert status.text.startswith("no digit found")
     assert browser.find_element(By.ID, "prediction").get_attribute("data-digit") is None
+
+
+# --- on this device: reader.tflite in LiteRT.js ----------------------------------------
+
+
+class _CountingPredicts:
+    """The server's WSGI app, counting the :predict requests it is sent."""
+
+    def __init__(self, app) -> None:
+        self.app, self.predicts = app, 0
+
+    def __call__(self, environ, start_response):
+        self.predicts += environ["PATH_INFO"].endswith(":predict")
+        return self.app(environ, start_response)
+
+
+@pytest.fixture(scope="module")
+def device_site(exported, reader_file, tmp_path_factory):
+    """A server whose model has its reader.tflite where `make export-tflite` puts it."""
+    from mnist_convnet import tflite
+
+    base = tmp_path_factory.mktemp("device") / "mnist_convnet"
+    shutil.copytree(exported, base / "1")
+    (tflite.output_dir(base / "1")).mkdir(parents=True)
+    shutil.copy(reader_file, tflite.output_dir(base / "1") / "reader.tflite")
+    app = _CountingPredicts(rest.ModelServer(base, "mnist"))
+    with serve_in_thread(app) as url:
+        yield url, app
+
+
+def _read_file(driver, path: Path, timeout: float = 60) -> str:
+    """The page's answer for the photo at ``path``: a digit, or its status sentence."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.find_element(By.ID, "clear").click()
+    driver.execute_script("document.getElementById('photo').value = '';")
+    driver.find_element(By.ID, "photo").send_keys(str(path))
+    answer = (
+        "const digit = document.getElementById('prediction').dataset.digit;"
+        "const status = document.getElementById('status').textContent;"
+        "return digit || (status && !status.startsWith('loading') ? status : null);"
+    )
+    return WebDriverWait(driver, timeout).until(lambda d: d.execute_script(answer))
+
+
+def test_the_device_reads_photos_as_the_server_does_without_a_request(
+    device_site, browser, test_digits, tmp_path
+):
+    """56 captures of test digits, every single-digit kind: read by the server (the
+    SavedModel) and on the device (LiteRT.js), the same answer for at least 98%, and the
+    device mode sends no :predict request at all."""
+    from selenium.webdriver.common.by import By
+
+    from mnist_convnet import captures
+
+    url, app = device_site
+    pixels, _ = test_digits
+    rng = np.random.default_rng(8)
+    paths = []
+    for kind in captures.SINGLE:
+        for i in range(4):
+            encoded, suffix = captures.render(kind, rng, [pixels[int(rng.integers(20))]])
+            paths.append(tmp_path / f"{kind}_{i}{suffix}")
+            paths[-1].write_bytes(encoded)
+    browser.get(url + "/")
+    by_server = [_read_file(browser, path) for path in paths]
+    asked = app.predicts
+    assert asked >= len(paths)
+    browser.find_element(By.ID, "device").click()
+    by_device = [_read_file(browser, path) for path in paths]
+    assert app.predicts == asked  # nothing was sent
+    same = sum(a == b for a, b in zip(by_server, by_device))
+    assert same >= 0.98 * len(paths), list(zip(paths, by_server, by_device))
+    assert sum(a.isdigit() for a in by_device) >= 0.9 * len(paths)  # answers, not errors
+    artifacts = Path(os.environ.get("TEST_ARTIFACTS_DIR", REPO / "test-artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(artifacts / "on_this_device.png"))
+
+
+def test_the_device_reads_a_drawing_and_refuses_a_blank_page(device_site, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from mnist_convnet import captures
+
+    url, app = device_site
+    asked = app.predicts
+    browser.get(url + "/")
+    browser.find_element(By.ID, "device").click()
+    canvas = browser.find_element(By.ID, "pad")
+    _draw(browser, canvas, [(140, y) for y in range(50, 231, 10)])
+    digit, probability = _prediction(browser, timeout=60)
+    assert digit == "1" and probability > 0.5
+    blank = tmp_path / "blank.png"
+    blank.write_bytes(captures.encode(np.full((60, 60), 250.0)))
+    assert (
+        _read_file(browser, blank) == "no digit found: the image is blank or has almost no contrast"
+    )
+    assert app.predicts == asked
+
+
+def test_litert_is_served_from_the_local_install_only(device_site):
+    url, _ = device_site
+    module = requests.get(url + "/litert/core/index.js", timeout=30)
+    assert module.status_code == 200 and module.headers["Content-Type"].startswith(
+        "text/javascript"
+    )
+    wasm = requests.get(url + "/litert/wasm/litert_wasm_internal.wasm", timeout=30)
+    assert wasm.headers["Content-Type"] == "application/wasm" and wasm.content[:4] == b"\0asm"
+    for bad in ("/litert/../rest.py", "/litert/core/../../package.json", "/litert/other/x.js"):
+        assert requests.get(url + bad, timeout=30).status_code == 404, bad
+    reader = requests.get(url + "/reader.tflite", timeout=30)
+    assert reader.status_code == 200 and reader.content[4:8] == b"TFL3"
