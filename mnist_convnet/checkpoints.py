@@ -175,17 +175,35 @@ class Checkpoints:
             distribute.release_checkpoint_dir(self.strategy, self.manager.directory)
 
 
-def restore_model(checkpoint_dir: str | Path, model_name: str = "keras_convnet") -> keras.Model:
-    """The model of the latest checkpoint in ``checkpoint_dir`` (for exporting it later)."""
+def recorded_run(checkpoint: str) -> dict:
+    """The settings a checkpoint was written under (``TrainingState.run``: the network,
+    its recipe, the seed), read from the checkpoint itself."""
+    try:
+        record = tf.train.load_checkpoint(checkpoint).get_tensor("run/.ATTRIBUTES/VARIABLE_VALUE")
+        return json.loads(record)
+    except (ValueError, KeyError, tf.errors.OpError) as error:
+        raise UserError(
+            f"checkpoint {checkpoint} holds no record of its run: {first_line(error)}"
+        ) from None
+
+
+def restore_model(checkpoint_dir: str | Path, model_name: str | None = None) -> keras.Model:
+    """The model of the latest checkpoint in ``checkpoint_dir`` (for exporting it later).
+
+    The network is the one the checkpoint records; ``model_name``, if given, must be it.
+    """
     latest = tf.train.latest_checkpoint(str(checkpoint_dir))
     if latest is None:
         raise UserError(f"no checkpoint found in {checkpoint_dir}")
-    model = model_lib.build(model_name)
+    recorded = recorded_run(latest).get("model", "keras_convnet")
+    if model_name not in (None, recorded):
+        raise UserError(
+            f"checkpoint {latest} does not hold a {model_name} model: it holds {recorded}"
+        )
+    model = model_lib.build(recorded)
     try:
         status = tf.train.Checkpoint(model=model).restore(latest)
         status.expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as error:
-        raise UserError(
-            f"checkpoint {latest} does not hold a {model_name} model: {first_line(error)}"
-        ) from None
+        raise UserError(f"cannot restore {recorded} from {latest}: {first_line(error)}") from None
     return model

@@ -186,6 +186,11 @@ class Config:
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            # Config(learning_rate=1) must be the run `--learning_rate=1` makes (1.0): the
+            # fingerprint that lets one resume the other is the values' JSON.
+            if field_type(field) is float and type(value) is int:
+                object.__setattr__(self, field.name, float(value))
             _check(field, getattr(self, field.name))
         recipe = self.recipe or DEFAULT_RECIPES[self.model]
         object.__setattr__(self, "recipe", recipe)

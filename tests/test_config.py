@@ -83,3 +83,11 @@ def test_checkpoints_from_before_adam_beta_2_existed_still_resume():
     the fingerprints of those runs' checkpoints still match; any other value is in it."""
     assert "adam_beta_2" not in Config().fingerprint()
     assert '"adam_beta_2": 0.99' in Config(adam_beta_2=0.99).fingerprint()
+
+
+def test_a_python_run_resumes_its_command_line_twin():
+    """`--learning_rate=1` makes 1.0; Config(learning_rate=1) must fingerprint the same, or
+    the Python API's run could never resume the CLI's (and the other way round)."""
+    from_python = Config(learning_rate=1, epochs=3)
+    assert type(from_python.learning_rate) is float
+    assert from_python.fingerprint() == Config(learning_rate=1.0, epochs=3).fingerprint()

@@ -7,6 +7,8 @@ checkpoints is tested end to end in test_train.py (train, then export again).
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import run_python
 
 
@@ -23,3 +25,28 @@ def test_no_checkpoints_is_one_clear_error_and_nothing_is_exported(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert str(tmp_path / "ckpt") in result.stderr
     assert not (tmp_path / "export").exists()
+
+
+@pytest.mark.slow
+def test_export_dir_finds_its_own_runs_checkpoints_and_network(mnist, tmp_path):
+    """`export --export_dir=runs/a` exports run a, whose checkpoints `train --export_dir=runs/a`
+    put in runs/checkpoints/a — not the default run's (here a LeNet-5), and with the network
+    its checkpoint records, whatever a --model flag would have said."""
+    import numpy as np
+    import tensorflow as tf
+
+    from mnist_convnet import checkpoints, data, loop
+    from mnist_convnet.config import Config
+
+    tiny = dict(epochs=1, max_steps_per_epoch=2, verbose=False)
+    decoy = tmp_path / "saved_models" / "checkpoints" / "mnist_convnet"
+    loop.train_and_evaluate(Config(model="lenet5", **tiny), mnist, checkpoint_dir=str(decoy))
+    run_a = tmp_path / "runs" / "checkpoints" / "a"
+    loop.train_and_evaluate(Config(seed=1, **tiny), mnist, checkpoint_dir=str(run_a))
+    result = run_python("-m", "mnist_convnet", "export", "--export_dir=runs/a", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    images, _ = data.as_numpy(mnist.test, 20)
+    exported = tf.saved_model.load(str(tmp_path / "runs" / "a" / "1"))
+    got = exported.signatures["serving_float"](images=tf.constant(images))["probabilities"]
+    expected = checkpoints.restore_model(run_a)(images, training=False)
+    np.testing.assert_allclose(got.numpy(), np.asarray(expected), atol=1e-6)

@@ -9,7 +9,7 @@ from tests.helpers import run_python
 
 EXPECTED_FLAGS = {
     "train": ["--epochs", "--model", "--export_dir", "--manual_dir", "--log_dir"],
-    "export": ["--checkpoint_dir", "--model", "--export_dir"],
+    "export": ["--checkpoint_dir", "--export_dir"],
     "export-tflite": ["--model_dir", "--representative_images", "--data_dir"],
     "predict": ["--number", "--model_dir", "--tflite"],
     "serve": ["--port", "--host", "--model_name", "--model_dir"],
