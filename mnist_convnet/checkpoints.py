@@ -119,13 +119,7 @@ class Checkpoints:
         if not latest or fresh:
             logging.info("training from scratch; checkpoints go to %s", self.directory)
             return
-        try:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as error:
-            raise UserError(
-                f"cannot resume from {latest}: {first_line(error)}. Start over with --fresh, "
-                "or use another --checkpoint_dir"
-            ) from None
+        latest = self._restore_newest_whole(latest)
         saved = self.state.run.numpy().decode()
         if saved != self.state.config.fingerprint():
             raise UserError(
@@ -138,6 +132,34 @@ class Checkpoints:
             latest,
             int(self.state.epoch),
             int(self.state.step),
+        )
+
+    def _restore_newest_whole(self, latest: str) -> str:
+        """Restores the newest checkpoint that reads back whole; returns its path.
+
+        A disk that filled up or a copy cut short leaves the newest checkpoint truncated:
+        the run goes on from the one before it, saying so, rather than stopping or
+        starting over. Every later restore overwrites every variable, so a half-read
+        checkpoint leaves nothing behind.
+        """
+        state = tf.train.get_checkpoint_state(self.directory)
+        older = list(state.all_model_checkpoint_paths) if state else []
+        candidates = [latest] + [p for p in reversed(older) if p != latest]
+        failures = []
+        for path in candidates:
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            # A truncated file reads short (IndexError); a missing piece is NotFound.
+            except (AssertionError, ValueError, IndexError, tf.errors.OpError) as error:
+                failures.append(f"{path}: {first_line(error)}")
+                continue
+            if failures:
+                logging.warning("cannot read %s; resuming from %s instead", failures[0], path)
+            return path
+        raise UserError(
+            f"cannot resume from {failures[0]}"
+            + (f" (nor from {len(failures) - 1} older checkpoints)" if len(failures) > 1 else "")
+            + ". Start over with --fresh, or use another --checkpoint_dir"
         )
 
     def save(self) -> None:

@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from mnist_convnet import checkpoints, loop, step
 from mnist_convnet.config import Config
-from tests.helpers import assert_same_checkpoints
+from tests.helpers import assert_same_checkpoints, run_python
 
 
 def test_short_run_learns(short_run):
@@ -92,6 +92,65 @@ def test_steps_per_call_changes_nothing_but_speed(mnist, tmp_path):
             {k: v for k, v in r.items() if k != "epoch_seconds"} for r in history
         ]
         assert strip(results[steps_per_call].history) == strip(results[1].history)
+
+
+def _truncate(path) -> None:
+    """A disk that filled up, a copy cut short: the file keeps its first half."""
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.slow
+def test_a_truncated_newest_checkpoint_resumes_from_the_one_before(mnist, tmp_path, caplog):
+    """Never a traceback, never a silent start from scratch: the run goes on from the
+    newest checkpoint that reads back whole, says so, and ends as an unbroken run does;
+    with every checkpoint damaged, one error naming the newest."""
+    import logging
+    from pathlib import Path
+
+    from mnist_convnet.errors import UserError
+
+    config = Config(epochs=2, max_steps_per_epoch=6, verbose=False)
+    loop.train_and_evaluate(config, mnist, checkpoint_dir=str(tmp_path / "whole"))
+    damaged = tmp_path / "damaged"
+    loop.train_and_evaluate(config, mnist, checkpoint_dir=str(damaged))
+    newest = tf.train.latest_checkpoint(str(damaged))
+    _truncate(Path(newest + ".data-00000-of-00001"))
+    with caplog.at_level(logging.WARNING):
+        result = loop.train_and_evaluate(config, mnist, checkpoint_dir=str(damaged))
+    assert f"cannot read {newest}" in caplog.text and "resuming from" in caplog.text
+    assert [r["epoch"] for r in result.history] == [1, 2]  # epoch 2 trained again
+    assert_same_checkpoints(tmp_path / "whole", damaged)
+    for data_file in damaged.glob("*.data-*"):
+        _truncate(data_file)
+    with pytest.raises(UserError, match=f"cannot resume from {newest}: .*--fresh"):
+        loop.train_and_evaluate(
+            dataclasses.replace(config, epochs=3), mnist, checkpoint_dir=str(damaged)
+        )
+
+
+# A run in a fresh process (determinism is process-wide and cannot be turned off once on),
+# then TensorFlow's own record of the switch (there is no public getter).
+_DETERMINISM = """
+import sys
+from tensorflow.python.framework import config as tf_config
+from mnist_convnet import data, loop
+from mnist_convnet.config import Config
+settings = dict(epochs=1, max_steps_per_epoch=1, verbose=False)
+if sys.argv[2] == "off":
+    settings["deterministic"] = False
+loop.train_and_evaluate(Config(**settings), data.load(sys.argv[1], None))
+print(tf_config.is_op_determinism_enabled())
+"""
+
+
+@pytest.mark.slow
+def test_op_determinism_is_on_unless_turned_off(data_dir):
+    """`--seed` makes runs repeatable only because the default turns TF's op determinism
+    on: a change that drops the switch (or its default) must fail here."""
+    for setting, expected in (("default", "True"), ("off", "False")):
+        done = run_python("-c", _DETERMINISM, str(data_dir), setting)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == expected, setting
 
 
 def test_restoring_a_checkpoint_into_the_wrong_model_is_a_clear_error(short_run):
