@@ -6,7 +6,7 @@
 Each server setting runs in its own `mnist-convnet serve` process on 127.0.0.1, one after
 the other, taking turns per round: ``before`` is the server as it was (werkzeug's
 development server, every request its own model call), ``after`` is ``make serve``
-(waitress, ``--enable_batching``). For each payload — one 28×28 uint8 MNIST test digit as
+(granian, ``--enable_batching``). For each payload — one 28×28 uint8 MNIST test digit as
 pixels, and the same digit as a b64 PNG — and each number of concurrent clients, `hey`
 (Debian package ``hey``) POSTs for a bounded time, as a new user would:
 

@@ -10,7 +10,7 @@ comparison; and a hand-written replacement for the costliest memory-bound op, th
 max-pool gradient. Prints JSON: each op's fastest and median milliseconds, its share of the sum
 of fastest times, and its FLOPs where it has any worth counting.
 
-What it showed (README, "Speed"): half of a step is memory-bound work on the 26×26×32
+What it showed (docs/speed.md): half of a step is memory-bound work on the 26×26×32
 activations of the first layer (ReLU, max-pooling and its gradient), not convolution
 arithmetic: the same kernels ``model.fit`` runs, so no loop around them can be much faster.
 """

@@ -68,7 +68,7 @@ def build_lenet5() -> keras.Sequential:
     scaled by 1.7159; the output is softmax + cross-entropy instead of Euclidean RBF units
     with the MAP criterion. The paper reports 0.95% test error; with the keras.io recipe
     (batch 128, constant 1e-3) this network overfits and reaches 98.64%, with
-    ``--batch_size=32 --lr_schedule=cosine`` 98.94% (README, "The networks").
+    ``--batch_size=32 --lr_schedule=cosine`` 98.94% (docs/networks.md).
     """
     return keras.Sequential(
         [

@@ -49,3 +49,24 @@ def test_the_chinese_backprop_page_follows_the_english_one():
     assert equations(chinese) == equations(english)
     code = lambda text: {ref for ref in re.findall(r"`([\w.]+)`", text) if "_" in ref or "." in ref}
     assert code(chinese) == code(english)
+
+
+# (README, "Section") or (docs/page.md) or (docs/page.md, "Section") in a docstring.
+_REFERENCE = re.compile(r'\((README|docs/[\w.-]+\.md)(?:, "([^"]+)")?\)')
+
+
+def test_references_from_the_code_name_pages_and_sections_that_exist():
+    """Text moves from the README into docs/: a docstring citing a section that is no
+    longer there sends its reader nowhere."""
+    sources = [*(REPO / "mnist_convnet").rglob("*.py"), *(REPO / "bench").glob("*.py")]
+    found = 0
+    for source in sources:
+        for page, section in _REFERENCE.findall(source.read_text()):
+            found += 1
+            target = REPO / ("README.md" if page == "README" else page)
+            assert target.exists(), f"{source.name}: {page}"
+            if section:
+                lines = target.read_text().splitlines()
+                headings = [line.lstrip("#").strip() for line in lines if line.startswith("#")]
+                assert section in headings, f'{source.name}: ({page}, "{section}")'
+    assert found >= 2  # the pattern still matches how the code cites the docs

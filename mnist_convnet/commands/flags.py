@@ -87,13 +87,11 @@ def load_datasets(flags_obj: flags.FlagValues) -> data.Datasets:
     return data.load(flags_obj.data_dir, flags_obj.manual_dir or data.default_manual_dir())
 
 
-def define_model_dir_flag() -> None:
-    _define_once(
-        flags.DEFINE_string,
-        "model_dir",
-        DEFAULT_EXPORT_DIR,
-        "A SavedModel version folder, or a base folder of versions (its latest is used).",
-    )
+def define_model_dir_flag(
+    help_text: str = "A SavedModel version folder, or a base folder of versions (its latest "
+    "is used).",
+) -> None:
+    _define_once(flags.DEFINE_string, "model_dir", DEFAULT_EXPORT_DIR, help_text)
 
 
 def define_log_dir_flag(default: str, help_text: str) -> None:

@@ -24,7 +24,10 @@ from mnist_convnet.errors import UserError, exit_on_user_error
 
 SERVERS = ("granian", "waitress", "werkzeug")
 
-shared.define_model_dir_flag()
+shared.define_model_dir_flag(
+    "A SavedModel base folder of versions, as TF Serving's model base path: its latest "
+    "version is served (a version folder itself is refused)."
+)
 flags.DEFINE_string("model_name", "mnist", "The <name> in /v1/models/<name>.")
 flags.DEFINE_string("host", "127.0.0.1", "Address to bind; 0.0.0.0 exposes it to the network.")
 flags.DEFINE_integer("port", 8501, "TCP port (TF Serving's REST port is 8501).", lower_bound=0)
