@@ -67,6 +67,7 @@ def test_digit_result_lists_the_three_likeliest():
     assert [d for d, _ in result["top3"]] == [1, 3, 7]
 
 
+@pytest.mark.slow  # converts reader.tflite (~25 s, once a run)
 def test_reader_results_are_predict_lines(reader_file, test_digits, tmp_path):
     """A digit, a blank page and a broken file, as `predict` writes them."""
     pixels, labels = test_digits

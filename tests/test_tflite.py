@@ -103,6 +103,7 @@ def test_the_op_list_sees_select_tf_ops(tmp_path):
     assert any(name.startswith("CUSTOM:Flex") for name in tflite.op_names(converter.convert()))
 
 
+@pytest.mark.slow  # converts reader.tflite (~25 s, once a run)
 def test_reader_has_builtin_ops_only_and_loads_in_litert(reader_file):
     names = tflite.op_names(reader_file.read_bytes())
     assert not [n for n in names if n.startswith("CUSTOM")], names
@@ -129,6 +130,7 @@ def loaded(exported):
     return tf.saved_model.load(str(exported))
 
 
+@pytest.mark.slow  # converts reader.tflite (~25 s, once a run)
 @pytest.mark.parametrize("kind", READ_KINDS)
 def test_reader_sees_what_serving_images_sees(reader_file, loaded, test_digits, kind, tmp_path):
     """The same finder in both graphs: given the same pixels (the SavedModel a lossless PNG
@@ -155,6 +157,7 @@ def test_reader_sees_what_serving_images_sees(reader_file, loaded, test_digits, 
         )
 
 
+@pytest.mark.slow  # converts reader.tflite (~25 s, once a run)
 def test_reader_reads_numbers_as_serving_number_does(reader_file, loaded, test_digits, tmp_path):
     pixels, _ = test_digits
     reader = lite.LiteReader(reader_file)
@@ -171,6 +174,7 @@ def test_reader_reads_numbers_as_serving_number_does(reader_file, loaded, test_d
         assert np.abs(boxes - ours["boxes"][0, :count].numpy()).max() <= 2, kind
 
 
+@pytest.mark.slow  # converts reader.tflite (~25 s, once a run)
 @pytest.mark.parametrize(
     "name, fill, size, status",
     [
