@@ -875,11 +875,6 @@ def find_writing(grey: tf.Tensor) -> Writing:
     return Writing(ink=ink, found=found, status=status)
 
 
-def _readable(grey: tf.Tensor) -> tf.Tensor:
-    """bool: the work image is wide enough for the background's BLOCK x BLOCK blocks."""
-    return tf.reduce_min(tf.shape(grey)) >= BLOCK
-
-
 def _member(found: Components, keep: tf.Tensor) -> tf.Tensor:
     """float [h, w], 1 at pixels of the components where ``keep``, else 0 (a lookup by
     label: a float map, since TF Lite's boolean kernels are slow on whole images)."""
