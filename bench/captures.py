@@ -41,7 +41,8 @@ import requests
 import tensorflow as tf
 from absl import app, flags
 
-from mnist_convnet import captures, inference, rest, tflite
+from mnist_convnet import captures, inference, tflite
+from mnist_convnet.serving import rest
 from tests.helpers import read_idx, serve_in_thread
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel (version or base).")
@@ -181,7 +182,7 @@ def main(argv: list[str]) -> None:
     report["readers"] = {name: str(path) for name, path in readers.items()}
     sample: list[Path] = []
     folder = Path(tempfile.mkdtemp(prefix="captures-"))
-    server = rest.ModelServer(Path(model_dir).parent, "mnist")
+    server = rest.for_folder(Path(model_dir).parent, "mnist")
     with serve_in_thread(server) as base:
         url = f"{base}/v1/models/mnist/versions/{Path(model_dir).name}:predict"
         for kind in kinds:

@@ -24,3 +24,19 @@ REASONS = (
     "no digit found: the image is too narrow to read",
     "no digit found: nothing stands out of the noise",
 )
+
+# The SavedModel's signatures (``signatures.py`` builds them) and the name of each one's
+# input, as a TF Serving client names them (``{"pixels": ...}``, ``inputs["images"]``).
+SERVING_DEFAULT = "serving_default"  # uint8 pixels [batch, 28, 28(, 1)]
+SERVING_IMAGES = "serving_images"  # encoded images [batch], one digit each
+SERVING_NUMBER = "serving_number"  # encoded images [batch], a row of digits each
+SERVING_FLOAT = "serving_float"  # float32 [batch, 28, 28, 1] in [0, 1]
+INPUTS = {
+    SERVING_DEFAULT: "pixels",
+    SERVING_IMAGES: "images",
+    SERVING_NUMBER: "images",
+    SERVING_FLOAT: "images",
+}
+SIGNATURES = tuple(INPUTS)
+IMAGE_SIGNATURES = (SERVING_IMAGES, SERVING_NUMBER)
+PIXEL_SIGNATURES = (SERVING_DEFAULT, SERVING_FLOAT)

@@ -117,6 +117,13 @@ def error_message(error: tf.errors.OpError) -> str:
     found = found or re.search(r"Summarized data: b[\"'](.*?)[\"']\s*$", text, re.M)  # eagerly
     if found:
         return found.group(1)
+    # A decoder's own complaint, under "Graph execution error:" and the node it came from.
+    bad = re.search(r"Invalid (PNG|JPEG|GIF|BMP)\b|inherent in the image", text)
+    if bad:
+        kind = bad.group(1) or "BMP"
+        return f"the {kind} image is truncated or corrupt: it cannot be decoded"
+    if re.search(r"node \S*(Decode|ExtractJpegShape)", text):
+        return "the image is truncated or corrupt: it cannot be decoded"
     return first_line(error)
 
 

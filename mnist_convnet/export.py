@@ -7,7 +7,8 @@ A new version is written with Keras 3's ``ExportArchive`` (what ``model.export``
 here with the signatures of ``signatures.py``) into a hidden temporary folder
 beside the target and renamed to its number only once complete: a rename within one
 file system is atomic, so a server polling ``<export_dir>`` sees either no new version or
-a whole one. An existing version is never overwritten.
+a whole one. An existing version is never overwritten. Each version carries TF Serving's
+warm-up file (``assets.extra/tf_serving_warmup_requests``, ``serving/warmup.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import keras
 
 from mnist_convnet import signatures
 from mnist_convnet.errors import UserError
+from mnist_convnet.serving import warmup
 
 
 def versions(export_dir: str | os.PathLike) -> list[int]:
@@ -60,6 +62,7 @@ def export_saved_model(model: keras.Model, export_dir: str | os.PathLike) -> Pat
         raise UserError(f"cannot write to export dir {base}: {error.strerror}") from None
     try:
         signatures.build_archive(model).write_out(str(staging / "saved_model"), verbose=False)
+        warmup.write(staging / "saved_model")  # before the rename: it appears with the rest
         while True:
             target = base / str(next_version(base))
             try:

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import requests
 
-from mnist_convnet import captures, rest
+from mnist_convnet import captures
+from mnist_convnet.serving import rest
 from tests.helpers import read_idx, run_python, serve_in_thread
 
 # Every capture through four entry points, three of them child processes.
@@ -93,7 +94,7 @@ def readings(exported, capture_files, tmp_path_factory):
             by_predict[result["path"]] = str(result[key]) if key in result else "error"
 
     by_rest = {}
-    with serve_in_thread(rest.ModelServer(exported.parent, "mnist")) as url:
+    with serve_in_thread(rest.for_folder(exported.parent, "mnist")) as url:
         for item in items:
             number = item["kind"].startswith("number_")
             body = {"instances": [{"b64": base64.b64encode(item["encoded"]).decode()}]}

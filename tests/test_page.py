@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import requests
 
-from mnist_convnet import rest
+from mnist_convnet.serving import rest
 from tests.helpers import serve_in_thread
 
 # A real Chromium draws on the page: seconds per test.
@@ -28,7 +28,7 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 @pytest.fixture(scope="module")
 def site(exported):
-    with serve_in_thread(rest.ModelServer(exported.parent, "mnist")) as url:
+    with serve_in_thread(rest.for_folder(exported.parent, "mnist")) as url:
         yield url
 
 
@@ -209,7 +209,7 @@ def device_site(exported, reader_file, tmp_path_factory):
     shutil.copytree(exported, base / "1")
     (tflite.output_dir(base / "1")).mkdir(parents=True)
     shutil.copy(reader_file, tflite.output_dir(base / "1") / "reader.tflite")
-    app = _CountingPredicts(rest.ModelServer(base, "mnist"))
+    app = _CountingPredicts(rest.for_folder(base, "mnist"))
     with serve_in_thread(app) as url:
         yield url, app
 

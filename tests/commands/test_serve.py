@@ -1,23 +1,19 @@
-"""commands/serve.py in the test process: the flags make the batcher, the server answers.
+"""commands/serve.py: the flags make the options, and `mnist-convnet serve` as a user runs it.
 
-tests/test_rest.py tests the REST API itself, and `mnist-convnet serve` as a child process.
+tests/serving/ tests the server's parts; here it runs as a child process, on granian.
 """
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import threading
 
 import pytest
 import requests
 from absl.testing import flagsaver
 
-from mnist_convnet import rest
 from mnist_convnet.commands import serve
-from mnist_convnet.errors import UserError
-from tests.helpers import parsed_flags, user_env
+from tests.helpers import parsed_flags, user_env, wait_until_answering
 
 
 def test_batching_flags_become_tf_servings_options():
@@ -29,46 +25,16 @@ def test_batching_flags_become_tf_servings_options():
     assert (options.max_batch_size, options.batch_timeout_micros) == (8, 500)
 
 
-def test_the_waitress_server_answers_a_prediction_and_close_stops_it(exported, test_digits):
-    pixels, labels = test_digits
-    application = rest.ModelServer(exported.parent, "mnist")
-    server = serve.make_server(application, "127.0.0.1", 0, "waitress", threads=4)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        answer = requests.post(
-            f"http://127.0.0.1:{server.port}/v1/models/mnist:predict",
-            json={"instances": [pixels[0].tolist()]},
-            timeout=60,
-        )
-    finally:
-        server.close()
-        application.close()
-        thread.join(timeout=10)
-    assert not thread.is_alive()  # serve_forever returned
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["predictions"][0]["classes"] == int(labels[0])
-
-
-def test_a_port_in_use_is_one_clear_error(exported):
-    application = rest.ModelServer(exported.parent, "mnist")
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(UserError, match=f"cannot listen on 127.0.0.1:{port}"):
-            serve.make_server(application, "127.0.0.1", port, "waitress", threads=1)
-
-
-def test_granian_gets_a_port_checked_free_before_it_starts():
-    port = serve.free_port("127.0.0.1", 0)
-    assert port > 0
-    assert serve.free_port("127.0.0.1", port) == port  # still free: the probe let it go
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", port))
-        taken.listen()
-        with pytest.raises(UserError, match=f"cannot listen on 127.0.0.1:{port}"):
-            serve.free_port("127.0.0.1", port)
+def test_the_flags_become_server_options(tmp_path):
+    flags = parsed_flags()
+    with flagsaver.flagsaver(
+        grpc_port=9000, model_version_policy="latest:2", rest_api_enable_cors_support=True
+    ):
+        options = serve.server_options(flags)
+    assert (options.grpc_port, options.model_version_policy) == (9000, "latest:2")
+    assert options.rest_api_enable_cors_support and options.batching is None
+    with flagsaver.flagsaver(model_config_file=str(tmp_path / "m.config")):
+        assert serve.server_options(flags).model_dir == ""  # the default is not a second model
 
 
 def _serve(model_dir) -> subprocess.CompletedProcess:
@@ -92,3 +58,64 @@ def test_a_model_granian_cannot_load_is_one_error_line_and_a_failed_exit(exporte
     errors = [line for line in broken.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot load SavedModel" in errors[0]
     assert "Traceback" not in broken.stderr
+
+
+@pytest.mark.slow
+def test_make_serve_speaks_rest_and_grpc_with_metrics_and_cors(exported, test_digits, tmp_path):
+    """`mnist-convnet serve` on granian, as `make serve` runs it: it announces both ports,
+    a TF Serving client's gRPC stub gets REST's answer, a path outside Latin-1 is a 404,
+    CORS headers come when asked, and the metrics count both entry points."""
+    import re
+
+    import grpc
+    import numpy as np
+    import tensorflow as tf
+    from prometheus_client.parser import text_string_to_metric_families
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    config = tmp_path / "monitoring.config"
+    config.write_text('prometheus_config { enable: true, path: "/monitoring/prometheus/metrics" }')
+    command = [
+        sys.executable, "-m", "mnist_convnet", "serve", f"--model_dir={exported.parent}",
+        "--port=0", "--grpc_port=0", "--enable_batching", f"--monitoring_config_file={config}",
+        "--rest_api_enable_cors_support",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=user_env()
+    )
+    try:
+        line = process.stdout.readline()
+        url, grpc_address = re.search(
+            r"on (http://\S+/v1/models/mnist), gRPC on (\S+);", line
+        ).groups()
+        wait_until_answering(url)
+        pixels = test_digits[0][:3]
+        by_rest = requests.post(url + ":predict", json={"instances": pixels.tolist()}, timeout=60)
+        assert by_rest.headers["Access-Control-Allow-Origin"] == "*"
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "mnist"
+        request.inputs["pixels"].CopyFrom(tf.make_tensor_proto(pixels))
+        with grpc.insecure_channel(grpc_address) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            by_grpc = stub.Predict(request, timeout=60)
+        np.testing.assert_allclose(
+            tf.make_ndarray(by_grpc.outputs["probabilities"]),
+            [p["probabilities"] for p in by_rest.json()["predictions"]],
+            atol=1e-6,
+        )
+        base = url.split("/v1/")[0]
+        odd = requests.post(base + "/v1/models/模:predict", json={"instances": []}, timeout=60)
+        assert odd.status_code == 404 and "not found" in odd.json()["error"]
+        preflight = requests.options(url + ":predict", headers={"Origin": "http://x"}, timeout=60)
+        assert preflight.status_code == 200
+        scrape = requests.get(base + "/monitoring/prometheus/metrics", timeout=60).text
+        families = {f.name: f for f in text_string_to_metric_families(scrape)}
+        entrypoints = {
+            s.labels["entrypoint"]
+            for s in families[":tensorflow:serving:request_latency"].samples
+            if s.name.endswith("_count")
+        }
+        assert entrypoints == {"REST", "GRPC"}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,4 +1,4 @@
-"""rest.py under fuzzing: thousands of generated requests on loopback, never a 5xx.
+"""serving/rest.py under fuzzing: thousands of generated requests on loopback, never a 5xx.
 
 Hypothesis builds requests from the shapes a broken client could send: arbitrary JSON,
 arbitrary bytes, instances that are almost right (wrong sizes, NaN, huge numbers, ragged
@@ -16,7 +16,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mnist_convnet import rest
+from mnist_convnet.serving import rest
 from tests.helpers import serve_in_thread
 
 # Hundreds of generated requests per test.
@@ -98,7 +98,13 @@ def test_arbitrary_bytes(server, body):
 
 @FUZZ
 @given(
-    path=st.text(alphabet="/:abcdmnstv1029.%-_", max_size=40),
+    path=st.text(alphabet="/:abcdmnstv1029.%-_", max_size=40)
+    | st.builds(  # model names outside Latin-1, as /v1/models/模:predict
+        lambda text: "v1/models/" + text + ":predict",
+        st.text(
+            st.characters(exclude_categories=("Cs", "Cc"), exclude_characters="?#/%"), max_size=8
+        ),
+    ),
     method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
 )
 def test_arbitrary_paths_and_methods(server, path, method):

@@ -1,4 +1,4 @@
-"""batching.py: concurrent requests merged into one call, each caller given its own rows,
+"""serving/batching.py: concurrent requests merged into one call, each caller given its own rows,
 errors kept with their request, a full queue refused at once."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from mnist_convnet.batching import Batcher, BatchingOptions, QueueFull
 from mnist_convnet.errors import UserError
+from mnist_convnet.serving.batching import Batcher, BatcherClosed, BatchingOptions, QueueFull
 
 
 class Recorder:
@@ -155,3 +155,23 @@ def test_submit_gives_a_future_that_an_event_loop_can_await():
             batcher.submit(np.zeros(5))
     finally:
         batcher.close()
+
+
+def test_submit_after_close_is_refused_instead_of_hanging():
+    """A closed batcher has no thread left to serve a request: say so, never a future that
+    nobody will resolve."""
+    batcher = Batcher(Recorder(), BatchingOptions(max_batch_size=4))
+    batcher.close()
+    with pytest.raises(BatcherClosed):
+        batcher.submit(np.ones((1, 2)))
+
+
+def test_the_observer_sees_each_batch_and_what_is_left_queued():
+    seen = []
+    options = BatchingOptions(max_batch_size=4, batch_timeout_micros=50_000)
+    batcher = Batcher(Recorder(), options, observe=lambda *a: seen.append(a))
+    futures = [batcher.submit(np.ones((1, 2))) for _ in range(4)]
+    [f.result(timeout=10) for f in futures]
+    batcher.close()
+    assert sum(rows for rows, _, _ in seen) == 4
+    assert all(waited >= 0 and queued >= 0 for _, waited, queued in seen)

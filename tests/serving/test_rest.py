@@ -1,4 +1,4 @@
-"""rest.py: the TF Serving-shaped REST API over real HTTP on loopback."""
+"""serving/rest.py: TF Serving's REST API over real HTTP on loopback."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ import requests
 from PIL import Image
 
 from bench.memory import tree_rss_kb
-from mnist_convnet import rest
-from mnist_convnet.batching import BatchingOptions
+from mnist_convnet.serving import rest
+from mnist_convnet.serving.batching import BatchingOptions
 from tests.helpers import serve_in_thread, serve_process
 
 
 @pytest.fixture(scope="module")
 def server(exported):
     with serve_in_thread(
-        rest.ModelServer(exported.parent, "mnist", max_body_bytes=1_000_000)
+        rest.for_folder(exported.parent, "mnist", max_body_bytes=1_000_000)
     ) as url:
         yield url + "/v1/models/mnist"
 
@@ -39,12 +39,21 @@ def _instances(*instances) -> bytes:
 
 def test_status_and_metadata(server):
     status = requests.get(server, timeout=30).json()
-    assert status["model_version_status"][0]["state"] == "AVAILABLE"
-    assert status["model_version_status"][0]["version"] == "1"
+    assert status == {
+        "model_version_status": [
+            {
+                "version": "1",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+        ]
+    }
     meta = requests.get(server + "/metadata", timeout=30).json()
+    assert meta["model_spec"] == {"name": "mnist", "version": "1", "signature_name": ""}
     signatures = meta["metadata"]["signature_def"]["signature_def"]
-    assert signatures["serving_default"]["inputs"]["pixels"]["dtype"] == "uint8"
-    assert signatures["serving_images"]["inputs"]["images"]["dtype"] == "string"
+    assert signatures["serving_default"]["inputs"]["pixels"]["dtype"] == "DT_UINT8"
+    assert signatures["serving_images"]["inputs"]["images"]["dtype"] == "DT_STRING"
+    assert signatures["serving_float"]["method_name"] == "tensorflow/serving/predict"
 
 
 def test_b64_images_are_classified_as_the_28x28_they_return(server, test_digits):
@@ -220,10 +229,10 @@ def test_batched_requests_get_the_answers_of_unbatched_ones(exported, test_digit
     unbatched server's for the same digit, and the model ran fewer calls than requests."""
     images, _ = test_digits
     options = BatchingOptions(max_batch_size=32, batch_timeout_micros=100_000)
-    batched = rest.ModelServer(exported.parent, "mnist", batching=options)
-    plain = rest.ModelServer(exported.parent, "mnist")
+    batched = rest.for_folder(exported.parent, "mnist", batching=options)
+    plain = rest.for_folder(exported.parent, "mnist")
     calls = []
-    batcher = batched._rows_function(batched.latest, "serving_default")
+    batcher = batched.manager.servable("mnist")._batcher("serving_default")
     real = batcher.fn
     batcher.fn = lambda rows: calls.append(len(rows)) or real(rows)
     digits = [images[i % len(images)] for i in range(32)]
@@ -240,7 +249,9 @@ def test_batched_requests_get_the_answers_of_unbatched_ones(exported, test_digit
     assert bad.status_code == 400  # refused alone, before it could join a batch
     assert all(a.status_code == 200 for a in answers)
     assert sum(calls) == 32 and len(calls) < 32
-    expected = plain.run(plain.latest, [d.tolist() for d in digits], None)["probabilities"]
+    expected = plain.manager.servable("mnist").predict(
+        "serving_default", {"pixels": np.stack(digits)}
+    )["probabilities"]
     got = np.array([a.json()["predictions"][0]["probabilities"] for a in answers])
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
@@ -251,8 +262,8 @@ def test_a_full_batching_queue_answers_503_at_once(exported, test_digits):
     options = BatchingOptions(
         max_batch_size=1, batch_timeout_micros=0, num_batch_threads=1, max_enqueued_batches=1
     )
-    server = rest.ModelServer(exported.parent, "mnist", batching=options)
-    batcher = server._rows_function(server.latest, "serving_default")
+    server = rest.for_folder(exported.parent, "mnist", batching=options)
+    batcher = server.manager.servable("mnist")._batcher("serving_default")
     release, started, real = threading.Event(), threading.Event(), batcher.fn
     batcher.fn = lambda rows: (started.set(), release.wait(30), real(rows))[2]
     one = {"instances": [test_digits[0][0].tolist()]}
@@ -366,31 +377,93 @@ def test_the_served_process_refuses_an_oversize_body_from_its_header(served):
         sock.close()
 
 
-def test_submit_batched_queues_only_well_formed_pixel_requests(exported, test_digits):
-    """What the event loop may batch without a thread, answered as the WSGI app would;
-    everything else (bad, b64, a named version, no batching) is left to the WSGI app."""
+def test_deferred_only_for_pixel_requests_waiting_in_a_batch(exported, test_digits):
+    """What the event loop may await without a thread (``respond(..., defer=True)``): a
+    pixel request queued for a batch. It is parsed and routed once, and answered as the
+    WSGI app answers; everything else comes back answered."""
     images, _ = test_digits
     pixels = json.dumps({"instances": [images[0].tolist(), images[1].tolist()]}).encode()
     path = "/v1/models/mnist:predict"
-    plain = rest.ModelServer(exported.parent, "mnist")
-    assert plain.submit_batched("POST", path, pixels) is None
-    batched = rest.ModelServer(exported.parent, "mnist", batching=BatchingOptions())
+    plain = rest.for_folder(exported.parent, "mnist")
+    assert isinstance(plain.respond("POST", path, {}, pixels, defer=True), rest.Reply)
+    batched = rest.for_folder(exported.parent, "mnist", batching=BatchingOptions())
     try:
-        future, render = batched.submit_batched("POST", path, pixels)
-        got = json.loads(render(future.result(timeout=60)))
-        expected = plain.run(plain.latest, [images[0].tolist(), images[1].tolist()], None)
+        deferred = batched.respond("POST", path, {}, pixels, defer=True)
+        assert isinstance(deferred, rest.Deferred)
+        deferred.future.result(timeout=60)
+        got = json.loads(deferred.finish(deferred.future).body)
+        expected = json.loads(plain.respond("POST", path, {}, pixels).body)
         np.testing.assert_allclose(
-            [p["probabilities"] for p in got["predictions"]], expected["probabilities"], atol=1e-6
+            [p["probabilities"] for p in got["predictions"]],
+            [p["probabilities"] for p in expected["predictions"]],
+            atol=1e-6,
         )
         b64 = _instances({"b64": _png_b64(images[0])})
-        for method, where, body in [
-            ("GET", path, pixels),
-            ("POST", "/v1/models/mnist/versions/1:predict", pixels),
-            ("POST", "/v1/models/other:predict", pixels),
-            ("POST", path, b"{not json"),
-            ("POST", path, _instances([[300] * 28] * 28)),
-            ("POST", path, b64),
+        for method, where, body, status in [
+            ("GET", path, pixels, 405),
+            ("POST", "/v1/models/other:predict", pixels, 404),
+            ("POST", path, b"{not json", 400),
+            ("POST", path, _instances([[300] * 28] * 28), 400),
+            ("POST", path, b64, 200),
         ]:
-            assert batched.submit_batched(method, where, body) is None, (method, where, body)
+            answer = batched.respond(method, where, {}, body, defer=True)
+            assert isinstance(answer, rest.Reply) and answer.status == status, (where, body)
     finally:
         batched.close()
+        plain.close()
+
+
+def test_a_truncated_image_says_so(server, test_digits):
+    """Not TensorFlow's "Graph execution error:", but what is wrong with the image."""
+    png = base64.b64decode(_png_b64(255 - test_digits[0][0]))
+    for cut in (png[: len(png) // 2], png[:40]):
+        answer = requests.post(
+            server + ":predict",
+            json={"instances": [{"b64": base64.b64encode(cut).decode()}]},
+            timeout=30,
+        )
+        assert answer.status_code == 400
+        assert answer.json()["error"] == (
+            "the model rejected the input: the PNG image is truncated or corrupt: it cannot be "
+            "decoded"
+        )
+
+
+def test_labels_and_versions_by_path(exported, tmp_path, test_digits):
+    """/labels/<label> reaches the labelled version; a version or label not served is
+    404, and naming one never loads it."""
+    import shutil
+
+    from mnist_convnet.serving import models
+
+    base = tmp_path / "mnist_convnet"
+    for version in (1, 2):
+        shutil.copytree(exported, base / str(version))
+    manager = models.ModelManager(
+        [models.ModelConfig("mnist", base, models.VersionPolicy.parse("latest:1"), {"stable": 2})]
+    )
+    body = _instances(test_digits[0][0].tolist())
+    with serve_in_thread(rest.RestApi(manager)) as url:
+        model = url + "/v1/models/mnist"
+        by_label = requests.post(model + "/labels/stable:predict", data=body, timeout=30)
+        assert by_label.status_code == 200
+        assert (
+            requests.get(model + "/labels/stable", timeout=30).json()["model_version_status"][0][
+                "version"
+            ]
+            == "2"
+        )
+        assert (
+            requests.post(model + "/labels/canary:predict", data=body, timeout=30).status_code
+            == 404
+        )
+        old = requests.post(model + "/versions/1:predict", data=body, timeout=30)
+        assert old.status_code == 404 and "not being served" in old.json()["error"]
+        assert [v for v, *_ in manager.status("mnist")] == [2]  # 1 was never loaded
+    manager.close()
+
+
+def test_too_many_images_in_one_request_is_refused_before_reading(server, test_digits):
+    one = {"b64": _png_b64(255 - test_digits[0][0])}
+    answer = requests.post(server + ":predict", json={"instances": [one] * 33}, timeout=30)
+    assert answer.status_code == 400 and "at most 32 images per request" in answer.json()["error"]

@@ -69,6 +69,15 @@ class QueueFull(Exception):
     """The batching queue holds ``max_enqueued_batches`` batches already: try again later."""
 
 
+class BatcherClosed(Exception):
+    """``close()`` was called: no batch thread is left to serve a new request."""
+
+
+# Told of each batch as it is taken: (its rows, seconds its oldest request waited, rows
+# still queued). ``metrics.Metrics.batch_observer`` makes one.
+Observer = Callable[[int, float, int], None]
+
+
 class _Request:
     """One caller's rows, and the future that gets its slice of a batch's outputs."""
 
@@ -81,8 +90,13 @@ class _Request:
 class Batcher:
     """Runs ``fn(rows) -> {name: array with a leading row axis}`` on merged batches."""
 
-    def __init__(self, fn: Callable[[np.ndarray], Outputs], options: BatchingOptions) -> None:
-        self.fn, self.options = fn, options
+    def __init__(
+        self,
+        fn: Callable[[np.ndarray], Outputs],
+        options: BatchingOptions,
+        observe: Observer | None = None,
+    ) -> None:
+        self.fn, self.options, self.observe = fn, options, observe
         self._queue: collections.deque[_Request] = collections.deque()
         self._queued_rows = 0
         self._capacity = options.max_enqueued_batches * options.max_batch_size
@@ -108,6 +122,8 @@ class Batcher:
             raise ValueError(f"{len(rows)} rows: more than max_batch_size, call directly")
         request = _Request(rows)
         with self._ready:
+            if self._closed:
+                raise BatcherClosed("this batcher is closed")
             if self._queued_rows + len(rows) > self._capacity:
                 raise QueueFull(f"{self._queued_rows} rows already waiting")
             self._queue.append(request)
@@ -150,6 +166,9 @@ class Batcher:
                     rows += len(request.rows)
                 self._queued_rows -= rows
                 if batch:
+                    if self.observe is not None:
+                        waited = time.monotonic() - batch[0].arrived
+                        self.observe(rows, waited, self._queued_rows)
                     return batch
 
     def _run(self, batch: list[_Request]) -> None:

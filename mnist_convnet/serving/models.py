@@ -1,0 +1,467 @@
+"""The models a server holds and their versions, kept as TF Serving's manager keeps them.
+
+Each model has a base folder of numbered versions (``1/``, ``2/``, ...). The manager polls
+it (every ``--file_system_poll_wait_seconds``) and serves the versions its policy asks
+for — TF Serving's ``ServableVersionPolicy``:
+
+    latest {num_versions: N}   the N highest (the default: N = 1)
+    all {}                     every version on disk
+    specific {versions: ...}   exactly these
+
+A version the policy wants is loaded, then warmed up (``warmup.py``), and only then
+answers; the versions it no longer wants are unloaded afterwards, so there is never a
+moment with nothing to answer (TF Serving's availability-preserving order). Labels
+(``stable`` -> 3) name available versions. The states a client sees are TF Serving's:
+LOADING, AVAILABLE, UNLOADING, END (END with an error when a load failed). A request for
+a version that is not AVAILABLE is NOT_FOUND: nothing is ever loaded on demand.
+
+A ``Servable`` is one loaded version. Its ``predict`` is what REST, gRPC and warm-up
+call: inputs by the signature's names, checked, batched (pixel signatures, with
+batching on) or read one image per decode slot (image signatures).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import re
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from google.protobuf import text_format
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.config import model_server_config_pb2
+
+from mnist_convnet import contract, digit_finder, inference
+from mnist_convnet.errors import UserError
+from mnist_convnet.serving import protocol, tensors, warmup
+from mnist_convnet.serving.batching import Batcher, BatcherClosed, BatchingOptions, QueueFull
+from mnist_convnet.serving.metrics import Metrics
+from mnist_convnet.serving.status import ServingError, busy, invalid, not_found
+
+LOADING, AVAILABLE, UNLOADING, END = "LOADING", "AVAILABLE", "UNLOADING", "END"
+MAX_DECODES = 2  # image readings at once: more would only queue for the cores
+DECODE_WAIT_SECONDS = 10.0
+MAX_IMAGES = 32  # encoded images per request: each costs 10-100 ms of a decode slot
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionPolicy:
+    """Which of the versions on disk to serve (TF Serving's ServableVersionPolicy)."""
+
+    kind: str = "latest"  # latest | all | specific
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> VersionPolicy:
+        """The flag's form: ``latest``, ``latest:2``, ``all``, ``specific:1,3``."""
+        kind, _, arg = text.strip().partition(":")
+        try:
+            if kind == "latest":
+                policy = cls("latest", int(arg) if arg else 1)
+            elif kind == "all" and not arg:
+                policy = cls("all")
+            elif kind == "specific":
+                policy = cls("specific", versions=tuple(sorted(int(v) for v in arg.split(","))))
+            else:
+                raise ValueError
+        except ValueError:
+            raise UserError(
+                f"bad version policy {text!r}: latest, latest:N, all or specific:V1,V2,..."
+            ) from None
+        if policy.num_versions < 1 or (kind == "specific" and not policy.versions):
+            raise UserError(f"bad version policy {text!r}: it would serve no version")
+        return policy
+
+    @classmethod
+    def from_proto(cls, policy) -> VersionPolicy:
+        which = policy.WhichOneof("policy_choice")
+        if which == "all":
+            return cls("all")
+        if which == "specific":
+            return cls("specific", versions=tuple(sorted(policy.specific.versions)))
+        return cls("latest", max(1, policy.latest.num_versions) if which else 1)
+
+    def choose(self, on_disk: list[int]) -> list[int]:
+        if self.kind == "all":
+            return list(on_disk)
+        if self.kind == "specific":
+            return [v for v in on_disk if v in self.versions]
+        return list(on_disk[-self.num_versions :])
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """One model: its name, base folder of versions, policy and labels."""
+
+    name: str
+    base_path: Path
+    policy: VersionPolicy = VersionPolicy()
+    labels: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def parse_labels(text: str) -> dict[str, int]:
+    """``stable=1,canary=2`` -> {"stable": 1, "canary": 2}."""
+    labels = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        label, _, version = item.partition("=")
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", label) or not version.isdigit():
+            raise UserError(f"bad version label {item!r}: write label=version, e.g. stable=1")
+        labels[label] = int(version)
+    return labels
+
+
+def read_model_config_file(path: str | Path) -> list[ModelConfig]:
+    """TF Serving's ``--model_config_file``: a text-format ModelServerConfig."""
+    path = Path(path)
+    try:
+        config = text_format.Parse(path.read_text(), model_server_config_pb2.ModelServerConfig())
+    except OSError as error:
+        raise UserError(f"cannot read model config file {path}: {error.strerror}") from None
+    except text_format.ParseError as error:
+        raise UserError(f"model config file {path}: {error}") from None
+    models = [
+        ModelConfig(
+            name=entry.name,
+            base_path=(path.parent / entry.base_path).resolve(),
+            policy=VersionPolicy.from_proto(entry.model_version_policy),
+            labels=dict(entry.version_labels),
+        )
+        for entry in config.model_config_list.config
+    ]
+    names = [m.name for m in models]
+    if not models or len(set(names)) != len(names) or not all(names):
+        raise UserError(f"model config file {path}: needs models with distinct, non-empty names")
+    return models
+
+
+def complete_versions(base_path: Path) -> list[int]:
+    """Version folders holding a whole SavedModel (our exports appear by one rename)."""
+    if not base_path.is_dir():
+        return []
+    found = [p for p in base_path.iterdir() if p.name.isdigit() and p.is_dir()]
+    return sorted(int(p.name) for p in found if (p / "saved_model.pb").is_file())
+
+
+class Servable:
+    """One loaded version of a model: its signatures and their checked, batched calls."""
+
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        path: Path,
+        batching: BatchingOptions | None,
+        decodes: threading.Semaphore,
+        metrics: Metrics,
+        max_images: int = MAX_IMAGES,
+    ) -> None:
+        self.name, self.version, self.path = name, version, path
+        self.loaded = inference.load_saved_model(path)
+        self.signature_defs = _signature_defs(path)
+        self.batching, self.decodes, self.metrics = batching, decodes, metrics
+        self.max_images = max_images
+        self._batchers: dict[str, Batcher] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def signatures(self) -> list[str]:
+        return [n for n in self.signature_defs if n in self.loaded.signatures]
+
+    def input_names(self, signature_name: str) -> list[str]:
+        return list(self.signature_defs[signature_name].inputs)
+
+    def predict(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs a signature on inputs named as in it; ServingError for anything wrong."""
+        return self.submit(signature_name, inputs).result()
+
+    def submit(self, signature_name: str, inputs: dict[str, np.ndarray]) -> Future:
+        """``predict`` as a future: still running when its rows wait for a batch (an event
+        loop can await it), done already for everything else. Inputs are checked first."""
+        kind, value = self._checked(signature_name, inputs)
+        if kind == "rows" and self.batching is not None:
+            if len(value) <= self.batching.max_batch_size:
+                try:
+                    return self._batcher(signature_name).submit(value)
+                except QueueFull:
+                    raise busy("the batching queue is full; try again") from None
+                except BatcherClosed:  # unloaded while this request held it: run it alone
+                    pass
+        done: Future = Future()
+        try:
+            if kind == "images":
+                done.set_result(self._read_images(signature_name, value))
+            else:
+                done.set_result(self._call(signature_name, value))
+        except ServingError as error:
+            done.set_exception(error)
+        return done
+
+    def _checked(self, signature_name: str, inputs: dict[str, np.ndarray]):
+        """("rows" | "images", the input checked as the signature takes it)."""
+        if signature_name not in self.signatures:
+            raise ServingError(
+                "FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.'
+            )
+        expected = self.input_names(signature_name)
+        if sorted(inputs) != sorted(expected):
+            raise invalid(
+                f"{signature_name} takes the input(s) {', '.join(expected)}; "
+                f"got {', '.join(sorted(inputs)) or 'none'}"
+            )
+        (value,) = inputs.values()
+        if signature_name in contract.IMAGE_SIGNATURES:
+            return "images", _images(value, self.max_images)
+        return "rows", _rows(value, floats=signature_name == contract.SERVING_FLOAT)
+
+    def _call(self, signature_name: str, value) -> dict[str, np.ndarray]:
+        fn = self.loaded.signatures[signature_name]
+        try:
+            outputs = fn(**{contract.INPUTS[signature_name]: tf.constant(value)})
+        except tf.errors.InvalidArgumentError as error:
+            message = digit_finder.error_message(error)
+            raise invalid(f"the model rejected the input: {message}") from None
+        return {name: tensor.numpy() for name, tensor in outputs.items()}
+
+    def _batcher(self, signature_name: str) -> Batcher:
+        """The signature's batcher, made on first use."""
+        with self._lock:
+            if signature_name not in self._batchers:
+                call = lambda rows: self._call(signature_name, rows)
+                observe = self.metrics.batch_observer(self.name, signature_name)
+                self._batchers[signature_name] = Batcher(call, self.batching, observe)
+            return self._batchers[signature_name]
+
+    def _read_images(self, signature_name: str, images: np.ndarray) -> dict[str, np.ndarray]:
+        """One image per decode slot: a request of many images cannot hold the slots for
+        the whole of its reading, other requests' images take turns with its own."""
+        parts = []
+        for image in images:
+            if not self.decodes.acquire(timeout=DECODE_WAIT_SECONDS):
+                raise busy("too many images being read at once; try again")
+            try:
+                parts.append(self._call(signature_name, [image]))
+            finally:
+                self.decodes.release()
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+    def warm_up(self) -> int:
+        """Replays the version's warm-up requests (TF Serving's file), all at once: each
+        signature's first call is mostly one-threaded graph set-up (~1.4 s for the image
+        ones here), so side by side they take the time of the slowest. How many ran."""
+        started = time.monotonic()
+        requests = warmup.read(self.path)
+
+        def replay(request) -> None:
+            signature_name = request.model_spec.signature_name or contract.SERVING_DEFAULT
+            inputs = {
+                k: tensors.to_array(v, protocol.MAX_INSTANCES * 784)
+                for k, v in request.inputs.items()
+            }
+            self.predict(signature_name, inputs)
+
+        status = "OK"
+        try:
+            with ThreadPoolExecutor(max(1, len(requests)), thread_name_prefix="warmup") as pool:
+                list(pool.map(replay, requests))
+        except ServingError as error:
+            status = error.code
+            raise UserError(f"warm-up of {self.path} failed: {error}") from None
+        finally:
+            self.metrics.warmup(str(self.path), status, time.monotonic() - started, len(requests))
+        return len(requests)
+
+    def close(self) -> None:
+        """Stops the batch threads after the rows they hold."""
+        with self._lock:
+            batchers, self._batchers = list(self._batchers.values()), {}
+        for batcher in batchers:
+            batcher.close()
+
+
+def _rows(value: np.ndarray, floats: bool) -> np.ndarray:
+    """A pixel input checked: [B, 28, 28] or [B, 28, 28, 1], 1 <= B <= MAX_INSTANCES."""
+    if value.dtype == object or value.dtype.kind not in "iuf":
+        raise invalid(f"pixels must be numbers, not {value.dtype}")
+    shape = list(value.shape)
+    if shape[1:] not in ([28, 28], [28, 28, 1]) or (floats and shape[1:] != [28, 28, 1]):
+        wanted = "[batch, 28, 28, 1]" if floats else "[batch, 28, 28] or [batch, 28, 28, 1]"
+        raise invalid(f"the input must have shape {wanted}, got {shape}")
+    if not 1 <= shape[0] <= protocol.MAX_INSTANCES:
+        raise invalid(f"a request holds 1 to {protocol.MAX_INSTANCES} rows, got {shape[0]}")
+    return protocol.check_pixel_values(value, floats)
+
+
+def _images(value: np.ndarray, most: int) -> np.ndarray:
+    """An image input checked: encoded images as a vector of 1 to ``most`` byte strings."""
+    if value.ndim != 1 or not value.size or value.dtype != object:
+        raise invalid(f"images must be a vector of encoded images (strings), got {value.dtype}")
+    if len(value) > most:
+        raise invalid(f"at most {most} images per request (got {len(value)})")
+    return value
+
+
+def _signature_defs(path: Path) -> dict:
+    """The SavedModel's SignatureDefs, read from saved_model.pb as TF Serving reads them."""
+    saved = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
+    defs = saved.meta_graphs[0].signature_def
+    return {name: defs[name] for name in sorted(defs) if not name.startswith("__")}
+
+
+class ModelManager:
+    """The versions of every model, polled from disk, loaded and unloaded by policy."""
+
+    def __init__(
+        self,
+        models: list[ModelConfig],
+        batching: BatchingOptions | None = None,
+        metrics: Metrics | None = None,
+        max_images: int = MAX_IMAGES,
+    ) -> None:
+        self.configs = {m.name: m for m in models}
+        self.batching = batching
+        self.metrics = metrics or Metrics()
+        self.max_images = max_images
+        self._decodes = threading.BoundedSemaphore(MAX_DECODES)
+        self._servables: dict[str, dict[int, Servable]] = {m.name: {} for m in models}
+        self._states: dict[str, dict[int, tuple[str, str]]] = {m.name: {} for m in models}
+        self._lock = threading.Lock()  # guards the two dicts above; never held to load
+        self._poll_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+        for config in models:
+            if not complete_versions(config.base_path):
+                raise UserError(f"no SavedModel versions (1/, 2/, ...) found in {config.base_path}")
+        self.poll()  # load now: fail at start-up, not at the first request
+        for config in models:
+            if not self._servables[config.name]:
+                _, message = next(iter(self._states[config.name].values()), ("", ""))
+                raise UserError(message or f"no version of {config.name!r} could be loaded")
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.configs)
+
+    # --- requests -----------------------------------------------------------------------
+
+    def servable(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
+        """The servable a request names: the latest, a version, or a label's version."""
+        if name not in self.configs:
+            raise not_found(f"model {name!r} not found (this server has {', '.join(self.names)})")
+        with self._lock:
+            available = self._servables[name]
+            if label is not None:
+                if label not in self.configs[name].labels:
+                    raise not_found(f"no version of model {name!r} is labelled {label!r}")
+                version = self.configs[name].labels[label]
+            if version is None:
+                if not available:
+                    raise ServingError("UNAVAILABLE", f"no version of model {name!r} is loaded")
+                return available[max(available)]
+            if version not in available:
+                raise not_found(f"version {version} of model {name!r} is not being served")
+            return available[version]
+
+    def status(self, name: str, version: int | None = None) -> list[tuple[int, str, str]]:
+        """``(version, state, error message)`` newest first, as GetModelStatus lists them."""
+        if name not in self.configs:
+            raise not_found(f"model {name!r} not found (this server has {', '.join(self.names)})")
+        with self._lock:
+            states = dict(self._states[name])
+        if version is not None:
+            if version not in states:
+                raise not_found(f"Could not find version {version} of model {name}")
+            states = {version: states[version]}
+        if not states:
+            raise not_found(f"Could not find any versions of model {name}")
+        return [(v, *states[v]) for v in sorted(states, reverse=True)]
+
+    # --- versions -----------------------------------------------------------------------
+
+    def poll(self) -> None:
+        """One look at every base folder: load what the policy wants, then unload the rest."""
+        with self._poll_lock:
+            for config in self.configs.values():
+                wanted = config.policy.choose(complete_versions(config.base_path))
+                for version in wanted:
+                    if version not in self._states[config.name]:
+                        self._load(config, version)
+                with self._lock:
+                    going = [v for v in self._servables[config.name] if v not in wanted]
+                    if not self._servables[config.name].keys() - set(going):
+                        going = []  # never unload the last one for a version that failed
+                for version in going:
+                    self._unload(config.name, version)
+
+    def _set(self, name: str, version: int, state: str, message: str = "") -> None:
+        with self._lock:
+            self._states[name][version] = (state, message)
+
+    def _load(self, config: ModelConfig, version: int) -> None:
+        self._set(config.name, version, LOADING)
+        started = time.monotonic()
+        try:
+            servable = Servable(
+                config.name,
+                version,
+                config.base_path / str(version),
+                self.batching,
+                self._decodes,
+                self.metrics,
+                self.max_images,
+            )
+            servable.warm_up()
+        except UserError as error:
+            logging.error("version %s of %r not loaded: %s", version, config.name, error)
+            self._set(config.name, version, END, str(error))
+            return
+        with self._lock:
+            self._servables[config.name][version] = servable
+            self._states[config.name][version] = (AVAILABLE, "")
+        logging.info(
+            "serving version %s of %r (loaded and warmed up in %.1f s)",
+            version,
+            config.name,
+            time.monotonic() - started,
+        )
+
+    def _unload(self, name: str, version: int) -> None:
+        with self._lock:
+            servable = self._servables[name].pop(version)
+            self._states[name][version] = (UNLOADING, "")
+        servable.close()
+        del servable
+        gc.collect()  # the graph and its weights go now, not at some later collection
+        self._set(name, version, END)
+        logging.info("unloaded version %s of %r", version, name)
+
+    def start_polling(self, seconds: float) -> None:
+        """Polls every ``seconds`` in a thread (TF Serving's file_system_poll_wait_seconds;
+        0 or less: never, the versions found at start are the ones served)."""
+        if seconds <= 0 or self._poller is not None:
+            return
+
+        def run() -> None:
+            while not self._stop.wait(seconds):
+                try:
+                    self.poll()
+                except Exception:  # a bad folder must not stop the polling
+                    logging.exception("polling the model folders failed")
+
+        self._poller = threading.Thread(target=run, name="version-poller", daemon=True)
+        self._poller.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=30)
+        with self._lock:
+            servables = [s for by in self._servables.values() for s in by.values()]
+        for servable in servables:
+            servable.close()

@@ -1,0 +1,148 @@
+"""TF Serving's REST JSON, to arrays and back: no TensorFlow, no HTTP.
+
+A ``:predict`` body is ``{"instances": [...]}`` (row form) or ``{"inputs": ...}``
+(columnar), with an optional ``"signature_name"``. An instance is a 28x28 (or 28x28x1)
+nested list of integer pixels 0-255, white digit on black, or an encoded image as
+``{"b64": "<base64 PNG/JPEG/GIF/BMP>"}``; either may be named by its input
+(``{"pixels": ...}``, ``{"images": ...}``), as TF Serving allows. Without a
+``signature_name`` the instances' form decides: pixels go to ``serving_default``, b64
+images to ``serving_images``.
+
+``request_inputs`` turns the instances into the signature's named input, checked as the
+signature will need it, so the model only ever sees arrays it can take; ``answer`` writes
+TF Serving's ``{"predictions": [...]}`` or ``{"outputs": {...}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+import numpy as np
+
+from mnist_convnet import contract
+from mnist_convnet.serving.status import invalid
+
+MAX_INSTANCES = 1024  # rows per request at most (a 28x28 row is ~3 kB of JSON)
+
+
+def _reject_constant(name: str) -> None:
+    raise invalid(f"JSON may not contain {name}")
+
+
+def parse_predict(body: bytes) -> tuple[bool, list, str | None]:
+    """A ``:predict`` body checked: ``(columnar, instances, signature_name)``, each instance
+    taken out of TF Serving's named-input form. ``ServingError`` says why not."""
+    try:
+        payload = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise invalid(f"body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise invalid("body is not valid JSON: nested too deeply") from None
+    if not isinstance(payload, dict):
+        raise invalid('body must be a JSON object with "instances" or "inputs"')
+    keys = set(payload) - {"signature_name"}
+    if keys not in ({"instances"}, {"inputs"}):
+        raise invalid('body must have exactly one of "instances" or "inputs"')
+    signature_name = payload.get("signature_name")
+    if signature_name is not None and signature_name not in contract.SIGNATURES:
+        raise invalid(
+            f"unknown signature_name {signature_name!r}; one of {', '.join(contract.SIGNATURES)}"
+        )
+    columnar = "inputs" in payload
+    batch = payload["inputs"] if columnar else payload["instances"]
+    batch = _unwrap(batch) if columnar else batch
+    if columnar and (_b64(batch) is not None or not isinstance(batch, list)):
+        batch = [batch]
+    if not isinstance(batch, list) or not batch:
+        raise invalid("instances must be a non-empty list")
+    if len(batch) > MAX_INSTANCES:
+        raise invalid(f"at most {MAX_INSTANCES} instances per request")
+    return columnar, [_unwrap(i) for i in batch], signature_name
+
+
+def request_inputs(
+    instances: list, signature_name: str | None
+) -> tuple[str, dict[str, np.ndarray]]:
+    """The signature the instances go to, and its input: uint8 or float32 rows for the
+    pixel signatures, an object array of encoded bytes for the image ones."""
+    encoded = [_b64(i) for i in instances]
+    images = all(e is not None for e in encoded)
+    if not images and any(e is not None for e in encoded):
+        raise invalid("mix of b64 images and pixel arrays in one request")
+    name = signature_name or (contract.SERVING_IMAGES if images else contract.SERVING_DEFAULT)
+    if (name in contract.IMAGE_SIGNATURES) != images:
+        wanted = '{"b64": ...} images' if name in contract.IMAGE_SIGNATURES else "pixel arrays"
+        raise invalid(f"{name} takes {wanted}")
+    if images:
+        return name, {contract.INPUTS[name]: np.array(encoded, dtype=object)}
+    floats = name == contract.SERVING_FLOAT
+    rows = np.stack([pixels(i, floats=floats) for i in instances])
+    return name, {contract.INPUTS[name]: rows}
+
+
+def pixels(instance: Any, floats: bool = False) -> np.ndarray:
+    """One instance as uint8 [28, 28, 1] (float32 in [0, 1] if ``floats``), or refused."""
+    try:
+        array = np.asarray(instance)
+    except ValueError:
+        raise invalid("ragged instance: every row must have 28 pixels") from None
+    except RecursionError:
+        raise invalid("instance nested too deeply") from None
+    if array.dtype == object or array.dtype.kind not in "iuf":
+        raise invalid("pixels must be numbers (integers 0-255) in nested lists")
+    if array.shape == (28, 28):
+        array = array[..., np.newaxis]
+    if array.shape != (28, 28, 1):
+        raise invalid(f"an instance must be 28x28 or 28x28x1 pixels, got shape {list(array.shape)}")
+    return check_pixel_values(array, floats)
+
+
+def check_pixel_values(array: np.ndarray, floats: bool) -> np.ndarray:
+    """Pixel values as the signature takes them (a gRPC tensor is checked here too)."""
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise invalid("pixels must be finite numbers")
+    if floats:
+        if array.size and (array.min() < 0 or array.max() > 1):
+            raise invalid(f"{contract.SERVING_FLOAT} takes numbers from 0 to 1")
+        return array.astype(np.float32)
+    if array.size and (np.any(array != np.round(array)) or array.min() < 0 or array.max() > 255):
+        raise invalid("pixels must be integers from 0 to 255")
+    return array.astype(np.uint8)
+
+
+def _b64(instance: Any) -> bytes | None:
+    """The decoded bytes of a ``{"b64": ...}`` instance; None if it is not one."""
+    if isinstance(instance, dict) and set(instance) == {"b64"}:
+        if not isinstance(instance["b64"], str):
+            raise invalid('"b64" must be a base64 string')
+        try:
+            return base64.b64decode(instance["b64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise invalid('"b64" is not valid base64') from None
+    return None
+
+
+def _unwrap(instance: Any) -> Any:
+    """TF Serving lets an instance name its input: {"pixels": ...} or {"images": ...}."""
+    if isinstance(instance, dict) and len(instance) == 1:
+        (key,) = instance
+        if key in set(contract.INPUTS.values()):
+            return instance[key]
+    return instance
+
+
+def answer(columnar: bool, outputs: dict[str, np.ndarray], count: int) -> bytes:
+    """TF Serving's JSON answer: ``{"outputs": ...}`` (columnar), or one prediction for each
+    of the ``count`` instances. Byte strings (``serving_number``'s ``number``) as text."""
+    outputs = {name: _plain(value) for name, value in outputs.items()}
+    if columnar:
+        return json.dumps({"outputs": {k: v.tolist() for k, v in outputs.items()}}).encode()
+    predictions = [{k: v[i].tolist() for k, v in outputs.items()} for i in range(count)]
+    return json.dumps({"predictions": predictions}).encode()
+
+
+def _plain(array: np.ndarray) -> np.ndarray:
+    return np.char.decode(array.astype(bytes), "utf-8") if array.dtype == object else array

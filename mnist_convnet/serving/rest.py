@@ -1,0 +1,340 @@
+"""TF Serving's REST API, and the page, over the model manager: routing and answers.
+
+    GET  /                                          the draw-a-digit page (static/index.html)
+    GET  /reader.tflite                             the latest version's reader.tflite, which
+                                                    the page runs on the device (LiteRT.js)
+    GET  /litert/{core,wasm-utils,wasm}/<file>      LiteRT.js, from the npm install that
+                                                    `make install` makes (static/package.json)
+    GET  /v1/models/<name>[<which>]             the status of its versions
+    GET  /v1/models/<name>[<which>]/metadata    its SignatureDefs
+    POST /v1/models/<name>[<which>]:predict     {"instances": ...} or {"inputs": ...}
+
+where <which> is /versions/<N> or /labels/<label> (without it: the latest version)
+    GET  <metrics path>                             Prometheus text, when enabled (metrics.py)
+
+Status and metadata are TF Serving's messages printed as JSON (``api.py``, shared with
+gRPC); ``:predict`` speaks TF Serving's JSON (``protocol.py``). Every refusal is a 4xx
+(or 503 for "busy, try again") with ``{"error": "..."}``, and the server keeps serving.
+
+``route`` reads a request line once; ``RestApi.respond`` answers it. With ``defer``, a
+pixel ``:predict`` that went to a batcher comes back as a ``Deferred`` (the batch's
+future and how to finish the answer), so an event loop can await the batch without
+holding a thread (``asgi.py``); everything else is answered at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import importlib.resources
+import json
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from absl import logging
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Request
+
+from mnist_convnet import contract, tflite
+from mnist_convnet.serving import api, protocol
+from mnist_convnet.serving.batching import BatchingOptions
+from mnist_convnet.serving.models import ModelConfig, ModelManager
+from mnist_convnet.serving.status import ServingError, invalid, not_found
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+# LiteRT.js as npm installs it beside the page (static/package-lock.json pins it): the
+# URL folder -> the folder of the install it serves, and what its files are.
+LITERT = {
+    "core": "@litertjs/core/dist",
+    "wasm": "@litertjs/core/wasm",
+    "wasm-utils": "@litertjs/wasm-utils/dist",
+}
+_LITERT_FILE = re.compile(r"^/litert/(?P<folder>[a-z-]+)/(?P<file>[A-Za-z0-9_]+\.(?:js|wasm))$")
+_MIMETYPES = {".js": "text/javascript", ".wasm": "application/wasm"}
+_MODEL_PATH = re.compile(
+    r"^/v1/models/(?P<name>[^/:]+)"
+    r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+    r"(?P<verb>/metadata|:predict)?$"
+)
+_VERBS = {None: "status", "/metadata": "metadata", ":predict": "predict"}
+CORS_HEADERS = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "POST, GET"),
+    ("Access-Control-Allow-Headers", "Content-Type"),
+]
+
+Headers = list[tuple[str, str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """What a request line asks for: ``kind`` (page, reader, litert, metrics, status,
+    metadata, predict) and, for a model's endpoints, its name, version or label."""
+
+    kind: str
+    path: str
+    model: str = ""
+    version: int | None = None
+    label: str | None = None
+
+
+@dataclasses.dataclass
+class Reply:
+    status: int
+    headers: Headers
+    body: bytes
+    code: str = "OK"  # TF Serving's name for how it ended, for the request count
+
+
+@dataclasses.dataclass
+class Deferred:
+    """A ``:predict`` waiting in a batch: ``finish(future)`` makes its Reply once done."""
+
+    future: Future
+    finish: Callable[[Future], Reply]
+
+
+def route(method: str, path: str, metrics_path: str | None = None) -> Route:
+    """The one reading of a request line; 404/405 for what it cannot be."""
+    if path in ("/", "/index.html"):
+        found = Route("page", path)
+    elif path == "/reader.tflite":
+        found = Route("reader", path)
+    elif path.startswith("/litert/"):
+        found = Route("litert", path)
+    elif metrics_path is not None and path == metrics_path:
+        found = Route("metrics", path)
+    else:
+        match = _MODEL_PATH.match(path)
+        if not match:
+            raise not_found(f"no such endpoint: {path}")
+        version = match["version"]
+        if version is not None and not version.isdigit():
+            raise invalid(f"version must be a number, got {version!r}")
+        found = Route(
+            _VERBS[match["verb"]],
+            path,
+            match["name"],
+            int(version) if version is not None else None,
+            match["label"],
+        )
+    wanted = "POST" if found.kind == "predict" else "GET"
+    if method != wanted and not (wanted == "GET" and method == "HEAD"):
+        allow = "POST" if wanted == "POST" else "GET, HEAD"
+        raise ServingError(
+            "INVALID_ARGUMENT", f"use {wanted} for this endpoint", 405, (("Allow", allow),)
+        )
+    return found
+
+
+class RestApi:
+    """The WSGI application, and ``respond`` for servers that read the body themselves."""
+
+    def __init__(
+        self,
+        manager: ModelManager,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        metrics_path: str | None = None,
+        cors: bool = False,
+    ) -> None:
+        self.manager = manager
+        self.max_body_bytes = max_body_bytes
+        self.metrics_path = metrics_path
+        self.cors = cors
+        self.closers: list[Callable[[], object]] = []  # what else stops with it (gRPC)
+        self._page: str | None = None
+
+    # --- the two ways in ----------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        request.max_content_length = self.max_body_bytes
+        try:
+            body = request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            reply = self.error(413, f"request body larger than {self.max_body_bytes} bytes")
+        else:
+            reply = self.respond(request.method, request.path, dict(request.headers), body)
+        start_response(f"{reply.status} {_REASONS.get(reply.status, '')}", reply.headers)
+        return [b"" if request.method == "HEAD" else reply.body]
+
+    def respond(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, defer: bool = False
+    ) -> Reply | Deferred:
+        """The answer to one request, or with ``defer`` possibly a Deferred (see above)."""
+        started = time.monotonic()
+        found = None
+        try:
+            if method == "OPTIONS":
+                return self._finish(self._preflight(headers))
+            found = route(method, path, self.metrics_path)
+            answer = self._dispatch(found, body, defer)
+        except ServingError as error:
+            answer = self._refusal(error)
+        except Exception as error:  # a bug of ours: say so in JSON, log it, keep serving
+            logging.exception("error serving %s %s", method, path)
+            answer = self.error(500, f"internal error: {type(error).__name__}")
+        if isinstance(answer, Deferred):
+            finish = answer.finish
+            answer.finish = lambda future: self._finish(
+                self._record(found, started, finish(future))
+            )
+            return answer
+        return self._finish(self._record(found, started, answer))
+
+    # --- endpoints ----------------------------------------------------------------------
+
+    def _dispatch(self, found: Route, body: bytes, defer: bool) -> Reply | Deferred:
+        if found.kind == "page":
+            return self.page()
+        if found.kind == "reader":
+            return self.reader()
+        if found.kind == "litert":
+            return self.litert(found.path)
+        if found.kind == "metrics":
+            return Reply(200, [("Content-Type", "text/plain; version=0.0.4")], self._metrics())
+        spec = api.model_spec_for(found.model, found.version, found.label)
+        if found.kind == "status":
+            return self.json(api.as_json(api.status(self.manager, _status_request(spec))))
+        if found.kind == "metadata":
+            return self.json(api.as_json(api.metadata(self.manager, _metadata_request(spec))))
+        return self.predict(spec, body, defer)
+
+    def predict(self, spec, body: bytes, defer: bool) -> Reply | Deferred:
+        servable = api.find(self.manager, spec)  # no such model or version: 404, body unread
+        columnar, instances, signature_name = protocol.parse_predict(body)
+        name, inputs = protocol.request_inputs(instances, signature_name)
+        render = lambda outputs: Reply(
+            200, list(_JSON), protocol.answer(columnar, outputs, len(instances))
+        )
+        if not defer:
+            return render(servable.predict(name, inputs))
+        future = servable.submit(name, inputs)
+        if future.done():
+            return self._settled(future, render)
+        return Deferred(future, lambda done: self._settled(done, render))
+
+    def _settled(self, future: Future, render: Callable[[Any], Reply]) -> Reply:
+        try:
+            return render(future.result())
+        except ServingError as error:
+            return self._refusal(error)
+
+    def page(self) -> Reply:
+        """The draw-a-digit page, told which model name to ask (read once, then kept)."""
+        if self._page is None:
+            text = (
+                importlib.resources.files("mnist_convnet").joinpath("static/index.html").read_text()
+            )
+            text = text.replace("{{MODEL_NAME}}", html.escape(self.manager.names[0], quote=True))
+            reasons = html.escape(json.dumps(contract.REASONS), quote=True)
+            self._page = text.replace("{{REASONS}}", reasons)
+        return Reply(200, [("Content-Type", "text/html; charset=utf-8")], self._page.encode())
+
+    def reader(self) -> Reply:
+        """The latest version's reader.tflite, for the page's on-device mode."""
+        servable = self.manager.servable(self.manager.names[0])
+        path = tflite.output_dir(servable.path) / "reader.tflite"
+        if not path.is_file():
+            raise not_found(f"no {path}: run `make export-tflite` to read on the device")
+        return Reply(200, [("Content-Type", "application/octet-stream")], path.read_bytes())
+
+    @staticmethod
+    def litert(path: str) -> Reply:
+        """A file of the LiteRT.js install: only the listed folders, plain file names."""
+        match = _LITERT_FILE.match(path)
+        if not match or match["folder"] not in LITERT:
+            raise not_found(f"no such file: {path}")
+        modules = importlib.resources.files("mnist_convnet").joinpath("static/node_modules")
+        file = Path(str(modules)) / LITERT[match["folder"]] / match["file"]
+        if not file.is_file():
+            raise not_found(f"{path} is not installed: run `make install` (npm ci)")
+        return Reply(200, [("Content-Type", _MIMETYPES[file.suffix])], file.read_bytes())
+
+    def _metrics(self) -> bytes:
+        return self.manager.metrics.exposition()
+
+    # --- answers ------------------------------------------------------------------------
+
+    @staticmethod
+    def json(payload: Any, status: int = 200) -> Reply:
+        return Reply(status, list(_JSON), json.dumps(payload).encode())
+
+    def error(self, status: int, message: str) -> Reply:
+        return self.json({"error": message}, status)
+
+    def _refusal(self, error: ServingError) -> Reply:
+        reply = self.error(error.status, str(error))
+        reply.headers.extend(error.headers)
+        reply.code = error.code
+        return reply
+
+    def _preflight(self, headers: dict[str, str]) -> Reply:
+        """CORS preflight, as TF Serving answers it: fine if it comes from a web origin."""
+        origin = {k.lower(): v for k, v in headers.items()}.get("origin", "")
+        if re.search(r"https?://", origin):
+            return Reply(200, [], b"")
+        return self.error(400, "Origin header is missing in CORS preflight")
+
+    def _record(self, found: Route | None, started: float, reply: Reply) -> Reply:
+        """The request count and latency of a model endpoint (TF Serving's metrics)."""
+        if found is not None and found.kind in ("status", "metadata", "predict"):
+            code = reply.code if reply.status < 500 else "INTERNAL"
+            seconds = time.monotonic() - started
+            self.manager.metrics.request(found.model, found.kind, "REST", code, seconds)
+        return reply
+
+    def _finish(self, reply: Reply) -> Reply:
+        if self.cors:
+            reply.headers.extend(CORS_HEADERS)
+        reply.headers.append(("Content-Length", str(len(reply.body))))
+        return reply
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+        self.manager.close()
+
+
+_JSON = (("Content-Type", "application/json"),)
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+}
+
+
+def _status_request(spec):
+    from tensorflow_serving.apis import get_model_status_pb2
+
+    return get_model_status_pb2.GetModelStatusRequest(model_spec=spec)
+
+
+def _metadata_request(spec):
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    return get_model_metadata_pb2.GetModelMetadataRequest(
+        model_spec=spec, metadata_field=[api.SIGNATURE_DEF]
+    )
+
+
+def for_folder(
+    base_dir: str | Path,
+    name: str = "mnist",
+    batching: BatchingOptions | None = None,
+    **options: Any,
+) -> RestApi:
+    """The REST API of one model's base folder (its latest version), for scripts and tests;
+    ``mnist-convnet serve`` builds it from all its flags (``server.build``)."""
+    manager = ModelManager([ModelConfig(name, Path(base_dir))], batching)
+    return RestApi(manager, **options)

@@ -1,0 +1,232 @@
+"""Starting a server: the models, REST on granian (or waitress, werkzeug), gRPC beside it.
+
+``ServerOptions`` is everything ``mnist-convnet serve`` was told; ``build`` makes the
+model manager and the REST API from it, and each way of serving starts gRPC in the
+process that holds the model, so both APIs share its versions, batchers and limits:
+
+- granian: a parent that watches one worker process; the worker loads the models, starts
+  gRPC and the version poller, and serves REST through ``asgi.AsgiApp``;
+- waitress, werkzeug: all in this process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import socket
+import sys
+from pathlib import Path
+
+from absl import logging
+
+from mnist_convnet.errors import UserError
+from mnist_convnet.serving import asgi, grpc_api, metrics, rest
+from mnist_convnet.serving.batching import BatchingOptions
+from mnist_convnet.serving.models import (
+    MAX_IMAGES,
+    ModelConfig,
+    ModelManager,
+    VersionPolicy,
+    complete_versions,
+    parse_labels,
+    read_model_config_file,
+)
+
+SERVERS = ("granian", "waitress", "werkzeug")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    """What to serve and how (the flags of ``mnist-convnet serve``)."""
+
+    model_dir: str = ""
+    model_name: str = "mnist"
+    model_config_file: str = ""
+    model_version_policy: str = "latest"
+    version_labels: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8501
+    grpc_port: int = grpc_api.DEFAULT_PORT  # -1: no gRPC
+    server: str = "granian"
+    threads: int = 32
+    max_body_bytes: int = rest.MAX_BODY_BYTES
+    max_images_per_request: int = MAX_IMAGES
+    batching: BatchingOptions | None = None
+    file_system_poll_wait_seconds: float = 1.0
+    monitoring_config_file: str = ""
+    enable_prometheus: bool = False
+    rest_api_enable_cors_support: bool = False
+
+
+def model_configs(options: ServerOptions) -> list[ModelConfig]:
+    """The models to serve: from ``--model_config_file``, or the one ``--model_dir``."""
+    if options.model_config_file:
+        if options.model_dir:
+            raise UserError("give --model_dir or --model_config_file, not both")
+        return read_model_config_file(options.model_config_file)
+    if not options.model_dir:
+        raise UserError("give --model_dir (a base folder of versions) or --model_config_file")
+    base = Path(options.model_dir)
+    if (base / "saved_model.pb").is_file():
+        raise UserError(
+            f"{base} is a SavedModel version folder; give its base folder ({base.parent}), "
+            "as TF Serving's --model_base_path"
+        )
+    policy = VersionPolicy.parse(options.model_version_policy)
+    return [ModelConfig(options.model_name, base, policy, parse_labels(options.version_labels))]
+
+
+def metrics_path(options: ServerOptions) -> str | None:
+    if options.monitoring_config_file:
+        return metrics.read_monitoring_config(options.monitoring_config_file)
+    return metrics.DEFAULT_PATH if options.enable_prometheus else None
+
+
+def build(options: ServerOptions) -> rest.RestApi:
+    """The model manager (models loaded and warmed up) and the REST API over it."""
+    manager = ModelManager(
+        model_configs(options), options.batching, max_images=options.max_images_per_request
+    )
+    return rest.RestApi(
+        manager,
+        options.max_body_bytes,
+        metrics_path(options),
+        options.rest_api_enable_cors_support,
+    )
+
+
+def start_beside(rest_api: rest.RestApi, options: ServerOptions) -> str:
+    """Starts polling and gRPC for a built API; returns how gRPC is reached, for the log."""
+    rest_api.manager.start_polling(options.file_system_poll_wait_seconds)
+    if options.grpc_port < 0:
+        return ""
+    server, port = grpc_api.start(
+        rest_api.manager, options.host, options.grpc_port, options.threads, options.max_body_bytes
+    )
+    rest_api.closers.append(lambda: server.stop(grace=5).wait())
+    return f"{options.host}:{port}"
+
+
+def announce(rest_api: rest.RestApi, url: str, grpc_address: str) -> None:
+    name = rest_api.manager.names[0]
+    where = f", gRPC on {grpc_address}" if grpc_address else ""
+    print(f"serving {name!r} on {url}/v1/models/{name}{where}; draw a digit at {url}/", flush=True)
+
+
+def make_server(application, host: str, port: int, server: str, threads: int):
+    """A waitress or werkzeug server in this process, with ``.port``, ``.serve_forever()``
+    and ``.close()`` (granian runs its own worker process: ``serve_granian``)."""
+    try:
+        if server == "werkzeug":
+            from werkzeug.serving import make_server as werkzeug_server
+
+            made = werkzeug_server(host, port, application, threaded=True)
+            made.close = made.shutdown
+            return made
+        import waitress
+
+        # Waitress reads each body in its I/O loop before a thread takes the request (a
+        # slow client holds no thread) and refuses one over the limit from its header.
+        made = waitress.create_server(
+            application,
+            host=host,
+            port=port,
+            threads=threads,
+            max_request_body_size=application.max_body_bytes,
+            clear_untrusted_proxy_headers=True,
+            connection_limit=1000,  # waitress' 100 would leave clients waiting in the backlog
+            backlog=1024,
+            asyncore_use_poll=True,  # select() slows with many open connections
+        )
+        made.port = made.effective_port
+        made.serve_forever = made.run
+        made.close = _closer(made)
+        return made
+    except OSError as error:  # port taken, address not on this machine
+        raise UserError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
+def _closer(made):
+    """A ``close`` that stops ``serve_forever``: waitress' own closes only the listening
+    socket, and its loop goes on serving the connections still open."""
+    close_listener = made.close
+
+    def close() -> None:
+        made.task_dispatcher.shutdown(cancel_pending=False)  # requests under way finish
+        for channel in list(made._map.values()):
+            if channel is not made:
+                channel.close()
+        close_listener()  # the map is now empty: the loop ends
+
+    return close
+
+
+def free_port(host: str, port: int) -> int:
+    """``port``, checked free on ``host`` (or a free one for 0), before granian binds it:
+    its workers bind the address themselves, each its own socket, so 0 would give each
+    worker another port, and a port in use would fail inside the worker."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise UserError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        return probe.getsockname()[1]
+
+
+def granian_app(options: ServerOptions, url: str):
+    """Builds the ASGI app in granian's worker process (the models load there, not in the
+    parent that forks it). A model that cannot be loaded, or a gRPC port taken, is one
+    ``error:`` line; the worker exits, and with it granian's parent, non-zero."""
+    try:
+        rest_api = build(options)
+        grpc_address = start_beside(rest_api, options)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        os._exit(error.exit_code)
+    announce(rest_api, url, grpc_address)
+    return asgi.AsgiApp(rest_api, options.threads)
+
+
+def serve_granian(options: ServerOptions) -> None:
+    """granian in front of the app: a parent that watches one worker process, which loads
+    the models and serves (Ctrl-C or SIGTERM stops both)."""
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    for config in model_configs(options):  # no model: refused before any process starts
+        if not complete_versions(config.base_path):
+            raise UserError(f"no SavedModel versions (1/, 2/, ...) found in {config.base_path}")
+    metrics_path(options)
+    port = free_port(options.host, options.port)
+    loader = functools.partial(granian_app, options, f"http://{options.host}:{port}")
+    server = Server(
+        "mnist_convnet.serving.asgi",  # a label only: the loader builds the app
+        address=options.host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=1,  # one model in memory; two cores are busy with one worker already
+        backlog=1024,
+        log_level=LogLevels.warning,
+    )
+    server.serve(target_loader=loader, wrap_loader=False)
+
+
+def serve_in_process(options: ServerOptions) -> None:
+    """waitress or werkzeug, with gRPC and the poller, in this process until Ctrl-C."""
+    rest_api = build(options)
+    try:
+        server = make_server(rest_api, options.host, options.port, options.server, options.threads)
+        grpc_address = start_beside(rest_api, options)
+    except UserError:
+        rest_api.close()
+        raise
+    logging.info("serving %s", ", ".join(rest_api.manager.names))
+    announce(rest_api, f"http://{options.host}:{server.port}", grpc_address)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        rest_api.close()

@@ -1,0 +1,193 @@
+"""serving/models.py: versions polled from disk, loaded, warmed up and unloaded by policy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+import requests
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from mnist_convnet.errors import UserError
+from mnist_convnet.serving import grpc_api, models, rest
+from tests.helpers import serve_in_thread
+
+
+@pytest.mark.parametrize(
+    "text, on_disk, chosen",
+    [
+        ("latest", [1, 2, 3], [3]),
+        ("latest:2", [1, 2, 3], [2, 3]),
+        ("all", [1, 4], [1, 4]),
+        ("specific:1,3", [1, 2, 3], [1, 3]),
+        ("specific:5", [1, 2], []),
+    ],
+)
+def test_version_policies_choose_as_tf_serving(text, on_disk, chosen):
+    assert models.VersionPolicy.parse(text).choose(on_disk) == chosen
+
+
+@pytest.mark.parametrize("text", ["newest", "latest:0", "latest:x", "specific:", "all:2"])
+def test_a_bad_policy_is_one_clear_error(text):
+    with pytest.raises(UserError, match="version policy"):
+        models.VersionPolicy.parse(text)
+
+
+def test_labels_parse_and_refuse_nonsense():
+    assert models.parse_labels("stable=1, canary=2") == {"stable": 1, "canary": 2}
+    with pytest.raises(UserError, match="label=version"):
+        models.parse_labels("stable:1")
+
+
+def test_tf_servings_model_config_file(tmp_path):
+    (tmp_path / "models.config").write_text(
+        """
+        model_config_list {
+          config { name: "mnist" base_path: "a" model_platform: "tensorflow"
+                   model_version_policy { latest { num_versions: 2 } }
+                   version_labels { key: "stable" value: 1 } }
+          config { name: "other" base_path: "/abs/b"
+                   model_version_policy { specific { versions: 1 versions: 3 } } }
+        }
+        """
+    )
+    mnist, other = models.read_model_config_file(tmp_path / "models.config")
+    assert (mnist.name, mnist.base_path, mnist.labels) == ("mnist", tmp_path / "a", {"stable": 1})
+    assert mnist.policy == models.VersionPolicy("latest", 2)
+    assert (other.base_path, other.policy.versions) == (Path("/abs/b"), (1, 3))
+    (tmp_path / "bad.config").write_text("model_config_list { config { nme: 1 } }")
+    with pytest.raises(UserError, match="bad.config"):
+        models.read_model_config_file(tmp_path / "bad.config")
+
+
+def test_only_whole_versions_count(tmp_path):
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "2").mkdir()  # being written: no saved_model.pb yet
+    (tmp_path / ".export-x").mkdir()
+    assert models.complete_versions(tmp_path) == [1]
+
+
+def _appear(exported: Path, base: Path, version: int) -> None:
+    """A new version appearing as our exports do: written aside, renamed into place."""
+    staging = base / f".export-{version}"
+    shutil.copytree(exported, staging)
+    os.rename(staging, base / str(version))
+
+
+def _grpc_predict(stub, pixels) -> int:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "mnist"
+    request.inputs["pixels"].CopyFrom(tf.make_tensor_proto(pixels))
+    return stub.Predict(request, timeout=30).model_spec.version.value
+
+
+@pytest.mark.slow
+def test_a_new_version_is_served_within_seconds_with_no_failed_request(
+    exported, tmp_path, test_digits
+):
+    """Streams of REST and gRPC requests (a client each, 50 a second) while version 2
+    appears: none fails, version 2 answers (how soon is bench.hot_swap's to measure), and
+    version 1 is then unloaded (END) and refused (404), never loaded again on demand."""
+    base = tmp_path / "mnist_convnet"
+    _appear(exported, base, 1)
+    manager = models.ModelManager([models.ModelConfig("mnist", base)])
+    manager.start_polling(0.2)
+    server, port = grpc_api.start(manager, "127.0.0.1", 0, threads=4, max_message_bytes=1 << 22)
+    failures, versions, stop = [], [], threading.Event()
+    body = {"instances": [test_digits[0][0].tolist()]}
+    with (
+        serve_in_thread(rest.RestApi(manager)) as url,
+        grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        model = url + "/v1/models/mnist"
+
+        def rest_stream():
+            while not stop.is_set():
+                answer = requests.post(model + ":predict", json=body, timeout=30)
+                if answer.status_code != 200:
+                    failures.append(answer.text)
+                stop.wait(0.02)
+
+        def grpc_stream():
+            while not stop.is_set():
+                try:
+                    versions.append((time.monotonic(), _grpc_predict(stub, test_digits[0][:1])))
+                except grpc.RpcError as error:
+                    failures.append(error.details())
+                stop.wait(0.02)
+
+        streams = [threading.Thread(target=f) for f in (rest_stream, grpc_stream)]
+        for stream in streams:
+            stream.start()
+        time.sleep(1.0)
+        _appear(exported, base, 2)
+        appeared = time.monotonic()
+        while not any(v == 2 for _, v in versions) and time.monotonic() < appeared + 60:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        stop.set()
+        for stream in streams:
+            stream.join()
+        old = requests.post(model + "/versions/1:predict", json=body, timeout=30)
+    server.stop(grace=1).wait()
+    assert failures == []
+    assert any(v == 2 for _, v in versions) and versions[-1][1] == 2
+    assert [(v, s) for v, s, _ in manager.status("mnist")] == [(2, "AVAILABLE"), (1, "END")]
+    assert old.status_code == 404
+    manager.close()
+
+
+def test_a_broken_version_ends_with_its_error_and_the_old_one_keeps_serving(
+    exported, tmp_path, test_digits
+):
+    base = tmp_path / "mnist_convnet"
+    _appear(exported, base, 1)
+    manager = models.ModelManager([models.ModelConfig("mnist", base)])
+    (base / "2").mkdir()
+    (base / "2" / "saved_model.pb").write_bytes(b"not a protobuf")
+    manager.poll()
+    (two, state, message), (one, *_rest) = manager.status("mnist")
+    assert (two, state, one) == (2, "END", 1) and "cannot load SavedModel" in message
+    assert manager.servable("mnist").version == 1
+    manager.close()
+
+
+def test_every_version_is_warmed_up_before_it_answers(exported, tmp_path):
+    """The export's warm-up file is replayed on load: each signature has run once."""
+    base = tmp_path / "mnist_convnet"
+    _appear(exported, base, 1)
+    manager = models.ModelManager([models.ModelConfig("mnist", base)])
+    text = manager.metrics.exposition().decode()
+    assert ':tensorflow:serving:model_warmup_latency_count{model_path="' in text
+    assert manager.servable("mnist").warm_up() == 4  # one request per signature
+    manager.close()
+
+
+def test_unloading_drops_the_servable(exported, tmp_path):
+    """Under latest:1, version 1's servable is gone once 2 is in: nothing holds it."""
+    import gc
+    import weakref
+
+    base = tmp_path / "mnist_convnet"
+    _appear(exported, base, 1)
+    manager = models.ModelManager([models.ModelConfig("mnist", base)])
+    old = weakref.ref(manager.servable("mnist"))
+    _appear(exported, base, 2)
+    manager.poll()
+    gc.collect()
+    assert old() is None and manager.servable("mnist").version == 2
+    assert np.isfinite(
+        manager.servable("mnist").predict(
+            "serving_default", {"pixels": np.zeros((1, 28, 28), np.uint8)}
+        )["probabilities"]
+    ).all()
+    manager.close()

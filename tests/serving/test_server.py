@@ -1,0 +1,74 @@
+"""serving/server.py: what to serve from the options, and the servers that run in-process."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+import requests
+
+from mnist_convnet.errors import UserError
+from mnist_convnet.serving import metrics, rest, server
+
+
+def test_the_models_come_from_a_base_folder_or_a_config_file(exported, tmp_path):
+    (one,) = server.model_configs(
+        server.ServerOptions(model_dir=str(exported.parent), version_labels="stable=1")
+    )
+    assert (one.name, one.base_path, one.labels) == ("mnist", exported.parent, {"stable": 1})
+    with pytest.raises(UserError, match="is a SavedModel version folder"):
+        server.model_configs(server.ServerOptions(model_dir=str(exported)))
+    config = tmp_path / "models.config"
+    config.write_text(
+        f'model_config_list {{ config {{ name: "a" base_path: "{exported.parent}" }} }}'
+    )
+    both = server.ServerOptions(model_dir=str(exported.parent), model_config_file=str(config))
+    with pytest.raises(UserError, match="not both"):
+        server.model_configs(both)
+    (a,) = server.model_configs(server.ServerOptions(model_config_file=str(config)))
+    assert a.name == "a"
+    assert server.metrics_path(server.ServerOptions(enable_prometheus=True)) == metrics.DEFAULT_PATH
+    assert server.metrics_path(server.ServerOptions()) is None
+
+
+def test_the_waitress_server_answers_a_prediction_and_close_stops_it(exported, test_digits):
+    pixels, labels = test_digits
+    application = rest.for_folder(exported.parent, "mnist")
+    made = server.make_server(application, "127.0.0.1", 0, "waitress", threads=4)
+    thread = threading.Thread(target=made.serve_forever, daemon=True)
+    thread.start()
+    try:
+        answer = requests.post(
+            f"http://127.0.0.1:{made.port}/v1/models/mnist:predict",
+            json={"instances": [pixels[0].tolist()]},
+            timeout=60,
+        )
+    finally:
+        made.close()
+        application.close()
+        thread.join(timeout=10)
+    assert not thread.is_alive()  # serve_forever returned
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"][0]["classes"] == int(labels[0])
+
+
+def test_a_port_in_use_is_one_clear_error(exported):
+    application = rest.for_folder(exported.parent, "mnist")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError, match=f"cannot listen on 127.0.0.1:{port}"):
+            server.make_server(application, "127.0.0.1", port, "waitress", threads=1)
+
+
+def test_granian_gets_a_port_checked_free_before_it_starts():
+    port = server.free_port("127.0.0.1", 0)
+    assert port > 0
+    assert server.free_port("127.0.0.1", port) == port  # still free: the probe let it go
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with pytest.raises(UserError, match=f"cannot listen on 127.0.0.1:{port}"):
+            server.free_port("127.0.0.1", port)

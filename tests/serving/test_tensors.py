@@ -1,0 +1,41 @@
+"""serving/tensors.py: TensorProto <-> NumPy as TF Serving writes tensors on gRPC."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnist_convnet.serving import tensors
+from mnist_convnet.serving.status import ServingError
+
+
+@pytest.mark.parametrize(
+    "array, field",
+    [
+        (np.array([[0.25, 0.75]], np.float32), "float_val"),
+        (np.array([3, 7], np.int64), "int64_val"),
+        (np.array([[1, 2]], np.int32), "int_val"),
+        (np.zeros((1, 2, 2), np.uint8), "int_val"),
+        (np.array([b"4071", b""], dtype=object), "string_val"),
+    ],
+)
+def test_outputs_go_in_the_typed_fields_and_read_back(array, field):
+    proto = tensors.to_proto(array)
+    assert not proto.tensor_content and len(getattr(proto, field)) == array.size
+    back = tf.make_ndarray(proto)
+    assert back.shape == array.shape
+    np.testing.assert_array_equal(back, array)
+
+
+def test_a_tensor_promising_more_than_allowed_is_refused_before_allocation():
+    proto = tf.make_tensor_proto(np.zeros((1, 28, 28), np.uint8))
+    proto.tensor_shape.dim[0].size = 10**9
+    with pytest.raises(ServingError, match="elements; at most") as refused:
+        tensors.to_array(proto, max_elements=1_000_000)
+    assert refused.value.code == "INVALID_ARGUMENT"
+    unknown = tf.make_tensor_proto(np.zeros(3, np.float32))
+    unknown.tensor_shape.unknown_rank = True
+    with pytest.raises(ServingError, match="known shape"):
+        tensors.to_array(unknown, max_elements=10)
+    np.testing.assert_array_equal(tensors.to_array(tf.make_tensor_proto([1, 2]), 10), [1, 2])
