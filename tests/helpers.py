@@ -117,6 +117,7 @@ def serve_process(model_base, *flags: str):
         "serve",
         f"--model_dir={model_base}",
         "--port=0",
+        "--grpc_port=0",  # tests run side by side: never TF Serving's fixed 8500
         *flags,
     ]
     process = subprocess.Popen(

@@ -8,6 +8,9 @@ protobuf's JSON printer), so the two APIs cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
+
 from google.protobuf import json_format
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
@@ -49,23 +52,38 @@ def predict(
     manager: ModelManager, request: predict_pb2.PredictRequest
 ) -> predict_pb2.PredictResponse:
     """PredictionService.Predict: inputs by their aliases, ``output_filter`` honoured."""
+    future, finish = start_predict(manager, request)
+    return finish(future.result())
+
+
+def start_predict(
+    manager: ModelManager, request: predict_pb2.PredictRequest
+) -> tuple[Future, Callable[[dict], predict_pb2.PredictResponse]]:
+    """``predict`` in two halves, for a caller that awaits the model (gRPC's event loop):
+    the request checked and submitted (its future), and outputs -> the response."""
     servable = find(manager, request.model_spec)
     signature_name = request.model_spec.signature_name or contract.SERVING_DEFAULT
     inputs = {alias: tensors.to_array(t, _MAX_ELEMENTS) for alias, t in request.inputs.items()}
-    outputs = servable.predict(signature_name, inputs)
-    wanted = list(request.output_filter) or list(outputs)
-    for alias in wanted:
-        if alias not in outputs:
-            raise invalid(
-                f"output tensor alias not found in signature: {alias} Outputs expected to be "
-                f"in the set {{{','.join(sorted(outputs))}}}."
-            )
+    wanted = list(request.output_filter)
     if len(set(wanted)) != len(wanted):
         raise invalid("duplicate output tensor alias in output_filter")
-    response = predict_pb2.PredictResponse(model_spec=model_spec(servable, signature_name))
-    for alias in wanted:
-        response.outputs[alias].CopyFrom(tensors.to_proto(outputs[alias]))
-    return response
+    if signature_name in servable.signature_defs:  # else submit says it is not found
+        outputs = servable.signature_defs[signature_name].outputs
+        for alias in wanted:
+            if alias not in outputs:
+                raise invalid(
+                    f"output tensor alias not found in signature: {alias} Outputs expected to "
+                    f"be in the set {{{','.join(sorted(outputs))}}}."
+                )
+    future = servable.submit(signature_name, inputs)
+
+    def finish(outputs: dict) -> predict_pb2.PredictResponse:
+        response = predict_pb2.PredictResponse(model_spec=model_spec(servable, signature_name))
+        for alias in wanted or outputs:
+            response.outputs[alias].CopyFrom(tensors.to_proto(outputs[alias]))
+        return response
+
+    return future, finish
 
 
 def metadata(

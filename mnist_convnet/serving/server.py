@@ -101,11 +101,11 @@ def start_beside(rest_api: rest.RestApi, options: ServerOptions) -> str:
     rest_api.manager.start_polling(options.file_system_poll_wait_seconds)
     if options.grpc_port < 0:
         return ""
-    server, port = grpc_api.start(
+    grpc_server = grpc_api.start(
         rest_api.manager, options.host, options.grpc_port, options.threads, options.max_body_bytes
     )
-    rest_api.closers.append(lambda: server.stop(grace=5).wait())
-    return f"{options.host}:{port}"
+    rest_api.closers.append(grpc_server.stop)
+    return f"{options.host}:{grpc_server.port}"
 
 
 def announce(rest_api: rest.RestApi, url: str, grpc_address: str) -> None:

@@ -40,10 +40,10 @@ def both(exported):
         BatchingOptions(max_batch_size=32),
     )
     api = rest.RestApi(manager)
-    server, port = grpc_api.start(manager, "127.0.0.1", 0, threads=8, max_message_bytes=1 << 20)
-    with serve_in_thread(api) as url, grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    server = grpc_api.start(manager, "127.0.0.1", 0, threads=8, max_message_bytes=1 << 20)
+    with serve_in_thread(api) as url, grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         yield channel, url + "/v1/models/mnist", manager
-    server.stop(grace=1).wait()
+    server.stop(grace=1)
     manager.close()
 
 
@@ -199,10 +199,10 @@ def test_a_full_batch_queue_is_resource_exhausted(exported, test_digits):
     batcher = manager.servable("mnist")._batcher("serving_default")
     release, started, real = threading.Event(), threading.Event(), batcher.fn
     batcher.fn = lambda rows: (started.set(), release.wait(30), real(rows))[2]
-    server, port = grpc_api.start(manager, "127.0.0.1", 0, threads=4, max_message_bytes=1 << 20)
+    server = grpc_api.start(manager, "127.0.0.1", 0, threads=4, max_message_bytes=1 << 20)
     one = _request({"pixels": test_digits[0][:1]})
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             running = stub.Predict.future(one, timeout=60)
             started.wait(30)
@@ -216,5 +216,5 @@ def test_a_full_batch_queue_is_resource_exhausted(exported, test_digits):
             assert running.result().outputs["classes"] and queued.result().outputs["classes"]
     finally:
         release.set()
-        server.stop(grace=1).wait()
+        server.stop(grace=1)
         manager.close()

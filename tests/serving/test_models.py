@@ -100,12 +100,12 @@ def test_a_new_version_is_served_within_seconds_with_no_failed_request(
     _appear(exported, base, 1)
     manager = models.ModelManager([models.ModelConfig("mnist", base)])
     manager.start_polling(0.2)
-    server, port = grpc_api.start(manager, "127.0.0.1", 0, threads=4, max_message_bytes=1 << 22)
+    server = grpc_api.start(manager, "127.0.0.1", 0, threads=4, max_message_bytes=1 << 22)
     failures, versions, stop = [], [], threading.Event()
     body = {"instances": [test_digits[0][0].tolist()]}
     with (
         serve_in_thread(rest.RestApi(manager)) as url,
-        grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
+        grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel,
     ):
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         model = url + "/v1/models/mnist"
@@ -138,7 +138,7 @@ def test_a_new_version_is_served_within_seconds_with_no_failed_request(
         for stream in streams:
             stream.join()
         old = requests.post(model + "/versions/1:predict", json=body, timeout=30)
-    server.stop(grace=1).wait()
+    server.stop(grace=1)
     assert failures == []
     assert any(v == 2 for _, v in versions) and versions[-1][1] == 2
     assert [(v, s) for v, s, _ in manager.status("mnist")] == [(2, "AVAILABLE"), (1, "END")]

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mnist_convnet.serving import rest
-from tests.helpers import serve_in_thread
+from tests.helpers import serve_in_thread, serve_process
 
 # Hundreds of generated requests per test.
 pytestmark = pytest.mark.slow
@@ -44,10 +44,17 @@ b64_instance = st.binary(max_size=300).map(
 ) | st.builds(lambda text: {"b64": text}, st.text(max_size=40))
 
 
-@pytest.fixture(scope="module")
-def server(exported):
-    with serve_in_thread(rest.ModelServer(exported.parent, "mnist", max_body_bytes=200_000)) as url:
-        yield url
+@pytest.fixture(scope="module", params=["wsgi", "granian"])
+def server(exported, request):
+    """The WSGI app in a thread, and `mnist-convnet serve` on granian (the ASGI path)."""
+    if request.param == "wsgi":
+        app = rest.for_folder(exported.parent, "mnist", max_body_bytes=200_000)
+        with serve_in_thread(app) as url:
+            yield url
+    else:
+        flags = ("--enable_batching", "--max_body_bytes=200000", "--grpc_port=-1")
+        with serve_process(exported.parent, *flags) as (_, url):
+            yield url.split("/v1/")[0]
 
 
 def _check(response: requests.Response) -> None:

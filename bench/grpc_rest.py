@@ -1,0 +1,277 @@
+"""gRPC against REST, warm-up and a hot swap, on one `mnist-convnet serve` process.
+
+    python -m bench.grpc_rest --model_dir=saved_models/mnist_convnet
+
+Runs ``make serve``'s server (granian, ``--enable_batching``) with gRPC on a free port in
+a copy of the model's base folder, then, printing one JSON document:
+
+- ``first_request``: the first request of each kind after start-up against the median of
+  the next 20, and ``first_request_without_warmup`` the same for a copy of the version
+  without its tf_serving_warmup_requests file: what warm-up buys;
+- ``load``: the same MNIST test digit as uint8 pixels, one per request, from ``clients``
+  concurrent clients for ``seconds`` each, over gRPC (the official stub, grpc.aio) and
+  over REST (aiohttp-free: one keep-alive ``http.client`` connection per client thread),
+  taking turns; req/s, p50, p99, errors and the server's memory;
+- ``soak`` (``--soak_seconds``): 128 gRPC clients, errors and the server's memory growth;
+- ``hot_swap``: while a client streams gRPC requests (50 a second), a new version is
+  renamed into the base folder; seconds until it answers, failed requests meanwhile, and
+  the memory change once the old version is unloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from bench import memory
+from mnist_convnet import data, export
+from tests.helpers import user_env, wait_until_answering
+
+flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel base folder.")
+flags.DEFINE_integer("seconds", 10, "Seconds of load per run.")
+flags.DEFINE_list("clients", ["32"], "Concurrent clients per run.")
+flags.DEFINE_integer("rounds", 2, "Rounds; gRPC and REST take turns within each.")
+flags.DEFINE_integer("soak_seconds", 0, "A last gRPC run of soak_clients clients (0: none).")
+flags.DEFINE_integer("soak_clients", 128, "Clients of the soak run.")
+flags.DEFINE_string("data_dir", None, "tfds data dir.")
+FLAGS = flags.FLAGS
+
+
+def _percentiles(seconds: list[float]) -> dict:
+    ms = np.asarray(seconds) * 1000
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    }
+
+
+def _request(pixels: np.ndarray) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "mnist"
+    request.inputs["pixels"].CopyFrom(tf.make_tensor_proto(pixels))
+    return request
+
+
+async def _grpc_load(address: str, request, clients: int, seconds: float) -> dict:
+    latencies, errors = [], 0
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        deadline = time.monotonic() + seconds
+
+        async def client() -> None:
+            nonlocal errors
+            while time.monotonic() < deadline:
+                start = time.perf_counter()
+                try:
+                    await stub.Predict(request, timeout=30)
+                    latencies.append(time.perf_counter() - start)
+                except grpc.RpcError:
+                    errors += 1
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+    return {
+        "requests_per_second": round(len(latencies) / seconds, 1),
+        "errors": errors,
+        **_percentiles(latencies),
+    }
+
+
+def _rest_load(host: str, port: int, body: bytes, clients: int, seconds: float) -> dict:
+    latencies, errors, lock = [], [0], threading.Lock()
+    deadline = time.monotonic() + seconds
+    headers = {"Content-Type": "application/json"}
+
+    def client() -> None:
+        connection = http.client.HTTPConnection(host, port, timeout=30)
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            try:
+                connection.request("POST", "/v1/models/mnist:predict", body, headers)
+                response = connection.getresponse()
+                response.read()
+                ok = response.status == 200
+            except OSError:
+                ok = False
+                connection = http.client.HTTPConnection(host, port, timeout=30)
+            with lock:
+                if ok:
+                    latencies.append(time.perf_counter() - start)
+                else:
+                    errors[0] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {
+        "requests_per_second": round(len(latencies) / seconds, 1),
+        "errors": errors[0],
+        **_percentiles(latencies),
+    }
+
+
+def _first_requests(address: str, url: str, pixels: np.ndarray, png: bytes) -> dict:
+    """Milliseconds of the first request of each kind after start-up, then the median of
+    20 more: gRPC pixels (on a channel already connected), REST pixels and REST b64 PNG."""
+    import base64
+
+    import requests
+
+    def timed(call) -> dict:
+        times = []
+        for _ in range(21):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        first, warm = times[0] * 1000, statistics.median(times[1:]) * 1000
+        return {
+            "first_ms": round(first, 2),
+            "warm_median_ms": round(warm, 2),
+            "ratio": round(first / warm, 2),
+        }
+
+    result = {}
+    with grpc.insecure_channel(address) as channel:
+        grpc.channel_ready_future(channel).result(timeout=30)
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        result["grpc_pixels"] = timed(lambda: stub.Predict(_request(pixels), timeout=60))
+    body = json.dumps({"instances": pixels.tolist()}).encode()
+    result["rest_pixels"] = timed(lambda: requests.post(url + ":predict", data=body, timeout=60))
+    image = json.dumps({"instances": [{"b64": base64.b64encode(png).decode()}]}).encode()
+    result["rest_b64_png"] = timed(lambda: requests.post(url + ":predict", data=image, timeout=60))
+    return result
+
+
+def _serve(base: Path, *flags: str):
+    command = [
+        sys.executable, "-m", "mnist_convnet", "serve", f"--model_dir={base}", "--port=0",
+        "--grpc_port=0", "--enable_batching", *flags,
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=user_env()
+    )
+    line = process.stdout.readline()
+    url, address = re.search(r"on (http://\S+/v1/models/mnist), gRPC on (\S+);", line).groups()
+    wait_until_answering(url)
+    return process, url, address
+
+
+def _hot_swap(address: str, base: Path, version_dir: Path, pixels: np.ndarray) -> dict:
+    seen, failures, stop = [], [], threading.Event()
+
+    def stream() -> None:
+        with grpc.insecure_channel(address) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            while not stop.is_set():
+                try:
+                    version = stub.Predict(_request(pixels), timeout=30).model_spec.version.value
+                    seen.append((time.monotonic(), version))
+                except grpc.RpcError as error:
+                    failures.append(error.details())
+                stop.wait(0.02)
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    time.sleep(2)
+    new = export.next_version(base)
+    staging = base / f".export-bench-{new}"
+    shutil.copytree(version_dir, staging)
+    appeared = time.monotonic()
+    staging.rename(base / str(new))
+    while not any(v == new for _, v in seen) and time.monotonic() < appeared + 60:
+        time.sleep(0.01)
+    time.sleep(1)
+    stop.set()
+    thread.join()
+    switched = min((t for t, v in seen if v == new), default=None)
+    return {
+        "switch_seconds": None if switched is None else round(switched - appeared, 2),
+        "failed_requests": len(failures),
+        "requests": len(seen),
+    }
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    images, _ = data.as_numpy(data.load(FLAGS.data_dir, data.default_manual_dir()).test, 1)
+    pixels = np.round(images[..., 0] * 255).astype(np.uint8)
+    png = tf.io.encode_png(255 - pixels[0][..., None]).numpy()
+    latest = export.latest_version_dir(FLAGS.model_dir)
+    folder = Path(tempfile.mkdtemp(prefix="grpc-rest-"))
+    report: dict = {
+        "model": str(latest),
+        "date": time.strftime("%Y-%m-%d"),
+        "seconds": FLAGS.seconds,
+    }
+    try:
+        # Warm-up's worth: the same version served with and without its warm-up file.
+        cold = folder / "cold" / "mnist_convnet"
+        shutil.copytree(latest, cold / "1")
+        (cold / "1" / "assets.extra" / "tf_serving_warmup_requests").unlink(missing_ok=True)
+        process, url, address = _serve(cold)
+        try:
+            report["first_request_without_warmup"] = _first_requests(address, url, pixels, png)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        base = folder / "mnist_convnet"
+        shutil.copytree(latest, base / "1")
+        process, url, address = _serve(base)
+        try:
+            report["first_request"] = _first_requests(address, url, pixels, png)
+            host, port = re.search(r"http://([^:/]+):(\d+)", url).groups()
+            body = json.dumps({"instances": pixels.tolist()}).encode()
+            request = _request(pixels)
+            runs = []
+            for round_ in range(FLAGS.rounds):
+                for clients in map(int, FLAGS.clients):
+                    grpc_run = asyncio.run(_grpc_load(address, request, clients, FLAGS.seconds))
+                    rest_run = _rest_load(host, int(port), body, clients, FLAGS.seconds)
+                    runs.append({"round": round_, "clients": clients, "api": "grpc", **grpc_run})
+                    runs.append({"round": round_, "clients": clients, "api": "rest", **rest_run})
+            report["load"] = runs
+            if FLAGS.soak_seconds:
+                before = memory.tree_rss_kb(process.pid)
+                soak = asyncio.run(
+                    _grpc_load(address, request, FLAGS.soak_clients, FLAGS.soak_seconds)
+                )
+                growth = (memory.tree_rss_kb(process.pid) - before) / 1024
+                report["soak"] = {
+                    "clients": FLAGS.soak_clients,
+                    "seconds": FLAGS.soak_seconds,
+                    **soak,
+                    "rss_growth_mb": round(growth, 1),
+                }
+            before = memory.tree_rss_kb(process.pid)
+            report["hot_swap"] = _hot_swap(address, base, latest, pixels)
+            time.sleep(3)  # the old version's unload
+            report["hot_swap"]["rss_change_mb"] = round(
+                (memory.tree_rss_kb(process.pid) - before) / 1024, 1
+            )
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    app.run(main)
