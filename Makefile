@@ -21,6 +21,7 @@ BENCH_EPOCHS ?= 15
 MODEL_DIR ?= $(EXPORT_DIR)
 MODEL_NAME ?= mnist
 PORT ?= 8501
+GRPC_PORT ?= 8500
 PLOTS_DIR ?= plots
 
 # Offline MNIST: use the read-only copy beside the checkout when there is one (tfds still
@@ -28,7 +29,7 @@ PLOTS_DIR ?= plots
 MNIST_MANUAL_DIR ?= $(wildcard $(abspath ../shared/datasets/mnist))
 export MNIST_MANUAL_DIR
 
-.PHONY: help install lint format train test test-fast bench bench-time-to-accuracy bench-captures bench-load serve export-tflite evaluate plots clean
+.PHONY: help install lint format train test test-fast bench bench-time-to-accuracy bench-captures bench-load bench-grpc serve export-tflite evaluate plots clean
 
 help:
 	@echo "make train   train (the recipe's 15 epochs), evaluate on the test split, export a SavedModel"
@@ -39,6 +40,7 @@ help:
 	@echo "make bench-time-to-accuracy  seconds to 99% test accuracy: fit, our loop, --recipe=fast"
 	@echo "make bench-captures  accuracy on photos/scans/canvases per capture kind and entry point"
 	@echo "make bench-load      the REST server under load (hey): werkzeug, waitress, granian side by side"
+	@echo "make bench-grpc      gRPC vs REST side by side, warm-up's worth, a 128-client soak, a hot swap"
 	@echo "make serve   serve the latest SavedModel on http://127.0.0.1:$(PORT) (TF Serving REST API,"
 	@echo "             and a page at / to draw digits for it)"
 	@echo "make plots   curves, confusion matrix, filters, feature maps, Sobel... as PNG in $(PLOTS_DIR)/"
@@ -86,6 +88,7 @@ bench: install
 	$(MAKE) bench-time-to-accuracy
 	$(MAKE) bench-captures
 	$(MAKE) bench-load
+	$(MAKE) bench-grpc
 
 # Training seconds until 99% test accuracy: keras.io's model.fit, our loop, --recipe=fast,
 # side by side for seeds 0, 1, 2 (~25 min; docs/recipes.md).
@@ -101,12 +104,17 @@ bench-captures: install
 
 serve: install
 	$(BIN)/mnist-convnet serve --model_dir=$(MODEL_DIR) --model_name=$(MODEL_NAME) --port=$(PORT) \
-	  --enable_batching
+	  --grpc_port=$(GRPC_PORT) --enable_batching
 
 # The REST server under load with `hey` (apt-get install hey): before/after side by side.
 bench-load: install
 	$(BIN)/python -m bench.load --model_dir=$(MODEL_DIR) > bench/results_load.json
 	@cat bench/results_load.json
+
+# gRPC (the official stub) against REST on one `make serve` process (~3 min; docs/serving.md).
+bench-grpc: install
+	$(BIN)/python -m bench.grpc_rest --model_dir=$(MODEL_DIR) --soak_seconds=60 > bench/results_grpc_rest.json
+	@cat bench/results_grpc_rest.json
 
 export-tflite: install
 	$(BIN)/mnist-convnet export-tflite --model_dir=$(MODEL_DIR)

@@ -18,9 +18,7 @@ The package is laid out in the order a training run happens, then what uses its 
     inference.py     loading SavedModels, .tflite and .keras files as classifiers
     preprocess.py    image files TensorFlow cannot decode, made decodable
     predict.py       digits from image files
-    rest.py          TF Serving's REST API and the draw-a-digit page
-    batching.py      TF Serving's dynamic batching: concurrent requests, one model call
-    asgi.py          that app behind granian: bodies read, batches awaited, on the event loop
+    serving/         TF Serving's REST and gRPC APIs, versions, batching, warm-up, metrics
     tflite.py        TF Lite conversion: classifiers and reader.tflite
     lite.py          running .tflite files in LiteRT, as a phone does (no TensorFlow)
     evaluation.py    accuracy, confusion matrix, per-class scores (NumPy only)

@@ -15,8 +15,15 @@ LIBRARY = sorted(p for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py"
 
 def test_the_package_docstring_lists_every_module():
     listed = set(re.findall(r"^\s+(\w+\.py|\w+/)\s", mnist_convnet.__doc__, re.M))
-    present = {p.name for p in LIBRARY} | {"commands/"}
+    present = {p.name for p in LIBRARY} | {"commands/", "serving/"}
     assert listed == present
+
+
+def test_the_serving_docstring_lists_every_serving_module():
+    from mnist_convnet import serving
+
+    listed = set(re.findall(r"^\s*(\w+\.py)\s", serving.__doc__, re.M))
+    assert listed == {p.name for p in (PACKAGE / "serving").glob("*.py") if p.name != "__init__.py"}
 
 
 def test_the_commands_docstring_lists_every_command_module():
