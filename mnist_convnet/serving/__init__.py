@@ -1,15 +1,15 @@
 """Serving SavedModels as TF Serving does: its REST and gRPC APIs, versions, metrics.
 
-    protocol.py   TF Serving's REST JSON <-> arrays (no TensorFlow, no HTTP)
-    tensors.py    TensorProto <-> arrays, as TF Serving writes them on gRPC
-    status.py     one error for every refusal: TF Serving's code and its HTTP status
-    models.py     the model manager: versions polled, loaded, warmed up, unloaded by policy
-    batching.py   dynamic batching: concurrent requests merged into one model call
-    warmup.py     assets.extra/tf_serving_warmup_requests, written at export, replayed
-    metrics.py    Prometheus metrics under TF Serving's names
-    api.py        Predict, GetModelMetadata, GetModelStatus in TF Serving's messages
-    rest.py       the REST routes and answers (WSGI), and the draw-a-digit page
-    asgi.py       rest.py behind granian: bodies on the event loop, batches awaited there
-    grpc_api.py   the gRPC servicers, on tensorflow-serving-api's generated base classes
-    server.py     starting it all: ``mnist-convnet serve``
+protocol.py   TF Serving's REST JSON <-> arrays (no TensorFlow, no HTTP)
+tensors.py    TensorProto <-> arrays, as TF Serving writes them on gRPC
+status.py     one error for every refusal: TF Serving's code and its HTTP status
+models.py     the model manager: versions polled, loaded, warmed up, unloaded by policy
+batching.py   dynamic batching: concurrent requests merged into one model call
+warmup.py     assets.extra/tf_serving_warmup_requests, written at export, replayed
+metrics.py    Prometheus metrics under TF Serving's names
+api.py        Predict, GetModelMetadata, GetModelStatus in TF Serving's messages
+rest.py       the REST routes and answers (WSGI), and the draw-a-digit page
+asgi.py       rest.py behind granian: bodies on the event loop, batches awaited there
+grpc_api.py   the gRPC servicers, on tensorflow-serving-api's generated base classes
+server.py     starting it all: ``mnist-convnet serve``
 """
