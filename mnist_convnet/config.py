@@ -166,7 +166,7 @@ class Config:
     )
     jit_compile: bool = option(
         False,
-        "XLA-compile the training step (measured slower on this project's CPU; see docs/speed.md).",
+        "XLA-compile the training step (slower in our measurements: docs/speed.md).",
     )
     checkpoint_every_steps: int = option(
         0,
@@ -177,8 +177,8 @@ class Config:
     steps_per_call: int = option(
         10,
         "Training steps per tf.function call: Python's per-step work (metrics, progress, "
-        "signal and checkpoint checks) then runs once per call. Same weights; measured faster "
-        "than 1 on this project's CPU (see docs/speed.md).",
+        "signal and checkpoint checks) then runs once per call. Same weights; faster than 1 in our "
+        "measurements (docs/speed.md).",
         at_least=1,
     )
     keep_checkpoints: int = option(3, "How many recent checkpoints to keep.", at_least=1)

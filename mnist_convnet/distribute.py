@@ -10,7 +10,7 @@ The loop itself is the same under all three (``strategy.run`` per step, metrics 
 across replicas, the dataset split with ``experimental_distribute_dataset``). With several
 workers every one of them trains and checkpoints (saving is a collective step), but only
 the chief's checkpoints are kept and only the chief exports. Every such "which worker
-does what" decision is made here: ``is_chief``, ``exports``, ``writable_checkpoint_dir``,
+does what" decision is made here: ``is_chief``, ``should_export``, ``writable_checkpoint_dir``,
 ``release_checkpoint_dir``.
 """
 
@@ -86,7 +86,7 @@ def release_checkpoint_dir(strategy: tf.distribute.Strategy, directory: str) -> 
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def exports(strategy: tf.distribute.Strategy) -> bool:
+def should_export(strategy: tf.distribute.Strategy) -> bool:
     """Whether this process writes the SavedModel: only the chief (the other workers
     trained the same weights)."""
     return is_chief(strategy)

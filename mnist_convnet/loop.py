@@ -4,7 +4,7 @@
       build the model (config.model) and Adam; resume from the run's latest checkpoint
       for each epoch left:
         train_epoch   -> train loss, accuracy, mean ‖∂L/∂z‖ per image
-                         (step.make_train_calls: --steps_per_call steps per call;
+                         (step.make_train_function: --steps_per_call steps per call;
                          checkpoints.Checkpoints.after_call after each call)
         evaluate      -> validation loss, accuracy
         TensorBoard scalars, a checkpoint
@@ -64,7 +64,7 @@ def steps_per_epoch(config: Config, num_train: int) -> int:
 
 
 def train_epoch(
-    train_calls: step.TrainCalls,
+    train_function: step.TrainFunction,
     batches: Iterable,
     steps: int,
     config: Config,
@@ -90,7 +90,7 @@ def train_epoch(
         if align_to:
             count = min(count, align_to - done % align_to)
         sums = StepMetrics(*(tf.constant(v, tf.float64) for v in totals))
-        running, taken = train_calls(iterator, tf.constant(count), sums)
+        running, taken = train_function(iterator, tf.constant(count), sums)
         done, totals = done + int(taken), StepMetrics(*(v.numpy() for v in running))
         if not np.isfinite(totals.loss_sum):
             raise TrainingDiverged(
@@ -135,30 +135,30 @@ def train_and_evaluate(
     strategy = strategy or tf.distribute.get_strategy()
     steps = steps_per_epoch(config, datasets.num_train)
     model, optimizer = _build(config, strategy, config.epochs * steps)
-    train_calls = step.make_train_calls(model, optimizer, strategy, config)
+    train_function = step.make_train_function(model, optimizer, strategy, config)
     eval_step = step.make_eval_step(model)
     validation = data.eval_batches(datasets.validation, config.batch_size)
     state = TrainingState(model, config)
-    saved = Checkpoints(state, optimizer, checkpoint_dir, strategy, steps, stop_requested)
-    saved.resume(fresh)
+    checkpoints = Checkpoints(state, optimizer, checkpoint_dir, strategy, steps, stop_requested)
+    checkpoints.resume(fresh)
     writer = _summary_writer(state, log_dir)
     history: list[dict[str, float]] = json.loads(state.history.numpy())
     clock, first_epoch = Stopwatch(), int(state.epoch) + 1
     for epoch in range(first_epoch, config.epochs + 1):
         progbar = _progbar(config, steps, epoch)
         batches = _train_batches(config, datasets, epoch, int(state.step), steps, strategy)
-        after_call = _after_call(saved, on_steps, clock, epoch - 1, steps, model)
+        after_call = _after_call(checkpoints, on_steps, clock, epoch - 1, steps, model)
         before = clock.start()
-        train = train_epoch(train_calls, batches, steps, config, state, progbar, after_call)
+        train = train_epoch(train_function, batches, steps, config, state, progbar, after_call)
         seconds = clock.stop() - before
         record = _epoch_record(epoch, train, evaluate(eval_step, validation), seconds)
         history.append(record)
         _report(config, record, progbar, writer)
         state.end_epoch(epoch, history)
-        saved.save()
+        checkpoints.save()
         if on_epoch_end is not None:
             on_epoch_end(record, model)
-    saved.close()
+    checkpoints.close()
     test = evaluate(eval_step, data.eval_batches(datasets.test, config.batch_size))
     logging.info("test loss %.4f accuracy %.4f", test["loss"], test["accuracy"])
     if writer is not None:
@@ -182,14 +182,16 @@ class Stopwatch:
         return self.total
 
 
-def _after_call(saved: Checkpoints, on_steps, clock: Stopwatch, epochs_before: int, steps, model):
+def _after_call(
+    checkpoints: Checkpoints, on_steps, clock: Stopwatch, epochs_before: int, steps, model
+):
     """What runs after each call: a checkpoint when one is due, then ``on_steps`` with the
     clock stopped."""
     if on_steps is None:
-        return saved.after_call
+        return checkpoints.after_call
 
     def after_call(done: int, totals: StepMetrics) -> None:
-        saved.after_call(done, totals)
+        checkpoints.after_call(done, totals)
         on_steps(epochs_before + done / steps, clock.stop(), model)
         clock.start()
 

@@ -15,7 +15,7 @@ back to the weights, chosen with ``--gradients``:
             applies the chain rule through the layers (the default);
     manual  ``backprop.loss_gradients``: the article's per-layer derivations, written out.
 
-The road of a batch: ``make_train_calls`` builds the ``tf.function`` the loop calls; each
+The road of a batch: ``make_train_function`` builds the ``tf.function`` the loop calls; each
 call takes up to ``--steps_per_call`` batches, runs ``train_step`` on every replica
 (``strategy.run``) with the chosen gradient function, and adds the batches'
 ``StepMetrics`` to the running sums.
@@ -172,16 +172,16 @@ def make_optimizer(model: keras.Model, config: Config, total_steps: int) -> kera
     return optimizer
 
 
-TrainCalls = Callable[[object, tf.Tensor, StepMetrics], tuple[StepMetrics, tf.Tensor]]
+TrainFunction = Callable[[object, tf.Tensor, StepMetrics], tuple[StepMetrics, tf.Tensor]]
 
 
-def make_train_calls(
+def make_train_function(
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
     strategy: tf.distribute.Strategy,
     config: Config,
-) -> TrainCalls:
-    """The function the loop calls: ``train_calls(iterator, count, sums)`` takes up to
+) -> TrainFunction:
+    """The function the loop calls: ``train_function(iterator, count, sums)`` takes up to
     ``count`` steps, each on every replica, adds each step's metrics (summed across
     replicas) to ``sums`` in float64, step by step as one step per call would, and returns
     ``(sums, steps taken)``. It ends early after a step whose loss is not finite."""
@@ -189,10 +189,10 @@ def make_train_calls(
     replica_step = functools.partial(train_step, model, optimizer, gradients=gradients)
     if config.jit_compile:
         replica_step = tf.function(replica_step, jit_compile=True)
-    return tf.function(functools.partial(_train_calls, strategy, replica_step))
+    return tf.function(functools.partial(_train_steps, strategy, replica_step))
 
 
-def _train_calls(strategy, replica_step, iterator, count: tf.Tensor, sums: StepMetrics):
+def _train_steps(strategy, replica_step, iterator, count: tf.Tensor, sums: StepMetrics):
     taken = tf.constant(0)
     for _ in tf.range(count):
         images, labels = next(iterator)

@@ -93,7 +93,7 @@ def run(
             config, datasets, log_dir, checkpoint_dir, flags_obj.fresh, stop_requested, strategy
         )
     version_dir = None
-    if distribute.exports(strategy):
+    if distribute.should_export(strategy):
         version_dir = export.export_saved_model(result.model, flags_obj.export_dir)
         logging.info("exported SavedModel to %s", version_dir)
     return _summary(config, result, version_dir, flags_obj.strategy, strategy, log_dir)

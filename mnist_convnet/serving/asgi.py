@@ -1,8 +1,8 @@
 """The REST API behind an ASGI server (granian): bodies read by the event loop, work in threads.
 
 ``mnist-convnet serve`` runs on granian, an HTTP server written in Rust: it parses HTTP
-and keeps connections without Python's GIL, which on two cores is what lets batched
-requests reach ~1,000 a second with a p99 under 50 ms (docs/serving.md). ``AsgiApp``
+and keeps connections without Python's GIL, which is what lets batched requests reach
+about a thousand a second on a small CPU (measured: docs/serving.md). ``AsgiApp``
 joins it to ``rest.RestApi`` the way a loaded server needs:
 
 - the request body is read on the event loop, without a thread: a client that sends its

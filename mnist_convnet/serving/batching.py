@@ -38,7 +38,7 @@ Outputs = dict[str, np.ndarray]
 class BatchingOptions:
     """TF Serving's batching parameters; the defaults are what served best here under load
     (docs/serving.md): no waiting (requests that arrive while the model runs form the next
-    batch), one batch thread (a second only adds contention on two cores)."""
+    batch), one batch thread (a second only added contention, on the 2-core machines measured)."""
 
     max_batch_size: int = dataclasses.field(
         default=32, metadata={"help": "Rows (instances) per merged model call at most."}

@@ -206,7 +206,7 @@ def serve_granian(options: ServerOptions) -> None:
         address=options.host,
         port=port,
         interface=Interfaces.ASGI,
-        workers=1,  # one model in memory; two cores are busy with one worker already
+        workers=1,  # one model in memory, one batcher: requests merge across all clients
         backlog=1024,
         log_level=LogLevels.warning,
     )
