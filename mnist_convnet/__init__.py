@@ -26,6 +26,7 @@ The package is laid out in the order a training run happens, then what uses its 
     plots.py         the matplotlib drawing behind them
     captures.py      photos, scans and canvases made from MNIST test digits
     errors.py        UserError: one clear line instead of a traceback
+    files.py         files written whole (temp name, then rename), or one clear error
     commands/        the mnist-convnet command line (absl flags live only there)
 """
 

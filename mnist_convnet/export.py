@@ -20,7 +20,7 @@ from pathlib import Path
 
 import keras
 
-from mnist_convnet import signatures
+from mnist_convnet import files, signatures
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving import warmup
 
@@ -54,9 +54,8 @@ def export_saved_model(model: keras.Model, export_dir: str | os.PathLike) -> Pat
     ``serving_images`` encoded photos/scans/drawings of one digit, ``serving_number``
     the same of a row of digits, ``serving_float`` float32 images in [0, 1].
     """
-    base = Path(export_dir)
+    base = files.writable_dir(export_dir, "export dir")
     try:
-        base.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".export-", dir=base))
     except OSError as error:
         raise UserError(f"cannot write to export dir {base}: {error.strerror}") from None

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema
 
-from mnist_convnet import contract, digit_finder
+from mnist_convnet import contract, digit_finder, files
 
 KINDS = ("float32", "dynamic_range", "int8")
 READERS = ("reader", "reader_dynamic_range")
@@ -152,13 +152,6 @@ def op_names(flatbuffer: bytes) -> set[str]:
     return names
 
 
-def write_whole(path: Path, content: bytes) -> None:
-    """Written under a temporary name and renamed: a file is there whole or not at all."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(content)
-    os.replace(partial, path)
-
-
 def write_all(
     saved_model_dir: str | os.PathLike,
     representative: np.ndarray,
@@ -166,8 +159,7 @@ def write_all(
     kinds: tuple[str, ...] = KINDS + READERS,
 ) -> dict[str, Path]:
     """Writes the classifiers and the readers (``kinds``); returns their paths by kind."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = files.writable_dir(out_dir)
     paths = {}
     for kind in kinds:
         if kind in READERS:
@@ -175,5 +167,5 @@ def write_all(
         else:
             content = convert(saved_model_dir, kind, representative)
         paths[kind] = out_dir / f"{kind}.tflite"
-        write_whole(paths[kind], content)
+        files.write_whole(paths[kind], content)
     return paths

@@ -17,7 +17,7 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from tensorboard.backend.event_processing import event_accumulator
 
-from mnist_convnet import backprop, evaluation, plots
+from mnist_convnet import backprop, evaluation, files, plots
 from mnist_convnet import model as model_lib
 from mnist_convnet.errors import UserError
 
@@ -102,19 +102,10 @@ def draw_all(
 
 def write_pngs(figures: dict[str, Figure], out_dir: str | os.PathLike) -> list[Path]:
     """Each figure as ``<out_dir>/<name>.png``, each written whole (temp file + rename)."""
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"cannot write to {out}: {error.strerror}") from None
-    written = []
-    for name, fig in figures.items():
-        target = out / f"{name}.png"
-        partial = out / f".{name}.png.partial"
-        partial.write_bytes(plots.to_png(fig))
-        os.replace(partial, target)
-        written.append(target)
-    return written
+    out = files.writable_dir(out_dir)
+    return [
+        files.write_whole(out / f"{name}.png", plots.to_png(fig)) for name, fig in figures.items()
+    ]
 
 
 def write_image_summaries(pngs: list[Path], run_dir: Path) -> Path:

@@ -19,7 +19,7 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from mnist_convnet import data, evaluation, inference, lite, tflite
+from mnist_convnet import data, evaluation, files, inference, lite, tflite
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.errors import exit_on_user_error
 
@@ -75,9 +75,7 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
             row.update(_classifier_row(path, images, labels, baseline["accuracy"]))
         rows.append(row)
     report = {"saved_model": str(saved_model), "test_images": int(len(labels)), "models": rows}
-    tflite.write_whole(
-        Path(out_dir) / "report.json", (json.dumps(report, indent=2) + "\n").encode()
-    )
+    files.write_whole(Path(out_dir) / "report.json", (json.dumps(report, indent=2) + "\n").encode())
     return report
 
 

@@ -1,0 +1,43 @@
+"""Writing files so that no one ever reads half of one, and failing with one sentence.
+
+A reader (TF Serving polling a folder, a phone app fetching ``reader.tflite``, a user
+opening a PNG) must see a file whole or not at all: each is written under a temporary
+name beside its target and renamed, which within one file system is atomic. A folder we
+cannot create or a file we cannot write is a ``UserError`` saying so ("cannot write to
+..."), never an OSError traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mnist_convnet.errors import UserError
+
+
+def writable_dir(path: str | os.PathLike, what: str = "") -> Path:
+    """``path`` as a folder that exists (made if needed), or the one clear error."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(
+            f"cannot write to {what}{' ' if what else ''}{folder}: {error.strerror}"
+        ) from None
+    return folder
+
+
+def write_whole(path: str | os.PathLike, content: bytes) -> Path:
+    """``content`` at ``path``, written under a temporary name and renamed into place."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_bytes(content)
+        os.replace(partial, path)
+    except OSError as error:
+        try:
+            partial.unlink(missing_ok=True)
+        except OSError:  # its folder is not one: there is nothing to clean up
+            pass
+        raise UserError(f"cannot write to {path}: {error.strerror}") from None
+    return path
