@@ -7,6 +7,7 @@ The package is laid out in the order a training run happens, then what uses its 
     backprop.py      the article's equations: softmax cross-entropy, every layer backward
     step.py          one training step: dL/dz = p - y, tape or hand-written backprop
     config.py        Config: every training setting, its default and its rules
+    settings.py      a setting declared once: default, help, rules (Config, BatchingOptions)
     checkpoints.py   TrainingState, saving and resuming a run
     loop.py          epochs of steps, metrics, TensorBoard: train_and_evaluate
     distribute.py    tf.distribute strategies, and which worker does what

@@ -25,37 +25,9 @@ import json
 from typing import Any
 
 from mnist_convnet import model as model_lib
-from mnist_convnet import step
+from mnist_convnet import settings, step
 from mnist_convnet.errors import UserError
-
-
-def option(
-    default: Any,
-    help: str,
-    *,
-    choices: tuple[str, ...] | None = None,
-    at_least: float | None = None,
-    above: float | None = None,
-    below: float | None = None,
-    resume_must_match: bool = False,
-    flag: bool = True,
-) -> Any:
-    """A ``Config`` field: its default, the help its flag shows, and the rules it obeys.
-
-    ``resume_must_match`` fields are the run's fingerprint: a checkpoint written under other
-    values of them is refused (epochs may grow; how often to checkpoint may change).
-    """
-    metadata = {
-        "help": help,
-        "choices": choices,
-        "at_least": at_least,
-        "above": above,
-        "below": below,
-        "resume_must_match": resume_must_match,
-        "flag": flag,
-    }
-    return dataclasses.field(default=default, metadata=metadata)
-
+from mnist_convnet.settings import option
 
 RECIPES: dict[str, dict[str, Any]] = {
     # keras.io's Simple MNIST convnet: model.fit(batch_size=128, epochs=15), Adam's 1e-3.
@@ -185,13 +157,9 @@ class Config:
     verbose: bool = option(True, "A progress bar and a line per epoch.", flag=False)
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            # Config(learning_rate=1) must be the run `--learning_rate=1` makes (1.0): the
-            # fingerprint that lets one resume the other is the values' JSON.
-            if field_type(field) is float and type(value) is int:
-                object.__setattr__(self, field.name, float(value))
-            _check(field, getattr(self, field.name))
+        # Config(learning_rate=1) must be the run `--learning_rate=1` makes (1.0): the
+        # fingerprint that lets one resume the other is the values' JSON.
+        settings.check(self)
         recipe = self.recipe or DEFAULT_RECIPES[self.model]
         object.__setattr__(self, "recipe", recipe)
         for name, value in RECIPES[recipe].items():
@@ -214,28 +182,3 @@ class Config:
             if values[name] == value:
                 del values[name]
         return json.dumps(values, sort_keys=True)
-
-
-def field_type(field: dataclasses.Field) -> type:
-    """bool, int, float or str: the field's type, read from its annotation ("int | None")."""
-    return {"bool": bool, "int": int, "float": float, "str": str}[field.type.split("|")[0].strip()]
-
-
-def _check(field: dataclasses.Field, value: Any) -> None:
-    """One field's rules; the message names the field as both the API and the CLI spell it."""
-    rules, name = field.metadata, field.name
-    if value is None and field.default is None:
-        return
-    kind = field_type(field)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise UserError(f"{name} must be {kind.__name__}, not {value!r}")
-    if rules["choices"] is not None and value not in rules["choices"]:
-        raise UserError(f"{name} must be one of {', '.join(rules['choices'])}, not {value!r}")
-    if rules["at_least"] is not None and value < rules["at_least"]:
-        raise UserError(f"{name} must be at least {rules['at_least']}, not {value}")
-    if rules["above"] is not None and not value > rules["above"]:
-        raise UserError(f"{name} must be greater than {rules['above']}, not {value}")
-    if rules["below"] is not None and not value < rules["below"]:
-        raise UserError(f"{name} must be less than {rules['below']}, not {value}")

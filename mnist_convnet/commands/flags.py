@@ -1,4 +1,4 @@
-"""Flags that several commands share, and the training flags generated from ``Config``.
+"""Flags that several commands share, and the flags generated from settings dataclasses.
 
 Only the command modules import absl's flags; the library takes plain values. The
 DEFINE calls here are made on behalf of the command that asks for them, so each flag is
@@ -22,13 +22,14 @@ DEFAULT_EXPORT_DIR = "saved_models/mnist_convnet"
 flags.disclaim_key_flags()  # flags defined below belong to the command that asks for them
 
 
-def define_config_flags() -> None:
-    """A flag for every ``Config`` field: same name, default, help and choices.
+def define_flags_of(settings_class: type) -> None:
+    """A flag for every field of a settings dataclass (``Config``, ``BatchingOptions``):
+    same name, default, help and choices (``settings.option``).
 
-    Bounds and choices are not given to absl: ``Config`` checks them, so that the CLI and
-    the Python API refuse a bad value with the same sentence.
+    Bounds and choices are not given to absl: the dataclass checks them, so that the CLI
+    and the Python API refuse a bad value with the same sentence.
     """
-    from mnist_convnet.config import Config, field_type
+    from mnist_convnet.settings import field_type
 
     define = {
         bool: flags.DEFINE_bool,
@@ -36,7 +37,7 @@ def define_config_flags() -> None:
         float: flags.DEFINE_float,
         str: flags.DEFINE_string,
     }
-    for field in dataclasses.fields(Config):
+    for field in dataclasses.fields(settings_class):
         meta = field.metadata
         if not meta["flag"]:
             continue
@@ -48,12 +49,24 @@ def define_config_flags() -> None:
         define[field_type(field)](field.name, field.default, help_text)
 
 
+def from_flags(settings_class: type, flags_obj: flags.FlagValues):
+    """The settings the flags describe (raises ``UserError`` for a bad value)."""
+    names = [f.name for f in dataclasses.fields(settings_class) if f.metadata["flag"]]
+    return settings_class(**{name: flags_obj[name].value for name in names})
+
+
+def define_config_flags() -> None:
+    """The training flags, one for every ``Config`` field."""
+    from mnist_convnet.config import Config
+
+    define_flags_of(Config)
+
+
 def config_from_flags(flags_obj: flags.FlagValues) -> Config:
     """The ``Config`` the flags describe (raises ``UserError`` for a bad value)."""
     from mnist_convnet.config import Config
 
-    names = [f.name for f in dataclasses.fields(Config) if f.metadata["flag"]]
-    return Config(**{name: flags_obj[name].value for name in names})
+    return from_flags(Config, flags_obj)
 
 
 def _define_once(define, name: str, *args, **kwargs) -> None:

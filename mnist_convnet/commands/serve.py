@@ -90,8 +90,7 @@ flags.DEFINE_bool(
     "Merge concurrent pixel requests into one model call (TF Serving's flag; the batching "
     "parameters below take TF Serving's names).",
 )
-for _field in dataclasses.fields(batching.BatchingOptions):
-    flags.DEFINE_integer(_field.name, _field.default, _field.metadata["help"])
+shared.define_flags_of(batching.BatchingOptions)
 flags.DEFINE_string(
     "monitoring_config_file",
     "",
@@ -111,8 +110,7 @@ flags.DEFINE_bool(
 def batching_options(flags_obj: flags.FlagValues) -> batching.BatchingOptions | None:
     if not flags_obj.enable_batching:
         return None
-    names = [f.name for f in dataclasses.fields(batching.BatchingOptions)]
-    return batching.BatchingOptions(**{name: flags_obj[name].value for name in names})
+    return shared.from_flags(batching.BatchingOptions, flags_obj)
 
 
 def server_options(flags_obj: flags.FlagValues) -> server.ServerOptions:

@@ -29,40 +29,30 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from mnist_convnet.errors import UserError
+from mnist_convnet import settings
+from mnist_convnet.settings import option
 
 Outputs = dict[str, np.ndarray]
 
 
 @dataclasses.dataclass(frozen=True)
 class BatchingOptions:
-    """TF Serving's batching parameters; the defaults are what served best here under load
+    """TF Serving's batching parameters; the defaults are what served best under load
     (docs/serving.md): no waiting (requests that arrive while the model runs form the next
-    batch), one batch thread (a second only added contention, on the 2-core machines measured)."""
+    batch), one batch thread (a second only added contention, on the 2-core machines
+    measured). Checked as ``Config`` is (``settings.py``); the flags come from these fields."""
 
-    max_batch_size: int = dataclasses.field(
-        default=32, metadata={"help": "Rows (instances) per merged model call at most."}
+    max_batch_size: int = option(32, "Rows (instances) per merged model call at most.", at_least=1)
+    batch_timeout_micros: int = option(
+        0, "How long the oldest waiting request may wait for others to join it.", at_least=0
     )
-    batch_timeout_micros: int = dataclasses.field(
-        default=0,
-        metadata={"help": "How long the oldest waiting request may wait for others to join it."},
-    )
-    num_batch_threads: int = dataclasses.field(
-        default=1, metadata={"help": "Merged model calls that may run at once."}
-    )
-    max_enqueued_batches: int = dataclasses.field(
-        default=16,
-        metadata={"help": "Queue capacity in batches; a request beyond it gets 503 at once."},
+    num_batch_threads: int = option(1, "Merged model calls that may run at once.", at_least=1)
+    max_enqueued_batches: int = option(
+        16, "Queue capacity in batches; a request beyond it gets 503 at once.", at_least=1
     )
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            minimum = 0 if field.name == "batch_timeout_micros" else 1
-            if not isinstance(value, int) or value < minimum:
-                raise UserError(
-                    f"{field.name} must be an integer of at least {minimum}, not {value!r}"
-                )
+        settings.check(self)
 
 
 class QueueFull(Exception):
