@@ -3,9 +3,11 @@
 The package is laid out in the order a training run happens, then what uses its model:
 
     data.py          MNIST from tensorflow-datasets -> batched tf.data pipelines
+    networks.py      the networks' entries: builder, default recipe, max-pooling (no TF)
     model.py         the networks (keras.io convnet, LeNet-5, the article's), their logits z
     backprop.py      the article's equations: softmax cross-entropy, every layer backward
     step.py          one training step: dL/dz = p - y, tape or hand-written backprop
+    optimizer.py     Adam and the schedules of its step size
     config.py        Config: every training setting, its default and its rules
     settings.py      a setting declared once: default, help, rules (Config, BatchingOptions)
     checkpoints.py   TrainingState, saving and resuming a run

@@ -24,9 +24,9 @@ import dataclasses
 import json
 from typing import Any
 
-from mnist_convnet import model as model_lib
-from mnist_convnet import settings, step
+from mnist_convnet import settings
 from mnist_convnet.errors import UserError
+from mnist_convnet.networks import NETWORKS, PRECISIONS
 from mnist_convnet.settings import option
 
 RECIPES: dict[str, dict[str, Any]] = {
@@ -60,7 +60,10 @@ RECIPES: dict[str, dict[str, Any]] = {
 # Fields added after checkpoints were first written, with the value those checkpoints were
 # trained under: at that value a field stays out of the fingerprint, so they still resume.
 LATER_FINGERPRINT_FIELDS = {"adam_beta_2": 0.999}
-DEFAULT_RECIPES = {"keras_convnet": "keras.io", "lenet5": "lenet5", "article": "keras.io"}
+# The names of step.GRADIENTS and optimizer.LR_SCHEDULES (a test keeps them in step), here
+# so that Config, and --help, need no TensorFlow.
+GRADIENT_MODES = ("tape", "manual")
+LR_SCHEDULE_NAMES = ("constant", "cosine", "warmup_cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,14 +78,14 @@ class Config:
     model: str = option(
         "keras_convnet",
         "Which network to train.",
-        choices=tuple(model_lib.MODELS),
+        choices=tuple(NETWORKS),
         resume_must_match=True,
     )
     gradients: str = option(
         "tape",
         "tape: backpropagate our dL/dz with tf.GradientTape; manual: every layer's gradient "
         "from the article's hand-written derivations (mnist_convnet/backprop.py).",
-        choices=tuple(step.GRADIENTS),
+        choices=GRADIENT_MODES,
         resume_must_match=True,
     )
     recipe: str | None = option(
@@ -112,7 +115,7 @@ class Config:
         "constant: the keras.io recipe; cosine: decay to 0 over the run; warmup_cosine: "
         "a linear warm-up over the first tenth of the steps, then cosine decay to 0 "
         "(default: the recipe's).",
-        choices=tuple(step.LR_SCHEDULES),
+        choices=LR_SCHEDULE_NAMES,
         resume_must_match=True,
     )
     adam_beta_2: float | None = option(
@@ -134,7 +137,7 @@ class Config:
         "float32",
         "float32, or mixed_bfloat16: layers compute in bfloat16, weights stay float32 "
         "(measured slower on CPUs without AVX512_BF16; see docs/speed.md).",
-        choices=model_lib.PRECISIONS,
+        choices=PRECISIONS,
     )
     jit_compile: bool = option(
         False,
@@ -160,14 +163,14 @@ class Config:
         # Config(learning_rate=1) must be the run `--learning_rate=1` makes (1.0): the
         # fingerprint that lets one resume the other is the values' JSON.
         settings.check(self)
-        recipe = self.recipe or DEFAULT_RECIPES[self.model]
+        recipe = self.recipe or NETWORKS[self.model].recipe
         object.__setattr__(self, "recipe", recipe)
         for name, value in RECIPES[recipe].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         if self.gradients == "manual" and self.precision != "float32":
             raise UserError("gradients=manual computes in float32 only; drop precision")
-        if self.jit_compile and self.deterministic and model_lib.has_max_pooling(self.model):
+        if self.jit_compile and self.deterministic and NETWORKS[self.model].max_pools:
             raise UserError(
                 "XLA has no deterministic max-pooling gradient: set deterministic=False "
                 "(--nodeterministic) to use jit_compile with this model"

@@ -30,6 +30,7 @@ from absl import logging
 
 from mnist_convnet import data, step
 from mnist_convnet import model as model_lib
+from mnist_convnet import optimizer as optimizer_lib
 from mnist_convnet.checkpoints import Checkpoints, TrainingDiverged, TrainingState
 from mnist_convnet.config import Config
 from mnist_convnet.step import StepMetrics
@@ -203,7 +204,7 @@ def _build(config: Config, strategy: tf.distribute.Strategy, total_steps: int):
     seed_everything(config.seed, config.deterministic)
     with strategy.scope():
         model = model_lib.build(config.model, config.precision)
-        return model, step.make_optimizer(model, config, total_steps)
+        return model, optimizer_lib.make_optimizer(model, config, total_steps)
 
 
 def _train_batches(

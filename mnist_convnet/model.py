@@ -27,6 +27,8 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from mnist_convnet.networks import NETWORKS
+
 NUM_CLASSES = 10  # the digits 0-9
 IMAGE_SHAPE = (28, 28, 1)  # MNIST's grey 28x28 images, with a channel axis for Conv2D
 
@@ -108,14 +110,10 @@ def build_article() -> keras.Sequential:
     )
 
 
+# Each network's builder, by the name its entry in networks.py gives.
 MODELS: dict[str, Callable[[], keras.Sequential]] = {
-    "keras_convnet": build_model,
-    "lenet5": build_lenet5,
-    "article": build_article,
+    name: globals()[network.builder] for name, network in NETWORKS.items()
 }
-
-
-PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def build(name: str, precision: str = "float32") -> keras.Sequential:
@@ -130,11 +128,6 @@ def build(name: str, precision: str = "float32") -> keras.Sequential:
         return MODELS[name]()
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-def has_max_pooling(name: str) -> bool:
-    """Whether network ``name`` max-pools: XLA has no deterministic gradient for that."""
-    return any(isinstance(layer, keras.layers.MaxPooling2D) for layer in MODELS[name]().layers)
 
 
 def logits(model: keras.Sequential, images: tf.Tensor, training: bool) -> tf.Tensor:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -33,10 +33,8 @@ import tensorflow as tf
 
 from mnist_convnet import backprop
 from mnist_convnet.backprop import softmax_cross_entropy
+from mnist_convnet.config import Config
 from mnist_convnet.model import logits
-
-if TYPE_CHECKING:  # config.py imports this module for its choices
-    from mnist_convnet.config import Config
 
 GradientFn = Callable[..., tuple[tf.Tensor, tf.Tensor, tf.Tensor, list]]
 
@@ -146,31 +144,6 @@ def eval_step(model: keras.Model, images: tf.Tensor, labels: tf.Tensor) -> StepM
 
 
 GRADIENTS: dict[str, GradientFn] = {"tape": tape_gradients, "manual": backprop.loss_gradients}
-
-LR_SCHEDULES: dict[
-    str, Callable[[float, int], float | keras.optimizers.schedules.LearningRateSchedule]
-] = {
-    # Adam's step size held fixed, as in the keras.io recipe.
-    "constant": lambda rate, total_steps: rate,
-    # Cosine decay from the given rate to 0 over the run's steps: in the spirit of the
-    # LeNet-5 paper's decreasing schedule, and what lifts LeNet-5 past 98.9% (docs/networks.md).
-    "cosine": lambda rate, total_steps: keras.optimizers.schedules.CosineDecay(rate, total_steps),
-    # One cycle: up from 0 to the rate over the first tenth of the steps (large early steps
-    # from random weights overshoot), then cosine decay to 0 (the fast recipe).
-    "warmup_cosine": lambda rate, total_steps: keras.optimizers.schedules.CosineDecay(
-        0.0, total_steps - total_steps // 10, warmup_target=rate, warmup_steps=total_steps // 10
-    ),
-}
-
-
-def make_optimizer(model: keras.Model, config: Config, total_steps: int) -> keras.optimizers.Adam:
-    """Adam with its step size following ``config.lr_schedule`` over ``total_steps``, its
-    moments already made (a checkpoint restores into them)."""
-    schedule = LR_SCHEDULES[config.lr_schedule](config.learning_rate, total_steps)
-    optimizer = keras.optimizers.Adam(learning_rate=schedule, beta_2=config.adam_beta_2)
-    optimizer.build(model.trainable_variables)
-    return optimizer
-
 
 TrainFunction = Callable[[object, tf.Tensor, StepMetrics], tuple[StepMetrics, tf.Tensor]]
 

@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
-from mnist_convnet.config import DEFAULT_RECIPES, RECIPES, Config
+from mnist_convnet.config import RECIPES, Config
 from mnist_convnet.errors import UserError
+from mnist_convnet.networks import NETWORKS
 
 
 def test_the_default_is_the_keras_io_recipe():
@@ -26,7 +27,7 @@ def test_each_network_has_its_own_default_recipe():
     lenet5 = Config(model="lenet5")
     assert (lenet5.batch_size, lenet5.lr_schedule) == (32, "cosine")
     assert Config(model="article").recipe == "keras.io"
-    assert set(DEFAULT_RECIPES.values()) <= set(RECIPES)
+    assert {network.recipe for network in NETWORKS.values()} <= set(RECIPES)
 
 
 def test_explicit_settings_override_the_recipe():
@@ -91,3 +92,21 @@ def test_a_python_run_resumes_its_command_line_twin():
     from_python = Config(learning_rate=1, epochs=3)
     assert type(from_python.learning_rate) is float
     assert from_python.fingerprint() == Config(learning_rate=1.0, epochs=3).fingerprint()
+
+
+def test_the_name_lists_config_offers_are_the_ones_the_training_code_has():
+    from mnist_convnet import config, optimizer, step
+
+    assert config.GRADIENT_MODES == tuple(step.GRADIENTS)
+    assert config.LR_SCHEDULE_NAMES == tuple(optimizer.LR_SCHEDULES)
+
+
+def test_config_needs_no_tensorflow():
+    """What --help reads: the settings, the networks' entries, the recipes."""
+    import subprocess
+    import sys
+
+    code = "import sys, mnist_convnet.config; "
+    code += "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.stdout == "False False\n", run.stderr
