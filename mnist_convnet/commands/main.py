@@ -1,9 +1,11 @@
 """``mnist-convnet SUBCOMMAND [--flags]``: one console script, one absl app per subcommand.
 
-This is the one place that sets TensorFlow's log level: before TensorFlow is imported, and
-only if the user has not set ``TF_CPP_MIN_LOG_LEVEL`` (set it to 0 to see everything). On a
-CPU-only machine TensorFlow's C++ start-up otherwise prints CUDA lines, one of them an
-E-line, that are not errors of ours.
+This is the one place that sets TensorFlow's log level: before TensorFlow is imported, to 3
+unless the user set ``TF_CPP_MIN_LOG_LEVEL``. On a CPU-only machine TensorFlow's C++
+start-up prints lines (oneDNN, "Could not find cuda drivers", an E-line about cuInit) that
+are not errors of ours and that ignore the level: written before absl's logging starts,
+they come at 2 — what most guides tell TensorFlow users to set — as at 0. So those lines are
+silenced under any level but 0, which asks to see everything.
 
 Each subcommand is its own module in ``mnist_convnet/commands/`` with its own flags; only the
 chosen one is imported, and ``mnist-convnet SUBCOMMAND --help`` lists exactly its flags.
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         sys.exit(2)
     global _quiet
-    _quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    _quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3").strip() != "0"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with loading_native():
         module = importlib.import_module(f"mnist_convnet.commands.{SUBCOMMANDS[name][0]}")

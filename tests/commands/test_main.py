@@ -44,3 +44,18 @@ def test_top_level_help_lists_the_subcommands():
 def test_unknown_subcommand_is_a_usage_error():
     result = run_python("-m", "mnist_convnet", "fly")
     assert result.returncode == 2 and "unknown subcommand 'fly'" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", ["1", "2"])
+def test_the_usual_log_level_advice_keeps_the_start_up_quiet(level):
+    """TF_CPP_MIN_LOG_LEVEL=2, as most guides say: still no TensorFlow start-up lines."""
+    result = run_python("-m", "mnist_convnet", "export", "--help", TF_CPP_MIN_LOG_LEVEL=level)
+    assert result.returncode == 0 and "--export_dir" in result.stdout
+    assert result.stderr == ""
+
+
+@pytest.mark.slow
+def test_level_0_shows_everything():
+    result = run_python("-m", "mnist_convnet", "export", "--help", TF_CPP_MIN_LOG_LEVEL="0")
+    assert result.returncode == 0 and result.stderr != ""
