@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.captures --model_dir=saved_models/mnist_convnet --per_kind=200
 
-Captures are MNIST *test* digits rendered by ``mnist_convnet.captures`` (photos, scans,
+Captures are MNIST *test* digits rendered by ``mnist_convnet.testing.captures`` (photos, scans,
 canvases, ...); the digits are drawn from test images 5000-9999 with seed 11, which the
 digit-finder was never tuned on (tuning used images 0-4999, seed 7), and the ``UNSEEN``
 kinds were never used in tuning at all. Each image is read
@@ -41,8 +41,9 @@ import requests
 import tensorflow as tf
 from absl import app, flags
 
-from mnist_convnet import captures, inference, tflite
+from mnist_convnet import inference, tflite
 from mnist_convnet.serving import rest
+from mnist_convnet.testing import captures
 from tests.helpers import read_idx, serve_in_thread
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel (version or base).")

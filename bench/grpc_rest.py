@@ -39,8 +39,8 @@ import tensorflow as tf
 from absl import app, flags
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from bench import memory
 from mnist_convnet import data, export
+from mnist_convnet.testing import memory
 from tests.helpers import user_env, wait_until_answering
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel base folder.")

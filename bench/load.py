@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from bench import memory
-from mnist_convnet import captures, data
+from mnist_convnet import data
+from mnist_convnet.testing import captures, memory
 
 SETTINGS = {
     "before": ["--server=werkzeug"],

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_convnet import captures, contract, digit_finder
+from mnist_convnet import contract, digit_finder
+from mnist_convnet.testing import captures
 
 find_digit = tf.function(digit_finder.find_digit, input_signature=[tf.TensorSpec([], tf.string)])
 

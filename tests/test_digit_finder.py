@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mnist_convnet import captures, digit_finder
+from mnist_convnet import digit_finder
+from mnist_convnet.testing import captures
 
 find_digit = tf.function(digit_finder.find_digit, input_signature=[tf.TensorSpec([], tf.string)])
 find_number = tf.function(digit_finder.find_number, input_signature=[tf.TensorSpec([], tf.string)])

@@ -149,7 +149,7 @@ def test_a_photo_of_a_number_is_read(site, browser, test_digits, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from mnist_convnet import captures
+    from mnist_convnet.testing import captures
 
     pixels, labels = test_digits
     rng = np.random.default_rng(4)
@@ -174,7 +174,7 @@ def test_a_blank_photo_says_no_digit(site, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from mnist_convnet import captures
+    from mnist_convnet.testing import captures
 
     blank = tmp_path / "blank.png"
     blank.write_bytes(captures.encode(np.full((60, 60), 250.0)))
@@ -238,7 +238,7 @@ def test_the_device_reads_photos_as_the_server_does_without_a_request(
     device mode sends no :predict request at all."""
     from selenium.webdriver.common.by import By
 
-    from mnist_convnet import captures
+    from mnist_convnet.testing import captures
 
     url, app = device_site
     pixels, _ = test_digits
@@ -267,7 +267,7 @@ def test_the_device_reads_photos_as_the_server_does_without_a_request(
 def test_the_device_reads_a_drawing_and_refuses_a_blank_page(device_site, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
-    from mnist_convnet import captures
+    from mnist_convnet.testing import captures
 
     url, app = device_site
     asked = app.predicts

@@ -65,7 +65,7 @@ def test_image_bytes_are_classified_as_the_28x28_they_return(loaded, test_digits
 
 
 def test_a_number_is_read_digit_by_digit(loaded, test_digits):
-    from mnist_convnet import captures
+    from mnist_convnet.testing import captures
 
     pixels, labels = test_digits
     row = captures.on_paper(captures.row(np.random.default_rng(0), list(pixels[:4]), 70))

@@ -48,7 +48,12 @@ def _imported(tree: ast.Module) -> set[str]:
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mnist_convnet"):
-            if node.module in ("mnist_convnet", "mnist_convnet.commands", "mnist_convnet.serving"):
+            if node.module in (
+                "mnist_convnet",
+                "mnist_convnet.commands",
+                "mnist_convnet.serving",
+                "mnist_convnet.testing",
+            ):
                 names |= {f"{node.module}.{alias.name}" for alias in node.names}
             else:
                 names.add(node.module)

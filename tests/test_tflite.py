@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_convnet import captures, contract, data, lite, tflite
+from mnist_convnet import contract, data, lite, tflite
+from mnist_convnet.testing import captures
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import pytest
 import requests
 from PIL import Image
 
-from bench.memory import tree_rss_kb
 from mnist_convnet.serving import rest
 from mnist_convnet.serving.batching import BatchingOptions
+from mnist_convnet.testing.memory import tree_rss_kb
 from tests.helpers import serve_in_thread, serve_process
 
 
@@ -76,7 +76,7 @@ def test_b64_images_are_classified_as_the_28x28_they_return(server, test_digits)
 
 
 def test_signature_name_is_honoured(server, test_digits):
-    from mnist_convnet import captures
+    from mnist_convnet.testing import captures
 
     pixels, labels = test_digits
     row = captures.encode(

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import requests
 
-from mnist_convnet import captures
 from mnist_convnet.serving import rest
+from mnist_convnet.testing import captures
 from tests.helpers import read_idx, run_python, serve_in_thread
 
 # Every capture through four entry points, three of them child processes.
