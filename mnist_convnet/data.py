@@ -30,9 +30,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from mnist_convnet.errors import DataError, first_line
+from mnist_convnet.settings import MANUAL_DIR_ENV
 
 SPLITS = {"train": "train[:90%]", "validation": "train[90%:]", "test": "test"}
-MANUAL_DIR_ENV = "MNIST_MANUAL_DIR"
 
 # The official files, as tfds registers them for its `mnist` builder: name -> (bytes, sha256).
 MNIST_FILES = {

@@ -13,6 +13,8 @@ from typing import Any
 
 from mnist_convnet.errors import UserError
 
+MANUAL_DIR_ENV = "MNIST_MANUAL_DIR"  # the folder of MNIST's four files, for offline runs
+
 
 def option(
     default: Any,

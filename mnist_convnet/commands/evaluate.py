@@ -15,7 +15,6 @@ import sys
 
 from absl import app, flags
 
-from mnist_convnet import data, evaluation, inference
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.errors import exit_on_user_error
 
@@ -27,6 +26,8 @@ shared.define_data_flags()
 def main(argv: list[str]) -> None:
     if len(argv) != 2:
         raise app.UsageError(f"usage: {USAGE}")
+    from mnist_convnet import data, evaluation, inference  # TensorFlow: not for --help
+
     with exit_on_user_error():
         classify = inference.load_classifier(argv[1])
         images, labels = data.as_numpy(shared.load_datasets(flags.FLAGS).test)

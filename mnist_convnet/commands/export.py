@@ -13,7 +13,6 @@ import json
 
 from absl import app, flags
 
-from mnist_convnet import checkpoints, export
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.errors import exit_on_user_error
 
@@ -32,6 +31,8 @@ def main(argv: list[str]) -> None:
     with exit_on_user_error():
         export_dir = flags.FLAGS.export_dir
         checkpoint_dir = flags.FLAGS.checkpoint_dir or shared.checkpoint_dir_for(export_dir)
+        from mnist_convnet import checkpoints, export  # TensorFlow: not for --help
+
         model = checkpoints.restore_model(checkpoint_dir)
         version_dir = export.export_saved_model(model, export_dir)
     print(json.dumps({"export_dir": str(version_dir)}), flush=True)

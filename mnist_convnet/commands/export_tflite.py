@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from mnist_convnet import data, evaluation, files, inference, lite, tflite
+from mnist_convnet import evaluation, files, lite
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.errors import exit_on_user_error
+
+if TYPE_CHECKING:
+    from mnist_convnet import data
 
 shared.define_model_dir_flag()
 shared.define_data_flags()
@@ -44,6 +48,8 @@ def _classifier_row(path: Path, images: np.ndarray, labels: np.ndarray, baseline
 
 def _reader_row(path: Path, images: np.ndarray, labels: np.ndarray) -> dict:
     """Accuracy of reader.tflite on test digits as frames (the 28x28 image itself)."""
+    from mnist_convnet import tflite
+
     reader = lite.LiteReader(path)
     read = [reader.read_image(Image.fromarray(image[..., 0])) for image in images]
     right = sum(r.get("digit") == int(label) for r, label in zip(read, labels))
@@ -56,6 +62,8 @@ def _reader_row(path: Path, images: np.ndarray, labels: np.ndarray) -> dict:
 
 def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = None) -> dict:
     """Converts, evaluates and returns the report."""
+    from mnist_convnet import data, inference, tflite  # TensorFlow: not for --help
+
     saved_model = inference.resolve_saved_model(flags_obj.model_dir)
     datasets = datasets_override or shared.load_datasets(flags_obj)
     representative, _ = data.as_numpy(datasets.train, flags_obj.representative_images)

@@ -79,14 +79,14 @@ def _define_once(define, name: str, *args, **kwargs) -> None:
 
 def define_data_flags() -> None:
     """--manual_dir and --data_dir: where MNIST comes from and where tfds keeps it."""
-    from mnist_convnet import data
+    from mnist_convnet.settings import MANUAL_DIR_ENV
 
     _define_once(
         flags.DEFINE_string,
         "manual_dir",
         None,
         "Folder with the four official MNIST .gz files, for offline preparation "
-        f"(default: ${data.MANUAL_DIR_ENV} if set, else tfds downloads them).",
+        f"(default: ${MANUAL_DIR_ENV} if set, else tfds downloads them).",
     )
     _define_once(
         flags.DEFINE_string, "data_dir", None, "Where tfds keeps prepared data (tfds' default)."

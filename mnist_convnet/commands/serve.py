@@ -17,7 +17,7 @@ from absl import app, flags
 
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.errors import exit_on_user_error
-from mnist_convnet.serving import batching, grpc_api, models, rest, server
+from mnist_convnet.serving import batching, options
 
 shared.define_model_dir_flag(
     "A SavedModel base folder of versions, as TF Serving's --model_base_path (a version "
@@ -52,26 +52,26 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer(
     "grpc_port",
-    grpc_api.DEFAULT_PORT,
+    options.GRPC_PORT,
     "gRPC port (TF Serving's is 8500; 0: a free one; -1: no gRPC).",
     lower_bound=-1,
 )
 flags.DEFINE_integer(
     "max_body_bytes",
-    rest.MAX_BODY_BYTES,
+    options.MAX_BODY_BYTES,
     "Largest REST request body, and largest gRPC message received.",
 )
 flags.DEFINE_integer(
     "max_images_per_request",
-    models.MAX_IMAGES,
+    options.MAX_IMAGES,
     "Encoded images one request may send (each is read in its own turn of the "
-    f"{models.MAX_DECODES} image readers, so a long request cannot hold them).",
+    f"{options.MAX_DECODES} image readers, so a long request cannot hold them).",
     lower_bound=1,
 )
 flags.DEFINE_enum(
     "server",
     "granian",
-    list(server.SERVERS),
+    list(options.SERVERS),
     "granian: HTTP parsed in Rust outside Python's GIL, in a worker process (mnist_convnet/"
     "serving/asgi.py); waitress: pure Python, a fixed pool of threads, keep-alive "
     "connections; werkzeug: its development server, a thread and a connection per request "
@@ -113,20 +113,22 @@ def batching_options(flags_obj: flags.FlagValues) -> batching.BatchingOptions | 
     return shared.from_flags(batching.BatchingOptions, flags_obj)
 
 
-def server_options(flags_obj: flags.FlagValues) -> server.ServerOptions:
-    names = {f.name for f in dataclasses.fields(server.ServerOptions)} - {"batching"}
+def server_options(flags_obj: flags.FlagValues) -> options.ServerOptions:
+    names = {f.name for f in dataclasses.fields(options.ServerOptions)} - {"batching"}
     values = {name: flags_obj[name].value for name in names}
     if flags_obj.model_config_file and not flags_obj["model_dir"].present:
         values["model_dir"] = ""  # the default base folder is not a second model
-    return server.ServerOptions(**values, batching=batching_options(flags_obj))
+    return options.ServerOptions(**values, batching=batching_options(flags_obj))
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     with exit_on_user_error():
-        options = server_options(flags.FLAGS)
-        if options.server == "granian":
-            server.serve_granian(options)
+        told = server_options(flags.FLAGS)
+        from mnist_convnet.serving import server  # TensorFlow: not for --help
+
+        if told.server == "granian":
+            server.serve_granian(told)
         else:
-            server.serve_in_process(options)
+            server.serve_in_process(told)

@@ -13,13 +13,21 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
 from absl import app, flags, logging
 
-from mnist_convnet import data, distribute, export, interrupt, loop
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.errors import UserError, exit_on_user_error
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from mnist_convnet import data, loop
+
+# distribute.STRATEGIES, named here so that --help needs no TensorFlow (a test keeps them
+# the same).
+STRATEGIES = ("default", "mirrored", "multi_worker")
 
 shared.define_config_flags()
 shared.define_data_flags()
@@ -41,7 +49,7 @@ flags.DEFINE_bool(
 flags.DEFINE_enum(
     "strategy",
     "default",
-    list(distribute.STRATEGIES),
+    list(STRATEGIES),
     "tf.distribute strategy: default (one device), mirrored (all local GPUs, or --logical_cpus "
     "CPU devices), multi_worker (one process per machine; set TF_CONFIG).",
 )
@@ -77,6 +85,8 @@ def run(
     ``datasets_override`` and ``strategy_override`` let tests and benchmarks pass data they
     already loaded and a strategy they already made.
     """
+    from mnist_convnet import distribute, export, interrupt, loop  # TensorFlow: not for --help
+
     if flags_obj.logical_cpus:  # before anything starts TensorFlow's devices
         distribute.split_cpu(flags_obj.logical_cpus)
     config = shared.config_from_flags(flags_obj)

@@ -15,7 +15,6 @@ import json
 
 from absl import app, flags, logging
 
-from mnist_convnet import data, inference, visualize
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.errors import exit_on_user_error
 
@@ -39,6 +38,8 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     FLAGS = flags.FLAGS
     with exit_on_user_error():
+        from mnist_convnet import data, inference, visualize  # TensorFlow: not for --help
+
         model = inference.load_keras_model(FLAGS.model_dir)
         run_dir = visualize.find_run(FLAGS.log_dir) if FLAGS.log_dir else None
         history = visualize.read_history(run_dir) if run_dir else {}

@@ -11,5 +11,6 @@ api.py        Predict, GetModelMetadata, GetModelStatus in TF Serving's messages
 rest.py       the REST routes and answers (WSGI), and the draw-a-digit page
 asgi.py       rest.py behind granian: bodies on the event loop, batches awaited there
 grpc_api.py   the gRPC servicers, on tensorflow-serving-api's generated base classes
+options.py    what a server is told (ServerOptions) and its limits, without TensorFlow
 server.py     starting it all: ``mnist-convnet serve``
 """

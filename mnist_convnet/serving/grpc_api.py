@@ -35,9 +35,10 @@ from mnist_convnet import contract
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving import api
 from mnist_convnet.serving.models import ModelManager
+from mnist_convnet.serving.options import GRPC_PORT
 from mnist_convnet.serving.status import ServingError
 
-DEFAULT_PORT = 8500  # TF Serving's gRPC port
+DEFAULT_PORT = GRPC_PORT
 
 
 class _Calls:

@@ -43,12 +43,11 @@ from mnist_convnet.errors import UserError
 from mnist_convnet.serving import protocol, tensors, warmup
 from mnist_convnet.serving.batching import Batcher, BatcherClosed, BatchingOptions, QueueFull
 from mnist_convnet.serving.metrics import Metrics
+from mnist_convnet.serving.options import MAX_DECODES, MAX_IMAGES
 from mnist_convnet.serving.status import ServingError, busy, invalid, not_found
 
 LOADING, AVAILABLE, UNLOADING, END = "LOADING", "AVAILABLE", "UNLOADING", "END"
-MAX_DECODES = 2  # image readings at once: more would only queue for the cores
 DECODE_WAIT_SECONDS = 10.0
-MAX_IMAGES = 32  # encoded images per request: each costs 10-100 ms of a decode slot
 
 
 @dataclasses.dataclass(frozen=True)

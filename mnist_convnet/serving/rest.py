@@ -43,9 +43,9 @@ from mnist_convnet import contract, tflite
 from mnist_convnet.serving import api, protocol
 from mnist_convnet.serving.batching import BatchingOptions
 from mnist_convnet.serving.models import ModelConfig, ModelManager
+from mnist_convnet.serving.options import MAX_BODY_BYTES
 from mnist_convnet.serving.status import ServingError, invalid, not_found
 
-MAX_BODY_BYTES = 4 * 1024 * 1024
 # LiteRT.js as npm installs it beside the page (static/package-lock.json pins it): the
 # URL folder -> the folder of the install it serves, and what its files are.
 LITERT = {

@@ -11,7 +11,6 @@ process that holds the model, so both APIs share its versions, batchers and limi
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import socket
@@ -22,9 +21,7 @@ from absl import logging
 
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving import asgi, grpc_api, metrics, rest
-from mnist_convnet.serving.batching import BatchingOptions
 from mnist_convnet.serving.models import (
-    MAX_IMAGES,
     ModelConfig,
     ModelManager,
     VersionPolicy,
@@ -32,31 +29,7 @@ from mnist_convnet.serving.models import (
     parse_labels,
     read_model_config_file,
 )
-
-SERVERS = ("granian", "waitress", "werkzeug")
-
-
-@dataclasses.dataclass(frozen=True)
-class ServerOptions:
-    """What to serve and how (the flags of ``mnist-convnet serve``)."""
-
-    model_dir: str = ""
-    model_name: str = "mnist"
-    model_config_file: str = ""
-    model_version_policy: str = "latest"
-    version_labels: str = ""
-    host: str = "127.0.0.1"
-    port: int = 8501
-    grpc_port: int = grpc_api.DEFAULT_PORT  # -1: no gRPC
-    server: str = "granian"
-    threads: int = 32
-    max_body_bytes: int = rest.MAX_BODY_BYTES
-    max_images_per_request: int = MAX_IMAGES
-    batching: BatchingOptions | None = None
-    file_system_poll_wait_seconds: float = 1.0
-    monitoring_config_file: str = ""
-    enable_prometheus: bool = False
-    rest_api_enable_cors_support: bool = False
+from mnist_convnet.serving.options import ServerOptions
 
 
 def model_configs(options: ServerOptions) -> list[ModelConfig]:

@@ -59,3 +59,20 @@ def test_the_usual_log_level_advice_keeps_the_start_up_quiet(level):
 def test_level_0_shows_everything():
     result = run_python("-m", "mnist_convnet", "export", "--help", TF_CPP_MIN_LOG_LEVEL="0")
     assert result.returncode == 0 and result.stderr != ""
+
+
+@pytest.mark.parametrize("name", list(SUBCOMMANDS))
+def test_help_loads_no_tensorflow(name):
+    """`SUBCOMMAND --help` is a text: it must not pay TensorFlow's seconds of start-up."""
+    code = (
+        "import sys\n"
+        "from mnist_convnet.commands import main\n"
+        f"try:\n    main.main(['mnist-convnet', {name!r}, '--help'])\n"
+        "except SystemExit as end:\n    assert end.code == 0, end.code\n"
+        "heavy = ('tensorflow', 'keras', 'tensorflow_datasets')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    result = run_python("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert "flags:" in result.stdout

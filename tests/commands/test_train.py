@@ -194,3 +194,10 @@ def test_help_lists_the_training_flags_with_their_help_and_exits_0():
     ):
         assert f"  {name}:" in result.stdout
     assert "Passes over the 54,000 training images" in result.stdout
+
+
+def test_the_strategy_names_of_the_flag_are_distributes():
+    from mnist_convnet import distribute
+    from mnist_convnet.commands import train
+
+    assert train.STRATEGIES == distribute.STRATEGIES

@@ -1,0 +1,43 @@
+"""What a server is told, and its limits: plain values, no TensorFlow (``--help`` reads them).
+
+``ServerOptions`` is everything ``mnist-convnet serve`` was told (``server.py`` starts
+what it describes); the limits are the defaults of its flags, each where it bites in
+``models.py``, ``rest.py`` or ``grpc_api.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mnist_convnet.serving.batching import BatchingOptions
+
+REST_PORT = 8501  # TF Serving's
+GRPC_PORT = 8500  # TF Serving's
+MAX_BODY_BYTES = 4 * 1024 * 1024  # a REST body, a gRPC message received
+MAX_IMAGES = 32  # encoded images per request: each costs 10-100 ms of a decode slot
+MAX_DECODES = 2  # image readings at once: more would only queue for the cores
+
+SERVERS = ("granian", "waitress", "werkzeug")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    """What to serve and how (the flags of ``mnist-convnet serve``)."""
+
+    model_dir: str = ""
+    model_name: str = "mnist"
+    model_config_file: str = ""
+    model_version_policy: str = "latest"
+    version_labels: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8501
+    grpc_port: int = GRPC_PORT  # -1: no gRPC
+    server: str = "granian"
+    threads: int = 32
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_images_per_request: int = MAX_IMAGES
+    batching: BatchingOptions | None = None
+    file_system_poll_wait_seconds: float = 1.0
+    monitoring_config_file: str = ""
+    enable_prometheus: bool = False
+    rest_api_enable_cors_support: bool = False
