@@ -88,8 +88,17 @@ def main(argv: list[str] | None = None) -> None:
     with loading_native():
         module = importlib.import_module(f"mnist_convnet.commands.{SUBCOMMANDS[name][0]}")
     if any(arg in HELP for arg in args):
-        print(_help(name, module))
+        print(_help(name, module))  # flags only: no TensorFlow for a help text
         sys.exit(0)
+    if getattr(module, "LOADS_TENSORFLOW", True):
+        # The command imports TensorFlow where it runs (so that --help need not); load it
+        # here, where its start-up lines are silenced. predict decides for itself.
+        with loading_native():
+            import tensorflow as tf
+
+            # Listing the devices makes CUDA's probe run now (its E-line "failed call to
+            # cuInit" shows at any level but 3); logical devices are still configurable.
+            tf.config.list_physical_devices()
     from absl import app
 
     app.run(module.main, argv=[f"mnist-convnet {name}", *args])

@@ -23,6 +23,7 @@ from mnist_convnet.commands import flags as shared
 from mnist_convnet.commands.main import loading_native
 from mnist_convnet.errors import UserError, exit_on_user_error
 
+LOADS_TENSORFLOW = False  # only without --tflite, and then quietly (``_reader``)
 USAGE = "mnist-convnet predict [--number] [--model_dir=... | --tflite=reader.tflite] FILE_OR_DIR..."
 
 shared.define_model_dir_flag()
