@@ -56,14 +56,15 @@ class _Calls:
         started = time.monotonic()
         model = request.model_spec.name if request.HasField("model_spec") else ""
         try:
-            if api_name == "Predict" and _heavy(request):
-                loop = asyncio.get_running_loop()
-                future, finish = await loop.run_in_executor(self.pool, build, self.manager, request)
+            if api_name != "Predict":
+                response = build(self.manager, request)
             else:
-                built = build(self.manager, request)
-                future, finish = built if api_name == "Predict" else (None, None)
-                response = built
-            if future is not None:
+                if _heavy(request):
+                    loop = asyncio.get_running_loop()
+                    submitted = await loop.run_in_executor(self.pool, build, self.manager, request)
+                else:
+                    submitted = build(self.manager, request)
+                future, finish = submitted
                 response = finish(await asyncio.wrap_future(future))
         except ServingError as error:
             self.manager.metrics.request(model, api_name, "GRPC", error.code, 0.0)
