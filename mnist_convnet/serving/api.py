@@ -26,7 +26,6 @@ from mnist_convnet.serving.status import invalid
 
 SIGNATURE_DEF = "signature_def"  # the one metadata field TF Serving knows
 _STATES = get_model_status_pb2.ModelVersionStatus.State
-_MAX_ELEMENTS = protocol.MAX_INSTANCES * 28 * 28
 
 
 def find(manager: ModelManager, spec: model_pb2.ModelSpec) -> Servable:
@@ -63,7 +62,9 @@ def start_predict(
     the request checked and submitted (its future), and outputs -> the response."""
     servable = find(manager, request.model_spec)
     signature_name = request.model_spec.signature_name or contract.SERVING_DEFAULT
-    inputs = {alias: tensors.to_array(t, _MAX_ELEMENTS) for alias, t in request.inputs.items()}
+    inputs = {
+        alias: tensors.to_array(t, protocol.MAX_ELEMENTS) for alias, t in request.inputs.items()
+    }
     wanted = list(request.output_filter)
     if len(set(wanted)) != len(wanted):
         raise invalid("duplicate output tensor alias in output_filter")
@@ -139,3 +140,15 @@ def model_spec_for(name: str, version: int | None, label: str | None) -> model_p
     elif label is not None:
         spec.version_label = label
     return spec
+
+
+def status_request(spec: model_pb2.ModelSpec) -> get_model_status_pb2.GetModelStatusRequest:
+    """What REST's GET /v1/models/<name> asks, as the gRPC request."""
+    return get_model_status_pb2.GetModelStatusRequest(model_spec=spec)
+
+
+def metadata_request(spec: model_pb2.ModelSpec) -> get_model_metadata_pb2.GetModelMetadataRequest:
+    """What REST's GET .../metadata asks, as the gRPC request (the one field TF Serving has)."""
+    return get_model_metadata_pb2.GetModelMetadataRequest(
+        model_spec=spec, metadata_field=[SIGNATURE_DEF]
+    )

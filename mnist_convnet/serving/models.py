@@ -165,14 +165,12 @@ class Servable:
         self.name, self.version, self.path = name, version, path
         self.loaded = inference.load_saved_model(path)
         self.signature_defs = _signature_defs(path)
+        # The SignatureDefs that the loaded object can also run (all of ours): read once.
+        self.signatures = [n for n in self.signature_defs if n in self.loaded.signatures]
         self.batching, self.decodes, self.metrics = batching, decodes, metrics
         self.max_images = max_images
         self._batchers: dict[str, Batcher] = {}
         self._lock = threading.Lock()
-
-    @property
-    def signatures(self) -> list[str]:
-        return [n for n in self.signature_defs if n in self.loaded.signatures]
 
     def input_names(self, signature_name: str) -> list[str]:
         return list(self.signature_defs[signature_name].inputs)
@@ -261,8 +259,7 @@ class Servable:
         def replay(request) -> None:
             signature_name = request.model_spec.signature_name or contract.SERVING_DEFAULT
             inputs = {
-                k: tensors.to_array(v, protocol.MAX_INSTANCES * 784)
-                for k, v in request.inputs.items()
+                k: tensors.to_array(v, protocol.MAX_ELEMENTS) for k, v in request.inputs.items()
             }
             self.predict(signature_name, inputs)
 

@@ -26,6 +26,7 @@ from mnist_convnet import contract
 from mnist_convnet.serving.status import invalid
 
 MAX_INSTANCES = 1024  # rows per request at most (a 28x28 row is ~3 kB of JSON)
+MAX_ELEMENTS = MAX_INSTANCES * contract.SIZE * contract.SIZE  # a gRPC tensor's, at most
 
 
 def _reject_constant(name: str) -> None:

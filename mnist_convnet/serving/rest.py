@@ -199,9 +199,9 @@ class RestApi:
             return Reply(200, [("Content-Type", "text/plain; version=0.0.4")], self._metrics())
         spec = api.model_spec_for(found.model, found.version, found.label)
         if found.kind == "status":
-            return self.json(api.as_json(api.status(self.manager, _status_request(spec))))
+            return self.json(api.as_json(api.status(self.manager, api.status_request(spec))))
         if found.kind == "metadata":
-            return self.json(api.as_json(api.metadata(self.manager, _metadata_request(spec))))
+            return self.json(api.as_json(api.metadata(self.manager, api.metadata_request(spec))))
         return self.predict(spec, body, defer)
 
     def predict(self, spec, body: bytes, defer: bool) -> Reply | Deferred:
@@ -312,20 +312,6 @@ _REASONS = {
     501: "Not Implemented",
     503: "Service Unavailable",
 }
-
-
-def _status_request(spec):
-    from tensorflow_serving.apis import get_model_status_pb2
-
-    return get_model_status_pb2.GetModelStatusRequest(model_spec=spec)
-
-
-def _metadata_request(spec):
-    from tensorflow_serving.apis import get_model_metadata_pb2
-
-    return get_model_metadata_pb2.GetModelMetadataRequest(
-        model_spec=spec, metadata_field=[api.SIGNATURE_DEF]
-    )
 
 
 def for_folder(
