@@ -16,6 +16,7 @@ The package is laid out in the order a training run happens, then what uses its 
     interrupt.py     SIGTERM/SIGINT -> checkpoint, then stop
     export.py        versioned SavedModels in TF Serving's layout
     signatures.py    the SavedModel's serving signatures
+    explain.py       one digit forward and back through every layer, for the page's panel
     digit_finder.py  finding digits in photos and scans, in ops TF Lite has too
     contract.py      what the finder promises its callers: limits, frame, statuses
     inference.py     loading SavedModels, .tflite and .keras files as classifiers

@@ -15,7 +15,7 @@ so ``--gradients=manual`` trains the real model on these derivations alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -287,8 +287,23 @@ def _activation(layer: keras.layers.Layer) -> tuple[Callable, Callable] | None:
     return _ACTIVATIONS[activation]
 
 
-def _forward(layer: keras.layers.Layer, h: tf.Tensor, training: bool, last: bool):
-    """One layer forward with our functions; returns (output, what its backward needs)."""
+def _weight(variable, weights: Mapping[str, tf.Tensor] | None) -> tf.Tensor:
+    """A layer's weight, or the tensor ``weights`` holds in its place (by variable path)."""
+    return variable if weights is None else weights.get(variable.path, variable)
+
+
+def layer_forward(
+    layer: keras.layers.Layer,
+    h: tf.Tensor,
+    training: bool,
+    last: bool,
+    weights: Mapping[str, tf.Tensor] | None = None,
+):
+    """One layer forward with our functions; returns (output, what its backward needs).
+
+    ``weights`` (variable path -> tensor) replaces the layer's own weights, so a caller can
+    run the network with W − η ∂L/∂W without assigning to the served variables.
+    """
     if isinstance(layer, keras.layers.ZeroPadding2D):
         (top, bottom), (left, right) = layer.padding
         if not top == bottom == left == right:
@@ -302,7 +317,7 @@ def _forward(layer: keras.layers.Layer, h: tf.Tensor, training: bool, last: bool
     if isinstance(layer, keras.layers.Conv2D):
         if layer.strides != (1, 1) or layer.padding != "valid" or layer.dilation_rate != (1, 1):
             raise ValueError(f"{layer.name}: only valid, stride-1 convolutions are supported")
-        out = conv2d_forward(h, layer.kernel, layer.bias)
+        out = conv2d_forward(h, _weight(layer.kernel, weights), _weight(layer.bias, weights))
         act = _activation(layer)
         out_act = act[0](out) if act else out
         return out_act, (h, out_act, act)
@@ -322,7 +337,7 @@ def _forward(layer: keras.layers.Layer, h: tf.Tensor, training: bool, last: bool
         scaled_mask = layer(tf.ones_like(h), training=True)
         return dropout_forward(h, scaled_mask), scaled_mask
     if isinstance(layer, keras.layers.Dense):
-        out = dense_forward(h, layer.kernel, layer.bias)
+        out = dense_forward(h, _weight(layer.kernel, weights), _weight(layer.bias, weights))
         if last:
             if layer.activation is not keras.activations.softmax:
                 raise ValueError(f"{layer.name}: the last layer must be Dense with softmax")
@@ -333,8 +348,17 @@ def _forward(layer: keras.layers.Layer, h: tf.Tensor, training: bool, last: bool
     raise ValueError(f"no hand-written backward for layer {layer.name} ({type(layer).__name__})")
 
 
-def _backward(layer: keras.layers.Layer, dout: tf.Tensor, cache, first: bool):
-    """One layer backward; returns (∂L/∂input or None, {variable path: gradient})."""
+def layer_backward(
+    layer: keras.layers.Layer,
+    dout: tf.Tensor,
+    cache,
+    first: bool,
+    weights: Mapping[str, tf.Tensor] | None = None,
+):
+    """One layer backward; returns (∂L/∂input or None, {variable path: gradient}).
+
+    ``first`` skips ∂L/∂input where nothing below needs it; ``weights`` as in
+    ``layer_forward`` (the ones that forward pass used)."""
     if isinstance(layer, keras.layers.ZeroPadding2D):
         return pad_backward(dout, cache), {}
     if isinstance(layer, keras.layers.Rescaling):
@@ -343,7 +367,8 @@ def _backward(layer: keras.layers.Layer, dout: tf.Tensor, cache, first: bool):
         x, out_act, act = cache
         if act:
             dout = act[1](dout, out_act)
-        dx, dw, db = conv2d_backward(dout, x, layer.kernel, input_grad=not first)
+        kernel = _weight(layer.kernel, weights)
+        dx, dw, db = conv2d_backward(dout, x, kernel, input_grad=not first)
         return dx, {layer.kernel.path: dw, layer.bias.path: db}
     if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
         kind, x = cache
@@ -356,7 +381,7 @@ def _backward(layer: keras.layers.Layer, dout: tf.Tensor, cache, first: bool):
         h, out_act, act = cache
         if act:
             dout = act[1](dout, out_act)
-        dh, dw, db = dense_backward(dout, h, layer.kernel)
+        dh, dw, db = dense_backward(dout, h, _weight(layer.kernel, weights))
         return dh, {layer.kernel.path: dw, layer.bias.path: db}
     raise AssertionError(layer)
 
@@ -381,7 +406,7 @@ def loss_gradients(
     caches = []
     h = images
     for i, layer in enumerate(layers):
-        h, cache = _forward(layer, h, training, last=i == len(layers) - 1)
+        h, cache = layer_forward(layer, h, training, last=i == len(layers) - 1)
         caches.append(cache)
     z = h
     loss, dL_dz = softmax_cross_entropy(z, labels, batch_size)
@@ -391,7 +416,7 @@ def loss_gradients(
     grads: dict[str, tf.Tensor] = {}
     d = dL_dz
     for i in reversed(range(len(layers))):
-        d, layer_grads = _backward(layers[i], d, caches[i], first=not below[i])
+        d, layer_grads = layer_backward(layers[i], d, caches[i], first=not below[i])
         grads.update(layer_grads)
         if not below[i]:
             break

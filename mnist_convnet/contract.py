@@ -37,6 +37,16 @@ INPUTS = {
     SERVING_NUMBER: "images",
     SERVING_FLOAT: "images",
 }
-SIGNATURES = tuple(INPUTS)
+SIGNATURES = tuple(INPUTS)  # the ones :predict serves, one input each
+# The article's backward pass of each image (``explain.py``), served at :explain; its
+# inputs: the images as serving_float takes them, the label to explain (-1: the
+# prediction) and the step size of the one gradient-descent step it reports.
+SERVING_EXPLAIN = "serving_explain"
+EXPLAIN_INPUTS = ("images", "label", "learning_rate")
+PREDICTED = -1  # the label that asks to explain the predicted class
+DEFAULT_LEARNING_RATE = 0.01
+MAX_LEARNING_RATE = 10.0  # a larger step only overflows: it teaches nothing
+# Every signature an export has, and its inputs.
+SIGNATURE_INPUTS = {**{name: (i,) for name, i in INPUTS.items()}, SERVING_EXPLAIN: EXPLAIN_INPUTS}
 IMAGE_SIGNATURES = (SERVING_IMAGES, SERVING_NUMBER)
 PIXEL_SIGNATURES = (SERVING_DEFAULT, SERVING_FLOAT)

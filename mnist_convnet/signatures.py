@@ -11,6 +11,10 @@
                               left to right (``digit_finder.find_number``)
     serving_float     images  float32 [batch, 28, 28, 1] in [0, 1]: the Keras model's own
                               input, used for the TF Lite conversion
+    serving_explain   images, label, learning_rate: float32 [batch, 28, 28, 1] in [0, 1],
+                              int64 [batch] (-1: the predicted class), float32 [batch]; the
+                              article's forward and backward pass of each image, every
+                              layer's arrays (``explain.py`` lists the outputs)
 
 The 28x28 signatures return ``probabilities`` float32 [batch, 10] and ``classes`` int64
 [batch]. ``serving_number`` returns, per image, ``number`` (string, "4071"), ``count``,
@@ -27,11 +31,16 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mnist_convnet import digit_finder
+from mnist_convnet import contract, digit_finder, explain
 
 PIXELS = tf.TensorSpec(shape=None, dtype=tf.uint8, name="pixels")
 IMAGES = tf.TensorSpec(shape=[None], dtype=tf.string, name="images")
 FLOATS = tf.TensorSpec(shape=[None, 28, 28, 1], dtype=tf.float32, name="images")
+EXPLAIN = [
+    FLOATS,
+    tf.TensorSpec(shape=[None], dtype=tf.int64, name="label"),
+    tf.TensorSpec(shape=[None], dtype=tf.float32, name="learning_rate"),
+]
 
 
 def _outputs(probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -92,7 +101,7 @@ def read_numbers(model: keras.Model, images: tf.Tensor) -> dict[str, tf.Tensor]:
 
 
 def build_archive(model: keras.Model) -> keras.export.ExportArchive:
-    """An ExportArchive tracking ``model`` with the four signatures above."""
+    """An ExportArchive tracking ``model`` with the five signatures above."""
     archive = keras.export.ExportArchive()
     archive.track(model)
 
@@ -116,4 +125,11 @@ def build_archive(model: keras.Model) -> keras.export.ExportArchive:
         input_signature=[IMAGES],
     )
     archive.add_endpoint(name="serving_float", fn=predict, input_signature=[FLOATS])
+    archive.add_endpoint(
+        name=contract.SERVING_EXPLAIN,
+        fn=lambda images, label, learning_rate: explain.explain(
+            model, images, label, learning_rate
+        ),
+        input_signature=EXPLAIN,
+    )
     return archive

@@ -26,7 +26,7 @@ def _png(array: np.ndarray, mode: str | None = None) -> bytes:
 
 def test_signature_names_inputs_and_outputs(loaded):
     names = {"serving_default", "serving_images", "serving_number", "serving_float"}
-    assert set(loaded.signatures) == names
+    assert set(loaded.signatures) == names | {"serving_explain"}
     for name, (input_name, dtype, outputs) in {
         "serving_default": ("pixels", tf.uint8, {"probabilities", "classes"}),
         "serving_images": ("images", tf.string, {"probabilities", "classes", "image"}),
@@ -40,6 +40,12 @@ def test_signature_names_inputs_and_outputs(loaded):
         _, inputs = loaded.signatures[name].structured_input_signature
         assert list(inputs) == [input_name] and inputs[input_name].dtype == dtype
         assert set(loaded.signatures[name].structured_outputs) == outputs
+    _, inputs = loaded.signatures["serving_explain"].structured_input_signature
+    assert {k: v.dtype for k, v in inputs.items()} == {
+        "images": tf.float32,
+        "label": tf.int64,
+        "learning_rate": tf.float32,
+    }
 
 
 def test_uint8_pixels_match_the_keras_model(loaded, short_run, test_digits):

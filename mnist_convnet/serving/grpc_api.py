@@ -80,12 +80,13 @@ class _Calls:
 
 
 def _heavy(request) -> bool:
-    """Encoded images, or more than a few batches of rows: not for the event loop."""
-    return request.model_spec.signature_name in contract.IMAGE_SIGNATURES or any(
+    """Encoded images, explanations, or more than a few batches of rows: not for the loop."""
+    return request.model_spec.signature_name in _OFF_LOOP or any(
         t.ByteSize() > _LOOP_BYTES for t in request.inputs.values()
     )
 
 
+_OFF_LOOP = (*contract.IMAGE_SIGNATURES, contract.SERVING_EXPLAIN)  # whole-signature work
 _LOOP_BYTES = 64 * 28 * 28 * 4  # a 64-row float tensor: checked in well under a millisecond
 
 

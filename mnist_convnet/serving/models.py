@@ -182,11 +182,12 @@ class Servable:
     def submit(self, signature_name: str, inputs: dict[str, np.ndarray]) -> Future:
         """``predict`` as a future: still running when its rows wait for a batch (an event
         loop can await it), done already for everything else. Inputs are checked first."""
-        kind, value = self._checked(signature_name, inputs)
+        kind, checked = self._checked(signature_name, inputs)
         if kind == "rows" and self.batching is not None:
-            if len(value) <= self.batching.max_batch_size:
+            (rows,) = checked.values()
+            if len(rows) <= self.batching.max_batch_size:
                 try:
-                    return self._batcher(signature_name).submit(value)
+                    return self._batcher(signature_name).submit(rows)
                 except QueueFull:
                     raise busy("the batching queue is full; try again") from None
                 except BatcherClosed:  # unloaded while this request held it: run it alone
@@ -194,15 +195,15 @@ class Servable:
         done: Future = Future()
         try:
             if kind == "images":
-                done.set_result(self._read_images(signature_name, value))
+                done.set_result(self._read_images(signature_name, *checked.values()))
             else:
-                done.set_result(self._call(signature_name, value))
+                done.set_result(self._call(signature_name, checked))
         except ServingError as error:
             done.set_exception(error)
         return done
 
     def _checked(self, signature_name: str, inputs: dict[str, np.ndarray]):
-        """("rows" | "images", the input checked as the signature takes it)."""
+        """("rows" | "images" | "explain", the inputs checked as the signature takes them)."""
         if signature_name not in self.signatures:
             raise ServingError(
                 "FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.'
@@ -213,15 +214,17 @@ class Servable:
                 f"{signature_name} takes the input(s) {', '.join(expected)}; "
                 f"got {', '.join(sorted(inputs)) or 'none'}"
             )
-        (value,) = inputs.values()
+        if signature_name == contract.SERVING_EXPLAIN:
+            return "explain", _explain_inputs(inputs)
+        ((name, value),) = inputs.items()
         if signature_name in contract.IMAGE_SIGNATURES:
-            return "images", _images(value, self.max_images)
-        return "rows", _rows(value, floats=signature_name == contract.SERVING_FLOAT)
+            return "images", {name: _images(value, self.max_images)}
+        return "rows", {name: _rows(value, floats=signature_name == contract.SERVING_FLOAT)}
 
-    def _call(self, signature_name: str, value) -> dict[str, np.ndarray]:
+    def _call(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         fn = self.loaded.signatures[signature_name]
         try:
-            outputs = fn(**{contract.INPUTS[signature_name]: tf.constant(value)})
+            outputs = fn(**{name: tf.constant(value) for name, value in inputs.items()})
         except tf.errors.InvalidArgumentError as error:
             message = digit_finder.error_message(error)
             raise invalid(f"the model rejected the input: {message}") from None
@@ -231,7 +234,8 @@ class Servable:
         """The signature's batcher, made on first use."""
         with self._lock:
             if signature_name not in self._batchers:
-                call = lambda rows: self._call(signature_name, rows)
+                name = contract.INPUTS[signature_name]
+                call = lambda rows: self._call(signature_name, {name: rows})
                 observe = self.metrics.batch_observer(self.name, signature_name)
                 self._batchers[signature_name] = Batcher(call, self.batching, observe)
             return self._batchers[signature_name]
@@ -244,7 +248,7 @@ class Servable:
             if not self.decodes.acquire(timeout=DECODE_WAIT_SECONDS):
                 raise busy("too many images being read at once; try again")
             try:
-                parts.append(self._call(signature_name, [image]))
+                parts.append(self._call(signature_name, {contract.INPUTS[signature_name]: [image]}))
             finally:
                 self.decodes.release()
         return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
@@ -293,6 +297,28 @@ def _rows(value: np.ndarray, floats: bool) -> np.ndarray:
     if not 1 <= shape[0] <= protocol.MAX_INSTANCES:
         raise invalid(f"a request holds 1 to {protocol.MAX_INSTANCES} rows, got {shape[0]}")
     return protocol.check_pixel_values(value, floats)
+
+
+def _explain_inputs(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """serving_explain's inputs checked: 1 to MAX_EXPLANATIONS images in [0, 1], a label
+    (0-9, or -1 for the prediction) and a step size (0 to MAX_LEARNING_RATE) for each."""
+    images = _rows(inputs["images"], floats=True)
+    count = len(images)
+    if count > protocol.MAX_EXPLANATIONS:
+        raise invalid(f"at most {protocol.MAX_EXPLANATIONS} images per explanation, got {count}")
+    label, rate = np.asarray(inputs["label"]), np.asarray(inputs["learning_rate"])
+    for name, value in (("label", label), ("learning_rate", rate)):
+        if value.shape != (count,) or value.dtype == object or value.dtype.kind not in "iuf":
+            raise invalid(f"{name} must be {count} number(s), one for each image")
+    if np.any(label != np.round(label)) or label.min() < contract.PREDICTED or label.max() > 9:
+        raise invalid("label must be a digit 0-9 (or -1: the predicted one)")
+    if not np.all(np.isfinite(rate)) or rate.min() < 0 or rate.max() > contract.MAX_LEARNING_RATE:
+        raise invalid(f"learning_rate must be a number from 0 to {contract.MAX_LEARNING_RATE:g}")
+    return {
+        "images": images,
+        "label": label.astype(np.int64),
+        "learning_rate": rate.astype(np.float32),
+    }
 
 
 def _images(value: np.ndarray, most: int) -> np.ndarray:

@@ -27,15 +27,14 @@ from mnist_convnet.serving.status import invalid
 
 MAX_INSTANCES = 1024  # rows per request at most (a 28x28 row is ~3 kB of JSON)
 MAX_ELEMENTS = MAX_INSTANCES * contract.SIZE * contract.SIZE  # a gRPC tensor's, at most
+MAX_EXPLANATIONS = 8  # images per :explain at most: each answer is ~0.5 MB of JSON
 
 
 def _reject_constant(name: str) -> None:
     raise invalid(f"JSON may not contain {name}")
 
 
-def parse_predict(body: bytes) -> tuple[bool, list, str | None]:
-    """A ``:predict`` body checked: ``(columnar, instances, signature_name)``, each instance
-    taken out of TF Serving's named-input form. ``ServingError`` says why not."""
+def _json_object(body: bytes, what: str) -> dict:
     try:
         payload = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as error:
@@ -43,7 +42,14 @@ def parse_predict(body: bytes) -> tuple[bool, list, str | None]:
     except RecursionError:
         raise invalid("body is not valid JSON: nested too deeply") from None
     if not isinstance(payload, dict):
-        raise invalid('body must be a JSON object with "instances" or "inputs"')
+        raise invalid(f"body must be a JSON object with {what}")
+    return payload
+
+
+def parse_predict(body: bytes) -> tuple[bool, list, str | None]:
+    """A ``:predict`` body checked: ``(columnar, instances, signature_name)``, each instance
+    taken out of TF Serving's named-input form. ``ServingError`` says why not."""
+    payload = _json_object(body, '"instances" or "inputs"')
     keys = set(payload) - {"signature_name"}
     if keys not in ({"instances"}, {"inputs"}):
         raise invalid('body must have exactly one of "instances" or "inputs"')
@@ -62,6 +68,29 @@ def parse_predict(body: bytes) -> tuple[bool, list, str | None]:
     if len(batch) > MAX_INSTANCES:
         raise invalid(f"at most {MAX_INSTANCES} instances per request")
     return columnar, [_unwrap(i) for i in batch], signature_name
+
+
+def parse_explain(body: bytes) -> tuple[list, int, float]:
+    """An ``:explain`` body checked: ``(instances, label, learning_rate)``. The instances
+    are ``:predict``'s (pixels or ``{"b64": ...}``), at most MAX_EXPLANATIONS; ``label``
+    0-9 is the class to explain (default: the predicted one, ``contract.PREDICTED``)."""
+    payload = _json_object(body, '"instances"')
+    unknown = set(payload) - {"instances", "label", "learning_rate"}
+    if unknown or "instances" not in payload:
+        raise invalid('an :explain body has "instances" and may have "label", "learning_rate"')
+    instances = payload["instances"]
+    if not isinstance(instances, list) or not instances:
+        raise invalid("instances must be a non-empty list")
+    if len(instances) > MAX_EXPLANATIONS:
+        raise invalid(f"at most {MAX_EXPLANATIONS} instances per explanation")
+    label = payload.get("label", contract.PREDICTED)
+    if label != contract.PREDICTED and (type(label) is not int or not 0 <= label <= 9):
+        raise invalid("label must be a digit 0-9")
+    rate = payload.get("learning_rate", contract.DEFAULT_LEARNING_RATE)
+    top = contract.MAX_LEARNING_RATE
+    if type(rate) not in (int, float) or not 0 <= rate <= top:
+        raise invalid(f"learning_rate must be a number from 0 to {top:g}")
+    return [_unwrap(i) for i in instances], label, float(rate)
 
 
 def request_inputs(
@@ -143,6 +172,37 @@ def answer(columnar: bool, outputs: dict[str, np.ndarray], count: int) -> bytes:
         return json.dumps({"outputs": {k: v.tolist() for k, v in outputs.items()}}).encode()
     predictions = [{k: v[i].tolist() for k, v in outputs.items()} for i in range(count)]
     return json.dumps({"predictions": predictions}).encode()
+
+
+def explain_inputs(pixels: np.ndarray, label: int, learning_rate: float) -> dict[str, np.ndarray]:
+    """serving_explain's inputs for uint8 images [B, 28, 28, 1]: all with one label and rate."""
+    count = len(pixels)
+    return {
+        "images": pixels.astype(np.float32) / 255.0,
+        "label": np.full(count, label, np.int64),
+        "learning_rate": np.full(count, learning_rate, np.float32),
+    }
+
+
+def explanations(outputs: dict[str, np.ndarray], images: np.ndarray, learning_rate: float) -> bytes:
+    """``{"explanations": [...]}``: serving_explain's outputs, one object per image, with
+    its layers in order (``explain.py`` names the arrays) and the uint8 ``image`` explained."""
+    answers = []
+    for b, label in enumerate(outputs["label"]):
+        names, kinds = (_plain(outputs[k][b]) for k in ("layer_names", "layer_kinds"))
+        layers = []
+        for i, (name, kind) in enumerate(zip(names, kinds)):
+            layer = {"name": str(name), "kind": str(kind)}
+            for what in ("output", "dL_doutput", "dL_dkernel", "dL_dbias"):
+                if f"layer{i}/{what}" in outputs:
+                    layer[what] = outputs[f"layer{i}/{what}"][b].tolist()
+            layers.append(layer)
+        answer = {"label": int(label), "learning_rate": learning_rate, "image": images[b].tolist()}
+        for what in ("loss", "loss_after_step", "probabilities", "dL_dz", "dL_dx"):
+            answer[what] = outputs[what][b].tolist()
+        answer["layers"] = layers
+        answers.append(answer)
+    return json.dumps({"explanations": answers}, allow_nan=False).encode()
 
 
 def _plain(array: np.ndarray) -> np.ndarray:

@@ -8,6 +8,8 @@
     GET  /v1/models/<name>[<which>]             the status of its versions
     GET  /v1/models/<name>[<which>]/metadata    its SignatureDefs
     POST /v1/models/<name>[<which>]:predict     {"instances": ...} or {"inputs": ...}
+    POST /v1/models/<name>[<which>]:explain     {"instances": [...], "label": k}: the
+                                                article's backward pass (``explain.py``)
 
 where <which> is /versions/<N> or /labels/<label> (without it: the latest version)
     GET  <metrics path>                             Prometheus text, when enabled (metrics.py)
@@ -58,9 +60,10 @@ _MIMETYPES = {".js": "text/javascript", ".wasm": "application/wasm"}
 _MODEL_PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)"
     r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
-    r"(?P<verb>/metadata|:predict)?$"
+    r"(?P<verb>/metadata|:predict|:explain)?$"
 )
-_VERBS = {None: "status", "/metadata": "metadata", ":predict": "predict"}
+_VERBS = {None: "status", "/metadata": "metadata", ":predict": "predict", ":explain": "explain"}
+_POSTS = ("predict", "explain")
 CORS_HEADERS = [
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Allow-Methods", "POST, GET"),
@@ -73,7 +76,7 @@ Headers = list[tuple[str, str]]
 @dataclasses.dataclass(frozen=True)
 class Route:
     """What a request line asks for: ``kind`` (page, reader, litert, metrics, status,
-    metadata, predict) and, for a model's endpoints, its name, version or label."""
+    metadata, predict, explain) and, for a model's endpoints, its name, version or label."""
 
     kind: str
     path: str
@@ -122,7 +125,7 @@ def route(method: str, path: str, metrics_path: str | None = None) -> Route:
             int(version) if version is not None else None,
             match["label"],
         )
-    wanted = "POST" if found.kind == "predict" else "GET"
+    wanted = "POST" if found.kind in _POSTS else "GET"
     if method != wanted and not (wanted == "GET" and method == "HEAD"):
         allow = "POST" if wanted == "POST" else "GET, HEAD"
         raise ServingError(
@@ -202,6 +205,8 @@ class RestApi:
             return self.json(api.as_json(api.status(self.manager, api.status_request(spec))))
         if found.kind == "metadata":
             return self.json(api.as_json(api.metadata(self.manager, api.metadata_request(spec))))
+        if found.kind == "explain":
+            return self.explain(spec, body)
         return self.predict(spec, body, defer)
 
     def predict(self, spec, body: bytes, defer: bool) -> Reply | Deferred:
@@ -217,6 +222,27 @@ class RestApi:
         if future.done():
             return self._settled(future, render)
         return Deferred(future, lambda done: self._settled(done, render))
+
+    def explain(self, spec, body: bytes) -> Reply:
+        """The article's backward pass of each instance (``explain.py``). Encoded images are
+        read by serving_images first, so the explanation is of the 28x28 the model saw."""
+        servable = api.find(self.manager, spec)
+        if contract.SERVING_EXPLAIN not in servable.signatures:
+            raise ServingError(
+                "FAILED_PRECONDITION",
+                f"version {servable.version} has no {contract.SERVING_EXPLAIN} signature: "
+                "export it again with this mnist-convnet to explain it",
+            )
+        instances, label, rate = protocol.parse_explain(body)
+        name, inputs = protocol.request_inputs(instances, None)
+        if name == contract.SERVING_IMAGES:
+            pixels = servable.predict(name, inputs)["image"][..., None]
+        else:
+            (pixels,) = inputs.values()
+        outputs = servable.predict(
+            contract.SERVING_EXPLAIN, protocol.explain_inputs(pixels, label, rate)
+        )
+        return Reply(200, list(_JSON), protocol.explanations(outputs, pixels[..., 0], rate))
 
     def _settled(self, future: Future, render: Callable[[Any], Reply]) -> Reply:
         try:
@@ -282,7 +308,7 @@ class RestApi:
 
     def _record(self, found: Route | None, started: float, reply: Reply) -> Reply:
         """The request count and latency of a model endpoint (TF Serving's metrics)."""
-        if found is not None and found.kind in ("status", "metadata", "predict"):
+        if found is not None and found.kind in ("status", "metadata", *_POSTS):
             code = reply.code if reply.status < 500 else "INTERNAL"
             seconds = time.monotonic() - started
             self.manager.metrics.request(found.model, found.kind, "REST", code, seconds)

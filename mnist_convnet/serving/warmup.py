@@ -41,18 +41,25 @@ def _png(ink_on_paper: np.ndarray) -> bytes:
 def requests(model_name: str = "") -> list[predict_pb2.PredictRequest]:
     """One PredictRequest per signature, each with one drawn digit (two for numbers)."""
     pixels = _one()[np.newaxis]
+    floats = (pixels / 255.0).astype(np.float32)[..., np.newaxis]
     inputs = {
-        contract.SERVING_DEFAULT: pixels,
-        contract.SERVING_FLOAT: (pixels / 255.0).astype(np.float32)[..., np.newaxis],
-        contract.SERVING_IMAGES: np.array([_png(255 - _one(64, 64))], dtype=object),
-        contract.SERVING_NUMBER: np.array([_png(255 - _one(64, 128, 2))], dtype=object),
+        contract.SERVING_DEFAULT: {"pixels": pixels},
+        contract.SERVING_FLOAT: {"images": floats},
+        contract.SERVING_IMAGES: {"images": np.array([_png(255 - _one(64, 64))], dtype=object)},
+        contract.SERVING_NUMBER: {"images": np.array([_png(255 - _one(64, 128, 2))], dtype=object)},
+        contract.SERVING_EXPLAIN: {
+            "images": floats,
+            "label": np.array([contract.PREDICTED], np.int64),
+            "learning_rate": np.array([contract.DEFAULT_LEARNING_RATE], np.float32),
+        },
     }
     made = []
-    for signature, value in inputs.items():
+    for signature, named in inputs.items():
         request = predict_pb2.PredictRequest(
             model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature)
         )
-        request.inputs[contract.INPUTS[signature]].CopyFrom(tf.make_tensor_proto(value))
+        for name, value in named.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
         made.append(request)
     return made
 

@@ -148,6 +148,7 @@ def test_metadata_packs_the_signature_defs_and_status_lists_versions(both):
         "serving_images",
         "serving_number",
         "serving_float",
+        "serving_explain",
     }
     assert (
         signatures.signature_def["serving_default"].inputs["pixels"].dtype
@@ -218,3 +219,30 @@ def test_a_full_batch_queue_is_resource_exhausted(exported, test_digits):
         release.set()
         server.stop(grace=1)
         manager.close()
+
+
+def test_serving_explain_through_predict_gives_rests_explanation(both, test_digits):
+    """A TF Serving client reaches the article's backward pass as a Predict signature."""
+    pixels, truth = test_digits
+    label = int((truth[3] + 2) % 10)
+    inputs = {
+        "images": pixels[3:4, ..., None].astype(np.float32) / 255,
+        "label": np.array([label], np.int64),
+        "learning_rate": np.array([0.01], np.float32),
+    }
+    response = _stub(both).Predict(_request(inputs, "serving_explain"), timeout=60)
+    by_rest = requests.post(
+        both[1] + ":explain", json={"instances": [pixels[3].tolist()], "label": label}, timeout=60
+    ).json()["explanations"][0]
+    assert list(response.outputs["label"].int64_val) == [label]
+    np.testing.assert_allclose(tf.make_ndarray(response.outputs["dL_dx"])[0], by_rest["dL_dx"])
+    kernel = tf.make_ndarray(response.outputs["layer2/dL_dkernel"])[0]
+    np.testing.assert_allclose(kernel, by_rest["layers"][2]["dL_dkernel"])
+    bad = dict(inputs, label=np.array([11], np.int64))
+    assert _code(lambda: _stub(both).Predict(_request(bad, "serving_explain"), timeout=60)) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    many = {k: np.repeat(v, 9, axis=0) for k, v in inputs.items()}
+    assert _code(lambda: _stub(both).Predict(_request(many, "serving_explain"), timeout=60)) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )

@@ -168,7 +168,7 @@ def test_every_version_is_warmed_up_before_it_answers(exported, tmp_path):
     manager = models.ModelManager([models.ModelConfig("mnist", base)])
     text = manager.metrics.exposition().decode()
     assert ':tensorflow:serving:model_warmup_latency_count{model_path="' in text
-    assert manager.servable("mnist").warm_up() == 4  # one request per signature
+    assert manager.servable("mnist").warm_up() == 5  # one request per signature
     manager.close()
 
 

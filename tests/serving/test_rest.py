@@ -467,3 +467,115 @@ def test_too_many_images_in_one_request_is_refused_before_reading(server, test_d
     one = {"b64": _png_b64(255 - test_digits[0][0])}
     answer = requests.post(server + ":predict", json={"instances": [one] * 33}, timeout=30)
     assert answer.status_code == 400 and "at most 32 images per request" in answer.json()["error"]
+
+
+# --- :explain -------------------------------------------------------------------------
+
+
+def test_explain_answers_the_signatures_arrays_for_pixels_and_photos(server, exported, test_digits):
+    """:explain is serving_explain's outputs as JSON, one object per instance with its
+    layers in order; a photo is explained as the 28x28 the digit-finder made of it."""
+    import tensorflow as tf
+
+    pixels, truth = test_digits
+    label = int((truth[0] + 1) % 10)
+    answers = [
+        requests.post(server + ":explain", json={"instances": [i], "label": label}, timeout=60)
+        for i in (pixels[0].tolist(), {"b64": _png_b64(255 - pixels[1])})
+    ]
+    assert [a.status_code for a in answers] == [200, 200], answers[0].text
+    (by_pixels,), (by_photo,) = (a.json()["explanations"] for a in answers)
+    seen = requests.post(
+        server + ":predict", json={"instances": [{"b64": _png_b64(255 - pixels[1])}]}, timeout=30
+    ).json()["predictions"][0]["image"]
+    assert by_pixels["image"] == pixels[0].tolist() and by_photo["image"] == seen
+
+    signature = tf.saved_model.load(str(exported)).signatures["serving_explain"]
+    images = np.array([pixels[0], seen], np.float32)[..., None] / 255
+    direct = signature(
+        images=tf.constant(images),
+        label=tf.constant([label, label], tf.int64),
+        learning_rate=tf.constant([0.01, 0.01]),
+    )
+    for b, got in enumerate((by_pixels, by_photo)):
+        assert got["label"] == label and got["learning_rate"] == 0.01
+        for what in ("loss", "loss_after_step", "probabilities", "dL_dz", "dL_dx"):
+            np.testing.assert_allclose(got[what], direct[what][b], rtol=1e-6, atol=1e-9)
+        assert [layer["kind"] for layer in got["layers"]] == [
+            "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Dense"
+        ]  # fmt: skip
+        for i, layer in enumerate(got["layers"]):
+            for what in ("output", "dL_doutput", "dL_dkernel", "dL_dbias"):
+                key = f"layer{i}/{what}"
+                assert (what in layer) == (key in direct)
+                if what in layer:
+                    np.testing.assert_allclose(layer[what], direct[key][b], rtol=1e-6, atol=1e-9)
+        y = np.eye(10)[label]
+        np.testing.assert_allclose(got["dL_dz"], np.asarray(got["probabilities"]) - y, atol=1e-6)
+
+
+def test_explain_without_a_label_explains_the_answer(server, test_digits):
+    pixels, _ = test_digits
+    predicted = requests.post(server + ":predict", data=_instances(pixels[2].tolist()), timeout=30)
+    answer = requests.post(server + ":explain", data=_instances(pixels[2].tolist()), timeout=60)
+    (explained,) = answer.json()["explanations"]
+    assert explained["label"] == predicted.json()["predictions"][0]["classes"]
+    assert explained["loss"] == pytest.approx(-np.log(max(explained["probabilities"])), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"instances": [[[0] * 28] * 28], "label": 10}, "label must be a digit"),
+        ({"instances": [[[0] * 28] * 28], "label": "3"}, "label must be a digit"),
+        ({"instances": [[[0] * 28] * 28], "label": True}, "label must be a digit"),
+        ({"instances": [[[0] * 28] * 28], "learning_rate": -1}, "learning_rate must be"),
+        ({"instances": [[[0] * 28] * 28], "learning_rate": 1e300}, "learning_rate must be"),
+        ({"instances": [[[0] * 28] * 28]} | {"signature_name": "x"}, 'has "instances"'),
+        ({"instances": [[[0] * 28] * 28] * 9}, "at most 8 instances"),
+        ({"instances": []}, "non-empty list"),
+        ({"instances": [[[300] * 28] * 28]}, "integers from 0 to 255"),
+        ({"instances": [{"b64": "aGVsbG8="}]}, "rejected the input"),
+    ],
+    ids=[
+        "label-10",
+        "label-text",
+        "label-bool",
+        "negative-rate",
+        "huge-rate",
+        "unknown-key",
+        "too-many",
+        "empty",
+        "out-of-range",
+        "not-an-image",
+    ],
+)
+def test_bad_explain_requests_get_400_as_predict_does(server, body, message):
+    answer = requests.post(server + ":explain", json=body, timeout=30)
+    assert answer.status_code == 400
+    assert message in answer.json()["error"]
+    assert requests.get(server + ":explain", timeout=30).status_code == 405
+
+
+def test_a_version_exported_before_explain_says_so(short_run, tmp_path, test_digits):
+    """An older export (no serving_explain) is still served; :explain says what to do."""
+    import keras
+
+    from mnist_convnet import signatures
+
+    archive = keras.export.ExportArchive()
+    archive.track(short_run[0].model)
+    archive.add_endpoint(
+        name="serving_default",
+        fn=lambda pixels: {
+            "probabilities": short_run[0].model(signatures.pixels_to_floats(pixels))
+        },
+        input_signature=[signatures.PIXELS],
+    )
+    archive.write_out(str(tmp_path / "old" / "1"), verbose=False)
+    with serve_in_thread(rest.for_folder(tmp_path / "old", "old")) as url:
+        body = _instances(test_digits[0][0].tolist())
+        assert requests.post(url + "/v1/models/old:predict", data=body, timeout=30).ok
+        answer = requests.post(url + "/v1/models/old:explain", data=body, timeout=30)
+    assert answer.status_code == 400
+    assert "has no serving_explain signature: export it again" in answer.json()["error"]

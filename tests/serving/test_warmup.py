@@ -15,11 +15,13 @@ def test_every_export_has_one_predict_log_per_signature(exported):
         prediction_log_pb2.PredictionLog.FromString(record.numpy())
         for record in tf.data.TFRecordDataset(str(path))
     ]
-    assert [log.WhichOneof("log_type") for log in logs] == ["predict_log"] * 4
+    assert [log.WhichOneof("log_type") for log in logs] == ["predict_log"] * 5
     requests = [log.predict_log.request for log in logs]
-    assert sorted(r.model_spec.signature_name for r in requests) == sorted(contract.SIGNATURES)
+    names = sorted(r.model_spec.signature_name for r in requests)
+    assert names == sorted(contract.SIGNATURE_INPUTS)
     for request in requests:
-        assert list(request.inputs) == [contract.INPUTS[request.model_spec.signature_name]]
+        wanted = contract.SIGNATURE_INPUTS[request.model_spec.signature_name]
+        assert sorted(request.inputs) == sorted(wanted)
     assert [r.SerializeToString() for r in warmup.read(exported)] == [
         r.SerializeToString() for r in requests
     ]
@@ -35,6 +37,8 @@ def test_replayed_on_the_saved_model_each_request_is_answered(exported):
         outputs = signature(**{k: tf.constant(v) for k, v in inputs.items()})
         if request.model_spec.signature_name == contract.SERVING_NUMBER:
             assert outputs["number"].numpy()[0] == b"11"
+        elif request.model_spec.signature_name == contract.SERVING_EXPLAIN:
+            assert outputs["label"].numpy()[0] == 1  # the predicted class, explained
         else:
             assert outputs["classes"].numpy()[0] == 1  # a drawn "1"
 
