@@ -186,6 +186,74 @@ def test_a_blank_photo_says_no_digit(site, browser, tmp_path):
     assert browser.find_element(By.ID, "prediction").get_attribute("data-digit") is None
 
 
+# --- inside the network: the article's backward pass of the digit just read -----------
+
+_DZ = "return JSON.parse(document.getElementById('panel-dz').dataset.values);"
+_DX_INK = (
+    "const c = document.querySelector('#panel-dx canvas');"
+    "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
+    "for (let i = 0; i < d.length; i += 4) n += (d[i] < 250 || d[i + 2] < 250); return n;"
+)
+
+
+def _explained(driver, label: str, timeout: float = 60) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    inside = driver.find_element(By.ID, "inside")
+    WebDriverWait(driver, timeout).until(lambda _: inside.get_attribute("data-label") == label)
+
+
+def test_the_inside_panel_shows_the_backward_pass_and_follows_the_picked_label(site, browser):
+    """Draw a 7, open the panel: p - y is negative only at the answer. Pick another label:
+    the sign flips at both digits, dL/dx is drawn, one step lowers that label's loss; every
+    panel names its equation; the Chinese page says the same (screenshots of both)."""
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(1200, 2600)
+    browser.get(site + "/")
+    canvas = browser.find_element(By.ID, "pad")
+    _draw(
+        browser,
+        canvas,
+        [(60, 60), (120, 60), (180, 60), (220, 60), (190, 120), (160, 180), (140, 240)],
+    )
+    digit, _ = _prediction(browser)
+    browser.find_element(By.CSS_SELECTOR, "#inside summary").click()
+    _explained(browser, digit)
+    answer = int(digit)
+    dz = browser.execute_script(_DZ)
+    assert dz[answer] < 0 and all(v >= 0 for d, v in enumerate(dz) if d != answer)
+    assert browser.execute_script(_DX_INK) > 0
+
+    other = (answer + 3) % 10
+    browser.find_element(By.CSS_SELECTOR, f'#labels button[data-label="{other}"]').click()
+    _explained(browser, str(other))
+    dz = browser.execute_script(_DZ)
+    assert dz[other] < 0 < dz[answer]  # p - y changed sign at both
+    assert dz[other] == pytest.approx(-1, abs=0.05)  # a wrong label: p_label is near 0
+    assert browser.execute_script(_DX_INK) > 0
+    loss = browser.find_element(By.ID, "loss")
+    assert float(loss.get_attribute("data-after")) < float(loss.get_attribute("data-before"))
+    captions = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#inside figcaption .eq")]
+    for equation in ("(1)", "(4)", "(6)", "(9)", "§4", "§5"):
+        assert any(c.startswith(equation) for c in captions), (equation, captions)
+    artifacts = Path(os.environ.get("TEST_ARTIFACTS_DIR", REPO / "test-artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(artifacts / "inside_the_network.png"))
+
+    browser.find_element(By.ID, "lang").click()
+    assert browser.execute_script("return document.documentElement.lang") == "zh-CN"
+    assert browser.find_element(By.CSS_SELECTOR, "#inside summary").text.startswith("网络内部")
+    assert "预测减去真值" in browser.find_element(By.ID, "panel-dz").text
+    assert browser.find_element(By.ID, "loss").text.startswith(f"(2) 标签 {other}")
+    assert browser.execute_script(_DZ)[other] < 0  # redrawn in Chinese, same numbers
+    browser.save_screenshot(str(artifacts / "inside_the_network.zh-CN.png"))
+    browser.find_element(By.ID, "lang").click()
+    assert browser.find_element(By.CSS_SELECTOR, "#inside summary").text.startswith("Inside")
+    browser.set_window_size(900, 700)
+
+
 # --- on this device: reader.tflite in LiteRT.js ----------------------------------------
 
 
@@ -277,6 +345,8 @@ def test_the_device_reads_a_drawing_and_refuses_a_blank_page(device_site, browse
     _draw(browser, canvas, [(140, y) for y in range(50, 231, 10)])
     digit, probability = _prediction(browser, timeout=60)
     assert digit == "1" and probability > 0.5
+    browser.find_element(By.CSS_SELECTOR, "#inside summary").click()
+    _explained(browser, "1")  # the device's 28x28, explained by the server
     blank = tmp_path / "blank.png"
     blank.write_bytes(captures.encode(np.full((60, 60), 250.0)))
     assert (

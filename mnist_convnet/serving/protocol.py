@@ -21,6 +21,7 @@ import json
 from typing import Any
 
 import numpy as np
+import orjson
 
 from mnist_convnet import contract
 from mnist_convnet.serving.status import invalid
@@ -186,7 +187,10 @@ def explain_inputs(pixels: np.ndarray, label: int, learning_rate: float) -> dict
 
 def explanations(outputs: dict[str, np.ndarray], images: np.ndarray, learning_rate: float) -> bytes:
     """``{"explanations": [...]}``: serving_explain's outputs, one object per image, with
-    its layers in order (``explain.py`` names the arrays) and the uint8 ``image`` explained."""
+    its layers in order (``explain.py`` names the arrays) and the uint8 ``image`` explained.
+
+    ~110,000 numbers a digit: orjson writes each float32 in its shortest exact form, 25x
+    faster than ``json`` on Python floats (4 ms against 100 ms, ``bench/explain.py``)."""
     answers = []
     for b, label in enumerate(outputs["label"]):
         names, kinds = (_plain(outputs[k][b]) for k in ("layer_names", "layer_kinds"))
@@ -195,14 +199,14 @@ def explanations(outputs: dict[str, np.ndarray], images: np.ndarray, learning_ra
             layer = {"name": str(name), "kind": str(kind)}
             for what in ("output", "dL_doutput", "dL_dkernel", "dL_dbias"):
                 if f"layer{i}/{what}" in outputs:
-                    layer[what] = outputs[f"layer{i}/{what}"][b].tolist()
+                    layer[what] = outputs[f"layer{i}/{what}"][b]
             layers.append(layer)
-        answer = {"label": int(label), "learning_rate": learning_rate, "image": images[b].tolist()}
+        answer = {"label": int(label), "learning_rate": learning_rate, "image": images[b]}
         for what in ("loss", "loss_after_step", "probabilities", "dL_dz", "dL_dx"):
-            answer[what] = outputs[what][b].tolist()
+            answer[what] = outputs[what][b]
         answer["layers"] = layers
         answers.append(answer)
-    return json.dumps({"explanations": answers}, allow_nan=False).encode()
+    return orjson.dumps({"explanations": answers}, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _plain(array: np.ndarray) -> np.ndarray:
