@@ -29,7 +29,7 @@ PLOTS_DIR ?= plots
 MNIST_MANUAL_DIR ?= $(wildcard $(abspath ../shared/datasets/mnist))
 export MNIST_MANUAL_DIR
 
-.PHONY: help install lint format train test test-fast bench bench-time-to-accuracy bench-captures bench-load bench-grpc serve export-tflite evaluate plots clean
+.PHONY: help install lint format train test test-fast bench bench-time-to-accuracy bench-captures bench-load bench-grpc bench-explain serve export-tflite evaluate plots clean
 
 help:
 	@echo "make train   train (the recipe's 15 epochs), evaluate on the test split, export a SavedModel"
@@ -41,6 +41,7 @@ help:
 	@echo "make bench-captures  accuracy on photos/scans/canvases per capture kind and entry point"
 	@echo "make bench-load      the REST server under load (hey): werkzeug, waitress, granian side by side"
 	@echo "make bench-grpc      gRPC vs REST side by side, warm-up's worth, a 128-client soak, a hot swap"
+	@echo "make bench-explain   :explain in-process, and the page's inside-the-network panel in Chromium"
 	@echo "make serve   serve the latest SavedModel on http://127.0.0.1:$(PORT) (TF Serving REST API,"
 	@echo "             and a page at / to draw digits for it)"
 	@echo "make plots   curves, confusion matrix, filters, feature maps, Sobel... as PNG in $(PLOTS_DIR)/"
@@ -89,6 +90,7 @@ bench: install
 	$(MAKE) bench-captures
 	$(MAKE) bench-load
 	$(MAKE) bench-grpc
+	$(MAKE) bench-explain
 
 # Training seconds until 99% test accuracy: keras.io's model.fit, our loop, --recipe=fast,
 # side by side for seeds 0, 1, 2 (~25 min; docs/recipes.md).
@@ -115,6 +117,11 @@ bench-load: install
 bench-grpc: install
 	$(BIN)/python -m bench.grpc_rest --model_dir=$(MODEL_DIR) --soak_seconds=60 > bench/results_grpc_rest.json
 	@cat bench/results_grpc_rest.json
+
+# :explain in-process and the page's "inside the network" panel in Chromium (docs/backprop.md).
+bench-explain: install
+	$(BIN)/python -m bench.explain --model_dir=$(MODEL_DIR) > bench/results_explain.json
+	@cat bench/results_explain.json
 
 export-tflite: install
 	$(BIN)/mnist-convnet export-tflite --model_dir=$(MODEL_DIR)
