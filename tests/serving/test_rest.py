@@ -368,6 +368,22 @@ def test_the_served_process_answers_concurrent_requests_as_one_alone(served, tes
 
 
 @pytest.mark.slow
+def test_the_served_process_explains_a_digit(served, test_digits):
+    """`make serve`'s servers answer :explain (the page's panel), and refuse it as :predict."""
+    _, url = served
+    pixels, truth = test_digits
+    label = int((truth[4] + 1) % 10)
+    body = {"instances": [pixels[4].tolist()], "label": label}
+    answer = requests.post(url + ":explain", json=body, timeout=60)
+    assert answer.status_code == 200, answer.text
+    (explained,) = answer.json()["explanations"]
+    assert explained["label"] == label and explained["dL_dz"][label] < 0
+    assert np.asarray(explained["dL_dx"]).shape == (28, 28)
+    bad = requests.post(url + ":explain", json=dict(body, label=12), timeout=60)
+    assert bad.status_code == 400 and "label must be a digit" in bad.json()["error"]
+
+
+@pytest.mark.slow
 def test_the_served_process_refuses_an_oversize_body_from_its_header(served):
     _, url = served
     sock = _open_request(url, 50_000_000, b"{")  # announces 50 MB, sends one byte
