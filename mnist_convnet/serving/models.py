@@ -17,7 +17,8 @@ a version that is not AVAILABLE is NOT_FOUND: nothing is ever loaded on demand.
 
 A ``Servable`` is one loaded version. Its ``predict`` is what REST, gRPC and warm-up
 call: inputs by the signature's names, checked, batched (pixel signatures, with
-batching on) or read one image per decode slot (image signatures).
+batching on) or read one image per decode slot (image signatures); ``serving_explain``'s
+three inputs are checked together and run at once, at most 8 images.
 """
 
 from __future__ import annotations

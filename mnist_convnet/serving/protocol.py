@@ -11,6 +11,10 @@ images to ``serving_images``.
 ``request_inputs`` turns the instances into the signature's named input, checked as the
 signature will need it, so the model only ever sees arrays it can take; ``answer`` writes
 TF Serving's ``{"predictions": [...]}`` or ``{"outputs": {...}}``.
+
+``:explain`` (ours) takes the same instances with an optional ``"label"`` and
+``"learning_rate"`` (``parse_explain``) and answers ``{"explanations": [...]}``
+(``explanations``): serving_explain's arrays, one object per instance.
 """
 
 from __future__ import annotations

@@ -53,6 +53,47 @@ def test_answers_in_both_forms_with_text_for_byte_strings():
     }
 
 
+def test_an_explain_body_and_its_defaults():
+    digit = (np.arange(784).reshape(28, 28) % 256).tolist()
+    body = json.dumps({"instances": [{"pixels": digit}], "label": 7}).encode()
+    assert protocol.parse_explain(body) == ([digit], 7, 0.01)
+    body = json.dumps({"instances": [digit], "learning_rate": 1}).encode()
+    instances, label, rate = protocol.parse_explain(body)
+    assert (label, rate) == (-1, 1.0) and type(rate) is float
+    inputs = protocol.explain_inputs(np.full((2, 28, 28, 1), 255, np.uint8), 3, 0.5)
+    assert inputs["images"].dtype == np.float32 and inputs["images"].max() == 1.0
+    assert inputs["label"].tolist() == [3, 3] and inputs["learning_rate"].tolist() == [0.5, 0.5]
+
+
+def test_explanations_put_each_images_layers_in_order():
+    """Two images, two layers (one with weights): one object each, arrays by position."""
+    outputs = {
+        "label": np.array([1, 2]),
+        "loss": np.array([0.5, 1.5], np.float32),
+        "loss_after_step": np.array([0.25, 1.0], np.float32),
+        "probabilities": np.eye(10, dtype=np.float32)[[1, 2]],
+        "dL_dz": np.zeros((2, 10), np.float32),
+        "dL_dx": np.ones((2, 28, 28), np.float32),
+        "layer_names": np.array([[b"conv2d", b"dense"]] * 2, dtype=object),
+        "layer_kinds": np.array([[b"Conv2D", b"Dense"]] * 2, dtype=object),
+        "layer0/output": np.arange(2 * 3, dtype=np.float32).reshape(2, 3),
+        "layer0/dL_doutput": np.zeros((2, 3), np.float32),
+        "layer0/dL_dkernel": np.full((2, 2, 2), 0.125, np.float32),
+        "layer0/dL_dbias": np.zeros((2, 2), np.float32),
+        "layer1/output": np.zeros((2, 10), np.float32),
+        "layer1/dL_doutput": np.zeros((2, 10), np.float32),
+    }
+    images = np.zeros((2, 28, 28), np.uint8)
+    first, second = json.loads(protocol.explanations(outputs, images, 0.01))["explanations"]
+    assert [first["label"], second["label"]] == [1, 2]
+    assert second["loss"] == 1.5 and second["loss_after_step"] == 1.0
+    assert [layer["name"] for layer in first["layers"]] == ["conv2d", "dense"]
+    assert second["layers"][0]["output"] == [3.0, 4.0, 5.0]
+    assert first["layers"][0]["dL_dkernel"] == [[0.125, 0.125], [0.125, 0.125]]
+    assert "dL_dkernel" not in first["layers"][1]
+    assert np.asarray(first["image"]).shape == (28, 28) and first["learning_rate"] == 0.01
+
+
 def test_the_protocol_needs_no_tensorflow():
     code = "import sys, mnist_convnet.serving.protocol; print('tensorflow' in sys.modules)"
     assert (
