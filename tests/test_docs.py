@@ -51,6 +51,28 @@ def test_the_chinese_backprop_page_follows_the_english_one():
     assert code(chinese) == code(english)
 
 
+# The article's ideas as the page's Chinese panel names them: backprop.zh-CN.md's words.
+PAGE_TERMS = (
+    "特征图",
+    "正向传播",
+    "反向传播",
+    "预测减去真值",
+    "最大值所在的位置",
+    "输入梯度",
+    "激活函数",
+    "加权求和",
+    "梯度下降",
+)
+
+
+def test_the_pages_chinese_uses_the_chinese_backprop_pages_words():
+    page = (REPO / "mnist_convnet" / "static" / "index.html").read_text()
+    chinese = page[page.index("  zh: {") :]
+    doc = (REPO / "docs" / "backprop.zh-CN.md").read_text()
+    for term in PAGE_TERMS:
+        assert term in chinese and term in doc, term
+
+
 # (README, "Section") or (docs/page.md) or (docs/page.md, "Section") in a docstring.
 _REFERENCE = re.compile(r'\((README|docs/[\w.-]+\.md)(?:, "([^"]+)")?\)')
 
