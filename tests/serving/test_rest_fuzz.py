@@ -103,6 +103,32 @@ def test_arbitrary_bytes(server, body):
     _check(_post(server, body))
 
 
+@settings(FUZZ, max_examples=200)  # a valid one is answered with ~1 MB a digit
+@given(
+    instances=st.lists(near_instances | b64_instance | json_values, min_size=0, max_size=9),
+    label=json_values | st.integers(-3, 12),
+    learning_rate=json_values | st.floats(-1, 20),
+    keys=st.sets(st.sampled_from(["label", "learning_rate", "signature_name"])),
+)
+def test_almost_right_explanations(server, instances, label, learning_rate, keys):
+    """:explain (the page's panel) under the same fuzzing: never a 5xx, never NaN in JSON."""
+    extra = {"label": label, "learning_rate": learning_rate, "signature_name": "x"}
+    payload = {"instances": instances, **{k: extra[k] for k in keys}}
+    response = requests.post(
+        server + "/v1/models/mnist:explain",
+        data=json.dumps(payload).encode(),
+        timeout=60,
+        headers={"Content-Type": "application/json"},
+    )
+    _check(response)
+    if response.ok:
+        assert len(response.json(parse_constant=_no_constants)["explanations"]) == len(instances)
+
+
+def _no_constants(name: str):
+    raise AssertionError(f"the answer holds {name}")
+
+
 @FUZZ
 @given(
     path=st.text(alphabet="/:abcdmnstv1029.%-_", max_size=40)
