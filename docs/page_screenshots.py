@@ -23,12 +23,11 @@ sys.path.insert(0, str(REPO))
 
 from mnist_convnet.serving import rest  # noqa: E402
 from tests.helpers import serve_in_thread  # noqa: E402
-from tests.test_page import _draw  # noqa: E402
+from tests.test_page import SEVEN, _draw  # noqa: E402
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel base folder.")
 flags.DEFINE_string("out_dir", str(REPO / "docs" / "images"), "Where the pictures go.")
 FLAGS = flags.FLAGS
-SEVEN = [(60, 60), (120, 60), (180, 60), (220, 60), (190, 120), (160, 180), (140, 240)]
 
 
 def _save_page(driver, path: Path) -> None:

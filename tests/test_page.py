@@ -63,6 +63,10 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
+# A horizontal bar over a slanted stroke: a 7 (pixels of the 280x280 pad).
+SEVEN = [(60, 60), (120, 60), (180, 60), (220, 60), (190, 120), (160, 180), (140, 240)]
+
+
 def _draw(driver, canvas, points: list[tuple[int, int]]) -> None:
     """A pointer stroke through ``points`` (pixels from the canvas' top-left corner)."""
     from selenium.webdriver.common.actions import interaction
@@ -135,11 +139,7 @@ def test_a_different_shape_gives_a_different_answer(site, browser):
 
     browser.get(site + "/")
     canvas = browser.find_element(By.ID, "pad")
-    _draw(
-        browser,
-        canvas,
-        [(60, 60), (120, 60), (180, 60), (220, 60), (190, 120), (160, 180), (140, 240)],
-    )
+    _draw(browser, canvas, SEVEN)
     digit, _ = _prediction(browser)
     assert digit == "7"
 
@@ -213,11 +213,7 @@ def test_the_inside_panel_shows_the_backward_pass_and_follows_the_picked_label(s
     browser.set_window_size(1200, 2600)
     browser.get(site + "/")
     canvas = browser.find_element(By.ID, "pad")
-    _draw(
-        browser,
-        canvas,
-        [(60, 60), (120, 60), (180, 60), (220, 60), (190, 120), (160, 180), (140, 240)],
-    )
+    _draw(browser, canvas, SEVEN)
     digit, _ = _prediction(browser)
     browser.find_element(By.CSS_SELECTOR, "#inside summary").click()
     _explained(browser, digit)
