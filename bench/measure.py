@@ -39,6 +39,11 @@ flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_string("data_dir", None, "tfds data dir.")
 flags.DEFINE_string("export_dir", None, "ours: also export the trained model here.")
 flags.DEFINE_string("model_dir", None, "inference: the SavedModel to measure.")
+flags.DEFINE_integer(
+    "max_steps_per_epoch", None, "Cut each epoch to this many steps (a smoke run; default: all)."
+)
+flags.DEFINE_float("seconds", 3.0, "inference: seconds of calls per batch size.")
+flags.DEFINE_integer("lite_runs", 2000, "inference: timed LiteRT calls per .tflite file.")
 
 BATCHES = (1, 32, 1024)
 
@@ -62,7 +67,13 @@ class _EpochTimer(keras.callbacks.Callback):
 def measure_ours(
     datasets: data.Datasets, epochs: int, seed: int, gradients: str = "tape", **options
 ) -> dict:
-    config = Config(epochs=epochs, seed=seed, gradients=gradients, **options)
+    config = Config(
+        epochs=epochs,
+        seed=seed,
+        gradients=gradients,
+        max_steps_per_epoch=flags.FLAGS.max_steps_per_epoch,
+        **options,
+    )
     result = loop.train_and_evaluate(config, datasets)
     if flags.FLAGS.export_dir:
         export.export_saved_model(result.model, flags.FLAGS.export_dir)
@@ -86,6 +97,7 @@ def measure_fit(datasets: data.Datasets, epochs: int, seed: int) -> dict:
         keras.utils.to_categorical(y_train, 10),
         batch_size=128,
         epochs=epochs,
+        steps_per_epoch=flags.FLAGS.max_steps_per_epoch,
         validation_split=0.1,
         callbacks=[timer],
         verbose=2,
@@ -112,7 +124,7 @@ def measure_inference(datasets: data.Datasets, epochs: int, seed: int) -> dict:
         x = tf.constant(images[:batch])
         signature(images=x)  # warm up (trace, allocate)
         calls, start = 0, time.perf_counter()
-        while calls < 5 or time.perf_counter() - start < 3.0:
+        while calls < 5 or time.perf_counter() - start < flags.FLAGS.seconds:
             signature(images=x)["probabilities"].numpy()
             calls += 1
         seconds = time.perf_counter() - start
@@ -126,7 +138,7 @@ def measure_inference(datasets: data.Datasets, epochs: int, seed: int) -> dict:
         for kind in ("float32", "int8"):
             path = Path(tmp) / f"{kind}.tflite"
             path.write_bytes(tflite.convert(version_dir, kind, representative))
-            latency = lite.LiteModel(path).latency_ms(images[0], runs=2000)
+            latency = lite.LiteModel(path).latency_ms(images[0], runs=flags.FLAGS.lite_runs)
             lite_rows[kind] = {k: round(v, 4) for k, v in latency.items()}
             lite_rows[kind]["bytes"] = path.stat().st_size
     return {"saved_model": throughput, "tflite_single_image": lite_rows}

@@ -34,6 +34,11 @@ from bench import flops
 
 flags.DEFINE_integer("epochs", 15, "Epochs per training measurement.")
 flags.DEFINE_string("out", "bench/results.json", "Where to write the results.")
+flags.DEFINE_integer(
+    "max_steps_per_epoch", None, "Cut each epoch to this many steps (a smoke run; default: all)."
+)
+flags.DEFINE_float("inference_seconds", 3.0, "Seconds of SavedModel calls per batch size.")
+flags.DEFINE_integer("lite_runs", 2000, "Timed LiteRT calls per .tflite file.")
 flags.DEFINE_list(
     "only",
     list(("ours", "ours_1step", "ours_manual", "fit", "inference")),
@@ -107,6 +112,8 @@ def _table(report: dict) -> str:
 def main(argv: list[str]) -> None:
     del argv
     epochs, only = flags.FLAGS.epochs, flags.FLAGS.only
+    cut = flags.FLAGS.max_steps_per_epoch
+    training_flags = [f"--epochs={epochs}", *([f"--max_steps_per_epoch={cut}"] if cut else [])]
     peak = flops.cpu_peak_gflops()
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,14 +121,19 @@ def main(argv: list[str]) -> None:
             if which in only:
                 extra = [f"--export_dir={tmp}/model"] if which == "ours" else []
                 try:
-                    result = _run(which, f"--epochs={epochs}", *extra)
+                    result = _run(which, *training_flags, *extra)
                     results[which] = _summary(result, peak["peak_gflops"])
                 except MeasurementFailed as error:
                     results[f"{which}_failed"] = str(error)
         if "inference" in only:
             if "ours" not in results:
                 sys.exit("bench: inference measures the model that ours trains; add ours")
-            results["inference"] = _run("inference", f"--model_dir={tmp}/model")
+            results["inference"] = _run(
+                "inference",
+                f"--model_dir={tmp}/model",
+                f"--seconds={flags.FLAGS.inference_seconds}",
+                f"--lite_runs={flags.FLAGS.lite_runs}",
+            )
             results["inference"].pop("which", None)
             for key in ("peak_rss_mb", "images_per_epoch"):
                 results["inference"].pop(key, None)

@@ -58,6 +58,10 @@ flags.DEFINE_float(
 )
 flags.DEFINE_bool("stop_fast", False, "Stop the fast run at the target too.")
 flags.DEFINE_string("trial", "", "JSON of Config settings that override the fast recipe.")
+flags.DEFINE_integer("fit_epochs", 15, "fit's epochs at most (keras.io's 15).")
+flags.DEFINE_integer(
+    "max_steps_per_epoch", None, "Cut every run's epochs to this many steps (a smoke run)."
+)
 flags.DEFINE_string("one", "", "Internal: run this one (run:seed) in this process.")
 flags.DEFINE_string("data_dir", None, "tfds data dir.")
 
@@ -150,7 +154,8 @@ def run_fit(datasets: data.Datasets, seed: int, scorer: Scorer) -> None:
         x,
         keras.utils.to_categorical(y, 10),
         batch_size=128,
-        epochs=15,
+        epochs=flags.FLAGS.fit_epochs,
+        steps_per_epoch=flags.FLAGS.max_steps_per_epoch,
         validation_split=0.1,
         callbacks=[_FitEpochs(scorer)],
         verbose=0,
@@ -191,6 +196,8 @@ def measure_one(run: str, seed: int) -> dict:
         for _ in datasets.train.batch(4096):  # ours too: decode into the cache off the clock
             pass
         settings = {"recipe": "fast", **json.loads(FLAGS.trial or "{}")} if run == "fast" else {}
+        if FLAGS.max_steps_per_epoch:
+            settings.setdefault("max_steps_per_epoch", FLAGS.max_steps_per_epoch)
         every = FLAGS.score_every if run == "fast" else 0.0
         run_ours(Config(seed=seed, verbose=False, **settings), datasets, scorer, every)
     return {"run": run, "seed": seed, **scorer.result()}

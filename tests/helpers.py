@@ -49,6 +49,17 @@ def run_python(*args: str, cwd: Path | None = None, timeout: float = 600, **env:
     )
 
 
+def run_bench(name: str, *flags: str, data_dir=None, timeout: float = 600) -> dict:
+    """`python -m bench.NAME FLAGS` from the repository, as `make bench` runs it, with
+    MNIST from ``data_dir`` (tfds' own variable, so that the bench's children use it too);
+    asserts it exited 0 and returns the one JSON document it printed."""
+    repo = Path(__file__).resolve().parent.parent
+    env = {"TFDS_DATA_DIR": str(data_dir)} if data_dir else {}
+    done = run_python("-m", f"bench.{name}", *flags, cwd=repo, timeout=timeout, **env)
+    assert done.returncode == 0, f"bench.{name} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    return json.loads(done.stdout)
+
+
 def train_argv(data_dir, folder: Path, *flags: str) -> list[str]:
     """`python -m mnist_convnet train` as a user types it: MNIST from ``data_dir``, the
     export and checkpoints under ``folder``, then ``flags``."""

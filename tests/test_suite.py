@@ -78,6 +78,20 @@ def test_the_fast_tier_reaches_every_module():
     assert sorted(modules - reached) == []
 
 
+# bench modules whose smoke test is another's: bench/run.py runs bench/measure.py in a child
+# process for every measurement (ours, fit, inference).
+BENCH_RUN_BY = {"measure": "run"}
+
+
+def test_every_bench_module_has_a_smoke_test():
+    """`make bench` cannot break unseen: each bench module has its mirror in tests/bench/."""
+    bench = PACKAGE.parent / "bench"
+    modules = {p.stem for p in bench.glob("*.py") if p.stem != "__init__"}
+    mirrored = {p.stem[len("test_") :] for p in (TESTS / "bench").glob("test_*.py")}
+    assert sorted(modules - mirrored - set(BENCH_RUN_BY)) == []
+    assert set(BENCH_RUN_BY.values()) <= mirrored
+
+
 def test_a_slow_mark_takes_a_test_or_a_file_out_of_the_fast_tier(tmp_path):
     """The rule above reads the marks as pytest's ``-m "not slow"`` does."""
     header = "import pytest\nfrom mnist_convnet import data\n\n\n"

@@ -1,0 +1,35 @@
+"""bench/grpc_rest.py (`make bench-grpc`): warm-up's worth, gRPC against REST, a hot swap,
+on `mnist-convnet serve` processes, as JSON."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import run_bench
+
+# A process per measurement, each starting TensorFlow (and MNIST, or a server): ~20-50 s.
+pytestmark = pytest.mark.slow
+
+
+def test_a_tiny_run_loads_both_apis_and_swaps_a_version_without_a_failure(exported, data_dir):
+    report = run_bench(
+        "grpc_rest",
+        f"--model_dir={exported.parent}",
+        "--seconds=1",
+        "--rounds=1",
+        "--clients=2",
+        f"--data_dir={data_dir}",
+        data_dir=data_dir,
+    )
+    for key in ("first_request", "first_request_without_warmup"):
+        assert set(report[key]) == {"grpc_pixels", "rest_pixels", "rest_b64_png"}, key
+        for row in report[key].values():
+            # of rounded milliseconds, hence the tolerance
+            assert row["ratio"] == pytest.approx(row["first_ms"] / row["warm_median_ms"], rel=0.02)
+    assert [(r["api"], r["clients"]) for r in report["load"]] == [("grpc", 2), ("rest", 2)]
+    for run in report["load"]:
+        assert run["errors"] == 0 and run["requests_per_second"] > 0, run
+    assert "soak" not in report
+    swap = report["hot_swap"]
+    assert swap["failed_requests"] == 0 and swap["requests"] > 0
+    assert swap["switch_seconds"] is not None and swap["switch_seconds"] > 0

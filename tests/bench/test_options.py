@@ -1,0 +1,14 @@
+"""bench/options.py: a round of a variant, in its own process, as JSON."""
+
+from __future__ import annotations
+
+from tests.helpers import run_bench
+
+
+def test_a_tiny_round_is_reported_against_the_default(data_dir):
+    report = run_bench("options", "--only=default", "--rounds=1", "--steps=3", data_dir=data_dir)
+    assert report["steps"] == 3 and report["rounds"] == 1
+    default = report["default"]
+    assert len(default["ms_per_step"]) == 1 and default["fastest_ms"] > 0
+    assert default["fastest_ms"] == default["median_ms"] == default["ms_per_step"][0]
+    assert default["fastest_over_default"] == 1.0

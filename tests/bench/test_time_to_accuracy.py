@@ -1,0 +1,49 @@
+"""bench/time_to_accuracy.py: fit and the fast recipe, a process per (run, seed), cut to a
+few steps; the summary against fit's median and each run's split, as JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import run_bench
+
+# A process per measurement, each starting TensorFlow (and MNIST, or a server): ~20-50 s.
+pytestmark = pytest.mark.slow
+
+
+def test_a_tiny_comparison_scores_each_run_and_splits_its_time(data_dir):
+    report = run_bench(
+        "time_to_accuracy",
+        "--runs=fit,fast",
+        "--seeds=0,1",
+        "--score=validation",
+        "--fit_epochs=2",
+        "--max_steps_per_epoch=4",
+        "--trial=" + json.dumps({"epochs": 2, "steps_per_call": 2}),
+        "--target=0",  # every score reaches it: fit stops at once, fast trains on
+        data_dir=data_dir,
+    )
+    assert report["score"] == "validation" and report["target"] == 0
+    assert [(r["run"], r["seed"]) for r in report["runs"]] == [
+        ("fit", 0), ("fast", 0), ("fit", 1), ("fast", 1),
+    ]  # fmt: skip
+    for run in report["runs"]:
+        assert run["curve"], run["run"]
+        assert all(0.0 <= p["accuracy"] <= 1.0 for p in run["curve"])
+        assert run["split"]["startup"] >= 0 and run["split"]["first_epoch"] > 0
+        assert run["split"]["rest"] == 0  # reached within the first epoch
+    for run in report["runs"]:
+        epochs = [p["epoch"] for p in run["curve"]]
+        # fit stops at the target; fast trains its epochs, scored every half epoch
+        assert epochs == ([1] if run["run"] == "fit" else [0.5, 1, 1.5, 2]), run
+    summary = report["summary"]
+    for run in ("fit", "fast"):
+        seconds = summary[run]["seconds_to_target"]
+        assert summary[run]["seeds"] == [0, 1] and None not in seconds
+        assert summary[run]["median_seconds"] == sum(seconds) / 2  # the median of two
+    median = summary["fit"]["median_seconds"]
+    assert summary["fast_over_fit_median"] == [
+        round(s / median, 3) for s in summary["fast"]["seconds_to_target"]
+    ]
