@@ -44,7 +44,8 @@ from absl import app, flags
 from mnist_convnet import inference, tflite
 from mnist_convnet.serving import rest
 from mnist_convnet.testing import captures
-from tests.helpers import read_idx, serve_in_thread
+from mnist_convnet.testing.idx import read_idx
+from mnist_convnet.testing.servers import serve_in_thread
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel (version or base).")
 flags.DEFINE_integer("per_kind", 200, "Captures per kind.")

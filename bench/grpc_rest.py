@@ -41,7 +41,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from mnist_convnet import data, export
 from mnist_convnet.testing import memory
-from tests.helpers import user_env, wait_until_answering
+from mnist_convnet.testing.servers import wait_until_answering
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel base folder.")
 flags.DEFINE_integer("seconds", 10, "Seconds of load per run.")
@@ -165,7 +165,7 @@ def _serve(base: Path, *flags: str):
         "--grpc_port=0", "--enable_batching", *flags,
     ]  # fmt: skip
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=user_env()
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     line = process.stdout.readline()
     url, address = re.search(r"on (http://\S+/v1/models/mnist), gRPC on (\S+);", line).groups()

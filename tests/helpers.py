@@ -1,27 +1,19 @@
-"""Helpers the test modules share: the raw IDX reader and running our CLIs as a user would."""
+"""Helpers the test modules share: our CLIs, the server and the benchmarks run as a user
+would run them."""
 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (magic 0x0000 08 ndim, big-endian dims, then uint8 data) as an array."""
-    raw = gzip.decompress(path.read_bytes())
-    ndim = raw[3]
-    dims = np.frombuffer(raw[4 : 4 + 4 * ndim], dtype=">u4").astype(int)
-    return np.frombuffer(raw[4 + 4 * ndim :], dtype=np.uint8).reshape(dims)
+from mnist_convnet.testing.servers import wait_until_answering
 
 
 def user_env(**env: str | None) -> dict[str, str]:
@@ -102,20 +94,6 @@ def assert_same_checkpoints(a, b) -> None:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app):
-    """A WSGI app on a free loopback port in a background thread; yields its base URL."""
-    from werkzeug.serving import make_server
-
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.port}"
-    finally:
-        httpd.shutdown()
-
-
-@contextlib.contextmanager
 def serve_process(model_base, *flags: str):
     """`mnist-convnet serve` on a free port in a child process, as a user starts it; yields
     ``(process, url)`` with the url of the model, ``http://127.0.0.1:PORT/v1/models/mnist``."""
@@ -141,22 +119,6 @@ def serve_process(model_base, *flags: str):
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def wait_until_answering(url: str, seconds: float = 30.0) -> None:
-    """Polls ``url`` until it answers: granian's worker announces its URL once the model is
-    loaded, a moment before its socket listens."""
-    import requests
-
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            requests.get(url, timeout=5)
-            return
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def parsed_flags():

@@ -9,7 +9,8 @@ import pytest
 
 from mnist_convnet import data
 from mnist_convnet.errors import DataError
-from tests.helpers import read_idx, run_python
+from mnist_convnet.testing.idx import read_idx
+from tests.helpers import run_python
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from mnist_convnet.serving import rest
-from tests.helpers import serve_in_thread
+from mnist_convnet.testing.servers import serve_in_thread
 
 # A real Chromium draws on the page: seconds per test.
 pytestmark = pytest.mark.slow

@@ -13,7 +13,8 @@ import requests
 from absl.testing import flagsaver
 
 from mnist_convnet.commands import serve
-from tests.helpers import parsed_flags, user_env, wait_until_answering
+from mnist_convnet.testing.servers import wait_until_answering
+from tests.helpers import parsed_flags, user_env
 
 
 def test_batching_flags_become_tf_servings_options():

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving import metrics, models, rest
 from mnist_convnet.serving.batching import BatchingOptions
-from tests.helpers import serve_in_thread
+from mnist_convnet.testing.servers import serve_in_thread
 
 
 def test_the_monitoring_config_file_is_tf_servings_text_format(tmp_path):

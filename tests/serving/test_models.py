@@ -17,7 +17,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving import grpc_api, models, rest
-from tests.helpers import serve_in_thread
+from mnist_convnet.testing.servers import serve_in_thread
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ from PIL import Image
 from mnist_convnet.serving import rest
 from mnist_convnet.serving.batching import BatchingOptions
 from mnist_convnet.testing.memory import tree_rss_kb
-from tests.helpers import serve_in_thread, serve_process
+from mnist_convnet.testing.servers import serve_in_thread
+from tests.helpers import serve_process
 
 
 @pytest.fixture(scope="module")

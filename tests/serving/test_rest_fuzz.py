@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mnist_convnet.serving import rest
-from tests.helpers import serve_in_thread, serve_process
+from mnist_convnet.testing.servers import serve_in_thread
+from tests.helpers import serve_process
 
 # Hundreds of generated requests per test.
 pytestmark = pytest.mark.slow

@@ -17,7 +17,9 @@ import requests
 
 from mnist_convnet.serving import rest
 from mnist_convnet.testing import captures
-from tests.helpers import read_idx, run_python, serve_in_thread
+from mnist_convnet.testing.idx import read_idx
+from mnist_convnet.testing.servers import serve_in_thread
+from tests.helpers import run_python
 
 # Every capture through four entry points, three of them child processes.
 pytestmark = pytest.mark.slow
