@@ -22,7 +22,8 @@ export's ``reader.tflite`` and ``reader_dynamic_range.tflite`` when present):
 Prints one JSON object: accuracy per kind and entry point, disagreements, and, side by
 side in one run, serving_images in TensorFlow and each reader in LiteRT (one thread, in
 a process without TensorFlow, as on a phone): p50 milliseconds per image on a 640x480
-JPEG and on a sample of the captures, and the readers' sizes in bytes.
+JPEG, on a 28x28 MNIST test digit as PNG and on a sample of the captures, and the
+readers' sizes in bytes.
 """
 
 from __future__ import annotations
@@ -120,16 +121,27 @@ def _jpeg_640x480() -> bytes:
     )
 
 
+def _mnist_png() -> bytes:
+    """A test digit as MNIST has it, a 28x28 PNG: the smallest image a client sends."""
+    return captures.encode(test_digits(Path(FLAGS.mnist_dir))[0][0], "PNG")
+
+
 def latency(loaded, readers: dict[str, Path], files: list[Path], rounds: int = 5) -> dict:
     """p50 ms per image, side by side in one run: serving_images (TensorFlow, in this
     process) and each reader (LiteRT, one thread, in a child process without TensorFlow
     as on a phone: ``bench.lite_latency``), alternating round by round, on the 640x480
     JPEG and on ``files``. Frames are filled before the clock starts."""
-    jpeg_path = Path(tempfile.mkdtemp()) / "photo_640x480.jpg"
+    folder = Path(tempfile.mkdtemp())
+    jpeg_path, png_path = folder / "photo_640x480.jpg", folder / "mnist_28x28.png"
     jpeg_path.write_bytes(_jpeg_640x480())
+    png_path.write_bytes(_mnist_png())
     report: dict = {"bytes": {name: path.stat().st_size for name, path in readers.items()}}
     child = [sys.executable, "-m", "bench.lite_latency", ",".join(map(str, readers.values()))]
-    for set_name, paths in {"photo_640x480_jpeg": [jpeg_path], "captures": files}.items():
+    for set_name, paths in {
+        "photo_640x480_jpeg": [jpeg_path],
+        "mnist_28x28_png": [png_path],
+        "captures": files,
+    }.items():
         encoded = [tf.constant([p.read_bytes()]) for p in paths]
         times: dict[str, list[float]] = {"serving_images": [], **{n: [] for n in readers}}
         for round_ in range(rounds + 1):  # the first round warms up

@@ -8,6 +8,7 @@ import pytest
 from tests.helpers import run_bench
 
 KINDS = ["clean", "number_clean"]
+SAMPLES = ("photo_640x480_jpeg", "mnist_28x28_png", "captures")
 
 
 def _captures(exported, manual_dir, readers: str) -> dict:
@@ -27,7 +28,7 @@ def _check(report: dict, entries: set[str]) -> None:
         assert {e for e in row if not e.endswith(("_agrees", "disagreements"))} == entries, kind
         assert all(0.0 <= row[e] <= 1.0 for e in entries)
         assert row["disagreements"] == 0, kind  # the SavedModel, predict and REST agree
-    for sample in ("photo_640x480_jpeg", "captures"):
+    for sample in SAMPLES:
         assert report["latency"][sample]["serving_images"]["p50_ms"] > 0, sample
 
 
@@ -44,6 +45,6 @@ def test_a_reader_is_read_like_a_phone_and_timed_in_litert(exported, manual_dir,
     report = _captures(exported, manual_dir, readers=str(reader_file))
     _check(report, {"tf_only", "predict", "rest", "tflite:reader"})
     assert report["latency"]["bytes"]["reader"] == reader_file.stat().st_size
-    for sample in ("photo_640x480_jpeg", "captures"):
+    for sample in SAMPLES:
         timed = report["latency"][sample]["reader"]  # bench/lite_latency.py's numbers
         assert timed["p50_ms"] > 0 and timed["calls"] > 0
