@@ -37,7 +37,12 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from mnist_convnet import data, export
 from mnist_convnet.testing import memory
@@ -150,6 +155,12 @@ def _first_requests(address: str, url: str, pixels: np.ndarray, png: bytes) -> d
     result = {}
     with grpc.insecure_channel(address) as channel:
         grpc.channel_ready_future(channel).result(timeout=30)
+        # The client's first call is its own set-up, not the server's: one status call first,
+        # as the REST side's first predict follows wait_until_answering's GETs.
+        status = model_service_pb2_grpc.ModelServiceStub(channel)
+        status.GetModelStatus(
+            get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "mnist"}), timeout=30
+        )
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         result["grpc_pixels"] = timed(lambda: stub.Predict(_request(pixels), timeout=60))
     body = json.dumps({"instances": pixels.tolist()}).encode()
