@@ -13,7 +13,6 @@ def test_a_tiny_run_times_the_request_the_signature_and_the_json(exported, data_
         "--digits=2",
         "--repeats=2",
         "--nobrowser",
-        f"--data_dir={data_dir}",
         data_dir=data_dir,
     )
     assert "browser" not in report

@@ -18,7 +18,6 @@ def test_a_tiny_run_loads_both_apis_and_swaps_a_version_without_a_failure(export
         "--seconds=1",
         "--rounds=1",
         "--clients=2",
-        f"--data_dir={data_dir}",
         data_dir=data_dir,
     )
     for key in ("first_request", "first_request_without_warmup"):

@@ -18,7 +18,6 @@ def test_a_tiny_run_of_hey_against_make_serves_server(exported, data_dir):
         "--clients=2",
         "--payloads=pixels,b64_png",
         "--settings=after",
-        f"--data_dir={data_dir}",
         data_dir=data_dir,
     )
     assert report["seconds"] == 1 and len(report["rounds"]) == 1
