@@ -9,9 +9,9 @@ values are turned back into a ``Config``. So a default is written once, here, an
 value gets the same one-line ``UserError`` from the CLI and from the Python API.
 
 A *recipe* is a named set of the settings that decide how a network is trained (epochs,
-batch size, Adam's rate, its schedule and its beta_2). Each network has a default one —
-``keras_convnet`` the keras.io recipe, ``lenet5`` its own — and ``recipe="fast"`` picks
-another; a setting given explicitly overrides the recipe's.
+batch size, Adam's rate, its schedule and its beta_2, the Dropout layer's rate). Each
+network has a default one — ``keras_convnet`` the keras.io recipe, ``lenet5`` its own —
+and ``recipe="fast"`` picks another; a setting given explicitly overrides the recipe's.
 
 Where a run writes (export, checkpoint and log folders) and how it is spread over devices
 (``--strategy``) are not part of it: they change no number the run computes, and, like
@@ -37,16 +37,19 @@ RECIPES: dict[str, dict[str, Any]] = {
         "learning_rate": 1e-3,
         "lr_schedule": "constant",
         "adam_beta_2": 0.999,
+        "dropout": 0.5,
     },
-    # The same network to 99% in a fraction of the time: one cycle of a high rate, and
-    # Adam's second moment averaged over ~100 steps instead of ~1,000 (chosen on the
-    # validation split: docs/recipes.md).
+    # The same network to 99% in a fraction of the time: one cycle of a high rate, Adam's
+    # second moment averaged over ~100 steps instead of ~1,000, and half keras.io's
+    # dropout, which three epochs do not need (chosen on the validation split:
+    # docs/recipes.md).
     "fast": {
         "epochs": 3,
         "batch_size": 128,
         "learning_rate": 8e-3,
         "lr_schedule": "warmup_cosine",
         "adam_beta_2": 0.99,
+        "dropout": 0.25,
     },
     # What lifts LeNet-5 past 98.9%: 4x the steps, a rate decaying to 0 (docs/networks.md).
     "lenet5": {
@@ -55,11 +58,13 @@ RECIPES: dict[str, dict[str, Any]] = {
         "learning_rate": 1e-3,
         "lr_schedule": "cosine",
         "adam_beta_2": 0.999,
+        "dropout": 0.5,  # LeNet-5 has no Dropout layer; keras_convnet under this recipe does
     },
 }
 # Fields added after checkpoints were first written, with the value those checkpoints were
 # trained under: at that value a field stays out of the fingerprint, so they still resume.
-LATER_FINGERPRINT_FIELDS = {"adam_beta_2": 0.999}
+# (A field a network does not have, such as LeNet-5's dropout, is None: out of it too.)
+LATER_FINGERPRINT_FIELDS = {"adam_beta_2": 0.999, "dropout": 0.5}
 # The names of step.GRADIENTS and optimizer.LR_SCHEDULES (a test keeps them in step), here
 # so that Config, and --help, need no TensorFlow.
 GRADIENT_MODES = ("tape", "manual")
@@ -126,6 +131,14 @@ class Config:
         below=1,
         resume_must_match=True,
     )
+    dropout: float | None = option(
+        None,
+        "The rate of the network's Dropout layer, in networks that have one (keras_convnet: "
+        "keras.io's 0.5; default: the recipe's).",
+        at_least=0,
+        below=1,
+        resume_must_match=True,
+    )
     seed: int = option(
         0, "Seeds weights, dropout and data order.", at_least=0, resume_must_match=True
     )
@@ -163,9 +176,14 @@ class Config:
         # Config(learning_rate=1) must be the run `--learning_rate=1` makes (1.0): the
         # fingerprint that lets one resume the other is the values' JSON.
         settings.check(self)
-        recipe = self.recipe or NETWORKS[self.model].recipe
+        network = NETWORKS[self.model]
+        if self.dropout is not None and not network.dropout:
+            raise UserError(f"model={self.model} has no Dropout layer; drop dropout")
+        recipe = self.recipe or network.recipe
         object.__setattr__(self, "recipe", recipe)
         for name, value in RECIPES[recipe].items():
+            if name == "dropout" and not network.dropout:
+                continue  # the keras.io recipe on the article's network: nothing to drop
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         if self.gradients == "manual" and self.precision != "float32":
@@ -182,6 +200,6 @@ class Config:
         keys = [f.name for f in fields if f.metadata["resume_must_match"]]
         values = {k: getattr(self, k) for k in keys}
         for name, value in LATER_FINGERPRINT_FIELDS.items():
-            if values[name] == value:
+            if values[name] in (value, None):
                 del values[name]
         return json.dumps(values, sort_keys=True)

@@ -86,6 +86,27 @@ def test_checkpoints_from_before_adam_beta_2_existed_still_resume():
     assert '"adam_beta_2": 0.99' in Config(adam_beta_2=0.99).fingerprint()
 
 
+def test_dropout_comes_from_the_recipe_only_for_networks_that_have_one():
+    assert Config().dropout == 0.5  # keras.io's rate: `make train` unchanged
+    assert Config(recipe="fast").dropout == RECIPES["fast"]["dropout"]
+    assert Config(recipe="fast", dropout=0.0).dropout == 0.0
+    assert Config(model="lenet5").dropout is None  # nothing to set: no Dropout layer
+    assert Config(model="article").dropout is None  # the keras.io recipe's rate skipped
+    with pytest.raises(UserError, match="model=lenet5 has no Dropout layer"):
+        Config(model="lenet5", dropout=0.3)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(UserError, match="dropout must be"):
+            Config(dropout=bad)
+
+
+def test_checkpoints_from_before_dropout_was_a_setting_still_resume():
+    """Every earlier run trained keras_convnet at 0.5 and the others without dropout: those
+    fingerprints are unchanged; another rate is a different run."""
+    assert "dropout" not in Config().fingerprint()
+    assert "dropout" not in Config(model="lenet5").fingerprint()
+    assert '"dropout": 0.25' in Config(dropout=0.25).fingerprint()
+
+
 def test_a_python_run_resumes_its_command_line_twin():
     """`--learning_rate=1` makes 1.0; Config(learning_rate=1) must fingerprint the same, or
     the Python API's run could never resume the CLI's (and the other way round)."""

@@ -6,6 +6,7 @@ import dataclasses
 import math
 import time
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -58,6 +59,13 @@ def test_checkpoint_restores_the_trained_weights(short_run):
     restored = checkpoints.restore_model(folder / "ckpt")
     for a, b in zip(result.model.weights, restored.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_the_recipes_dropout_is_the_rate_the_run_trains_with(mnist):
+    config = Config(recipe="fast", epochs=1, max_steps_per_epoch=2, verbose=False)
+    trained = loop.train_and_evaluate(config, mnist).model
+    rates = [layer.rate for layer in trained.layers if isinstance(layer, keras.layers.Dropout)]
+    assert rates == [config.dropout] and config.dropout != 0.5
 
 
 def _weights_after(mnist, seed: int) -> list[np.ndarray]:
