@@ -93,7 +93,7 @@ bench: install
 	$(MAKE) bench-explain
 
 # Training seconds until 99% test accuracy: keras.io's model.fit, our loop, --recipe=fast,
-# side by side for seeds 0, 1, 2 (~25 min; docs/recipes.md).
+# side by side for seeds 0-4 (~15-40 min with the machine's speed; docs/recipes.md).
 bench-time-to-accuracy: install
 	$(BIN)/python -m bench.time_to_accuracy > bench/results_time_to_accuracy.json
 	@cat bench/results_time_to_accuracy.json
