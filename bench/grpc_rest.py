@@ -14,8 +14,10 @@ a copy of the model's base folder, then, printing one JSON document:
   taking turns; req/s, p50, p99, errors and the server's memory;
 - ``soak`` (``--soak_seconds``): 128 gRPC clients, errors and the server's memory growth;
 - ``hot_swap``: while a client streams gRPC requests (50 a second), a new version is
-  renamed into the base folder; seconds until it answers, failed requests meanwhile, and
-  the memory change once the old version is unloaded.
+  renamed into the base folder; seconds until it answers, failed requests meanwhile, the
+  new version's first answer against the median of its next 20 (warm-up's worth after a
+  new version, as ``first_request`` is after start-up), and the memory change once the
+  old version is unloaded.
 """
 
 from __future__ import annotations
@@ -191,9 +193,10 @@ def _hot_swap(address: str, base: Path, version_dir: Path, pixels: np.ndarray) -
         with grpc.insecure_channel(address) as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             while not stop.is_set():
+                start = time.monotonic()
                 try:
                     version = stub.Predict(_request(pixels), timeout=30).model_spec.version.value
-                    seen.append((time.monotonic(), version))
+                    seen.append((time.monotonic(), version, time.monotonic() - start))
                 except grpc.RpcError as error:
                     failures.append(error.details())
                 stop.wait(0.02)
@@ -206,17 +209,26 @@ def _hot_swap(address: str, base: Path, version_dir: Path, pixels: np.ndarray) -
     shutil.copytree(version_dir, staging)
     appeared = time.monotonic()
     staging.rename(base / str(new))
-    while not any(v == new for _, v in seen) and time.monotonic() < appeared + 60:
+    while not any(v == new for _, v, _ in seen) and time.monotonic() < appeared + 60:
         time.sleep(0.01)
-    time.sleep(1)
+    while sum(v == new for _, v, _ in seen) < 21 and time.monotonic() < appeared + 60:
+        time.sleep(0.05)
     stop.set()
     thread.join()
-    switched = min((t for t, v in seen if v == new), default=None)
-    return {
-        "switch_seconds": None if switched is None else round(switched - appeared, 2),
+    on_new = [(t, ms * 1000) for t, v, ms in seen if v == new]
+    report = {
+        "switch_seconds": round(on_new[0][0] - appeared, 2) if on_new else None,
         "failed_requests": len(failures),
         "requests": len(seen),
     }
+    if len(on_new) > 1:
+        first, warm = on_new[0][1], statistics.median(ms for _, ms in on_new[1:21])
+        report["first_request_on_new_version"] = {
+            "first_ms": round(first, 2),
+            "warm_median_ms": round(warm, 2),
+            "ratio": round(first / warm, 2),
+        }
+    return report
 
 
 def main(argv: list[str]) -> None:

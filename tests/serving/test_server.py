@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import shutil
 import socket
 import threading
+import weakref
 
 import pytest
 import requests
@@ -72,3 +75,23 @@ def test_granian_gets_a_port_checked_free_before_it_starts():
         taken.listen()
         with pytest.raises(UserError, match=f"cannot listen on 127.0.0.1:{port}"):
             server.free_port("127.0.0.1", port)
+
+
+def test_a_serving_process_freezes_start_up_and_still_collects_what_it_unloads(exported, tmp_path):
+    """build_after_freezing: start-up's objects are frozen (an unload's collection skips
+    them), the versions load after the freeze, so the manager's own gc.collect on unload
+    still frees a version's graph: nothing here collects for it."""
+    base = tmp_path / "mnist_convnet"
+    shutil.copytree(exported, base / "1")
+    try:
+        rest_api = server.build_after_freezing(server.ServerOptions(model_dir=str(base)))
+        assert gc.get_freeze_count() > 10_000  # TensorFlow's modules, at least
+        manager = rest_api.manager
+        graph = weakref.ref(manager.servable("mnist").loaded)
+        shutil.copytree(exported, base / "2")
+        manager.poll()  # latest:1: version 2 in, version 1 unloaded
+        assert manager.servable("mnist").version == 2
+        assert graph() is None, "version 1 was frozen with start-up: it can never be freed"
+        rest_api.close()
+    finally:
+        gc.unfreeze()  # the rest of the test session collects as usual
