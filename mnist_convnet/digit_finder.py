@@ -73,7 +73,7 @@ WORK_SIDE = 320  # longer side of the work image every input is resized to
 BOX = 20  # MNIST fits each digit into BOX x BOX inside SIZE x SIZE, its centre of mass at
 CENTRE = 14.0  # pixel index CENTRE: measured over MNIST's test set (row "everything": 13.5
 #                was a one-pixel shift)
-# What every one of MNIST's 10,000 test digits has (docs/captures.md, "Already MNIST"): at
+# What every one of MNIST's 10,000 test digits has (row "Already MNIST"): at
 # least 60% of pixels exactly 0, a peak of 254-255, the inked box's longer side 19-20 px,
 # the centre of mass within half a pixel of CENTRE. An image with all four is read as it is.
 MNIST_BACKGROUND = 0.5  # fraction of exact zeros, at least
