@@ -6,8 +6,9 @@ Runs ``make serve``'s server (granian, ``--enable_batching``) with gRPC on a fre
 a copy of the model's base folder, then, printing one JSON document:
 
 - ``first_request``: the first request of each kind after start-up against the median of
-  the next 20, and ``first_request_without_warmup`` the same for a copy of the version
-  without its tf_serving_warmup_requests file: what warm-up buys;
+  the next 20 (gRPC and REST each on a fresh server), and ``first_request_without_warmup``
+  the same for a copy of the version without its tf_serving_warmup_requests file: what
+  warm-up buys;
 - ``load``: the same MNIST test digit as uint8 pixels, one per request, from ``clients``
   concurrent clients for ``seconds`` each, over gRPC (the official stub, grpc.aio) and
   over REST (aiohttp-free: one keep-alive ``http.client`` connection per client thread),
@@ -57,6 +58,11 @@ flags.DEFINE_integer("rounds", 2, "Rounds; gRPC and REST take turns within each.
 flags.DEFINE_integer("soak_seconds", 0, "A last gRPC run of soak_clients clients (0: none).")
 flags.DEFINE_integer("soak_clients", 128, "Clients of the soak run.")
 flags.DEFINE_string("data_dir", None, "tfds data dir.")
+flags.DEFINE_integer(
+    "num_request_iterations_for_warmup",
+    None,
+    "Passed to the servers (default: serve's own); 1 is TF Serving's default.",
+)
 FLAGS = flags.FLAGS
 
 
@@ -134,9 +140,11 @@ def _rest_load(host: str, port: int, body: bytes, clients: int, seconds: float) 
     }
 
 
-def _first_requests(address: str, url: str, pixels: np.ndarray, png: bytes) -> dict:
+def _first_requests(base: Path, pixels: np.ndarray, png: bytes) -> dict:
     """Milliseconds of the first request of each kind after start-up, then the median of
-    20 more: gRPC pixels (on a channel already connected), REST pixels and REST b64 PNG."""
+    20 more: gRPC pixels (on a channel already connected) on one fresh server, REST pixels
+    then REST b64 PNG on another, so that neither API's first request follows the other's
+    traffic (a gRPC channel closing as the first REST request arrived cost it ~1-2 ms)."""
     import base64
 
     import requests
@@ -155,6 +163,27 @@ def _first_requests(address: str, url: str, pixels: np.ndarray, png: bytes) -> d
         }
 
     result = {}
+    process, url, address = _serve(base)
+    try:
+        result["grpc_pixels"] = _first_grpc(address, pixels, timed)
+    finally:
+        _stop(process)
+    process, url, _ = _serve(base)
+    try:
+        body = json.dumps({"instances": pixels.tolist()}).encode()
+        result["rest_pixels"] = timed(
+            lambda: requests.post(url + ":predict", data=body, timeout=60)
+        )
+        image = json.dumps({"instances": [{"b64": base64.b64encode(png).decode()}]}).encode()
+        result["rest_b64_png"] = timed(
+            lambda: requests.post(url + ":predict", data=image, timeout=60)
+        )
+    finally:
+        _stop(process)
+    return result
+
+
+def _first_grpc(address: str, pixels: np.ndarray, timed) -> dict:
     with grpc.insecure_channel(address) as channel:
         grpc.channel_ready_future(channel).result(timeout=30)
         # The client's first call is its own set-up, not the server's: one status call first,
@@ -164,12 +193,12 @@ def _first_requests(address: str, url: str, pixels: np.ndarray, png: bytes) -> d
             get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "mnist"}), timeout=30
         )
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        result["grpc_pixels"] = timed(lambda: stub.Predict(_request(pixels), timeout=60))
-    body = json.dumps({"instances": pixels.tolist()}).encode()
-    result["rest_pixels"] = timed(lambda: requests.post(url + ":predict", data=body, timeout=60))
-    image = json.dumps({"instances": [{"b64": base64.b64encode(png).decode()}]}).encode()
-    result["rest_b64_png"] = timed(lambda: requests.post(url + ":predict", data=image, timeout=60))
-    return result
+        return timed(lambda: stub.Predict(_request(pixels), timeout=60))
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=30)
 
 
 def _serve(base: Path, *flags: str):
@@ -177,6 +206,10 @@ def _serve(base: Path, *flags: str):
         sys.executable, "-m", "mnist_convnet", "serve", f"--model_dir={base}", "--port=0",
         "--grpc_port=0", "--enable_batching", *flags,
     ]  # fmt: skip
+    if FLAGS.num_request_iterations_for_warmup:
+        command.append(
+            f"--num_request_iterations_for_warmup={FLAGS.num_request_iterations_for_warmup}"
+        )
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
@@ -248,17 +281,12 @@ def main(argv: list[str]) -> None:
         cold = folder / "cold" / "mnist_convnet"
         shutil.copytree(latest, cold / "1")
         (cold / "1" / "assets.extra" / "tf_serving_warmup_requests").unlink(missing_ok=True)
-        process, url, address = _serve(cold)
-        try:
-            report["first_request_without_warmup"] = _first_requests(address, url, pixels, png)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+        report["first_request_without_warmup"] = _first_requests(cold, pixels, png)
         base = folder / "mnist_convnet"
         shutil.copytree(latest, base / "1")
+        report["first_request"] = _first_requests(base, pixels, png)
         process, url, address = _serve(base)
         try:
-            report["first_request"] = _first_requests(address, url, pixels, png)
             host, port = re.search(r"http://([^:/]+):(\d+)", url).groups()
             body = json.dumps({"instances": pixels.tolist()}).encode()
             request = _request(pixels)
@@ -289,8 +317,7 @@ def main(argv: list[str]) -> None:
                 (memory.tree_rss_kb(process.pid) - before) / 1024, 1
             )
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            _stop(process)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(json.dumps(report, indent=2))

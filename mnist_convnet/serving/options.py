@@ -16,6 +16,10 @@ GRPC_PORT = 8500  # TF Serving's
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a REST body, a gRPC message received
 MAX_IMAGES = 32  # encoded images per request: each costs 10-100 ms of a decode slot
 MAX_DECODES = 2  # image readings at once: more would only queue for the cores
+# Replays of each warm-up request before a version takes traffic. TF Serving replays once
+# by default (--num_request_iterations_for_warmup); here the call after one replay still
+# took 2-4x a warm one, after three 1.3-1.7x (measured in docs/serving.md).
+WARMUP_ITERATIONS = 3
 
 SERVERS = ("granian", "waitress", "werkzeug")
 
@@ -36,6 +40,7 @@ class ServerOptions:
     threads: int = 32
     max_body_bytes: int = MAX_BODY_BYTES
     max_images_per_request: int = MAX_IMAGES
+    num_request_iterations_for_warmup: int = WARMUP_ITERATIONS
     batching: BatchingOptions | None = None
     file_system_poll_wait_seconds: float = 1.0
     monitoring_config_file: str = ""

@@ -60,7 +60,10 @@ def metrics_path(options: ServerOptions) -> str | None:
 def build(options: ServerOptions) -> rest.RestApi:
     """The model manager (models loaded and warmed up) and the REST API over it."""
     manager = ModelManager(
-        model_configs(options), options.batching, max_images=options.max_images_per_request
+        model_configs(options),
+        options.batching,
+        max_images=options.max_images_per_request,
+        warmup_iterations=options.num_request_iterations_for_warmup,
     )
     return rest.RestApi(
         manager,

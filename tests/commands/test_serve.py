@@ -29,10 +29,14 @@ def test_batching_flags_become_tf_servings_options():
 def test_the_flags_become_server_options(tmp_path):
     flags = parsed_flags()
     with flagsaver.flagsaver(
-        grpc_port=9000, model_version_policy="latest:2", rest_api_enable_cors_support=True
+        grpc_port=9000,
+        model_version_policy="latest:2",
+        rest_api_enable_cors_support=True,
+        num_request_iterations_for_warmup=5,
     ):
         options = serve.server_options(flags)
     assert (options.grpc_port, options.model_version_policy) == (9000, "latest:2")
+    assert options.num_request_iterations_for_warmup == 5
     assert options.rest_api_enable_cors_support and options.batching is None
     with flagsaver.flagsaver(model_config_file=str(tmp_path / "m.config")):
         assert serve.server_options(flags).model_dir == ""  # the default is not a second model

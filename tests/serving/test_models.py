@@ -172,6 +172,26 @@ def test_every_version_is_warmed_up_before_it_answers(exported, tmp_path):
     manager.close()
 
 
+def test_each_warm_up_request_is_replayed_as_often_as_asked(exported, tmp_path, monkeypatch):
+    """TF Serving's --num_request_iterations_for_warmup: every signature's request runs that
+    many times before the version answers (the first call sets the graph up, the next two
+    are still slow: docs/serving.md)."""
+    calls: dict[str, int] = {}
+    real = models.Servable.predict
+
+    def counted(self, signature_name, inputs):
+        calls[signature_name] = calls.get(signature_name, 0) + 1
+        return real(self, signature_name, inputs)
+
+    monkeypatch.setattr(models.Servable, "predict", counted)
+    base = tmp_path / "mnist_convnet"
+    _appear(exported, base, 1)
+    manager = models.ModelManager([models.ModelConfig("mnist", base)], warmup_iterations=3)
+    assert calls == {name: 3 for name in manager.servable("mnist").signatures}
+    assert len(calls) == 5
+    manager.close()
+
+
 def test_unloading_drops_the_servable(exported, tmp_path):
     """Under latest:1, version 1's servable is gone once 2 is in: nothing holds it."""
     import gc
