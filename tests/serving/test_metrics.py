@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving import metrics, models, rest
 from mnist_convnet.serving.batching import BatchingOptions
+from mnist_convnet.serving.options import WARMUP_ITERATIONS
 from mnist_convnet.testing.servers import serve_in_thread
 
 
@@ -62,8 +63,10 @@ def test_a_scrape_counts_requests_by_status_and_times_the_good_ones(exported, te
         for s in families[":mnist_convnet:batching:batch_size"].samples
         if s.name.endswith("_sum")
     }
-    # Every row went through a batch: 3 x 2 rows, plus warm-up's one per pixel signature.
-    assert batch_rows == {"serving_default": 7, "serving_float": 1}
+    # Every row went through a batch: 3 x 2 rows, plus warm-up's one per pixel signature,
+    # replayed WARMUP_ITERATIONS times.
+    replays = WARMUP_ITERATIONS
+    assert batch_rows == {"serving_default": 6 + replays, "serving_float": replays}
     assert ":mnist_convnet:batching:queued_rows" in families
     assert ":tensorflow:serving:model_warmup_latency" in families
 
