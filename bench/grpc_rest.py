@@ -141,10 +141,11 @@ def _rest_load(host: str, port: int, body: bytes, clients: int, seconds: float) 
 
 
 def _first_requests(base: Path, pixels: np.ndarray, png: bytes) -> dict:
-    """Milliseconds of the first request of each kind after start-up, then the median of
-    20 more: gRPC pixels (on a channel already connected) on one fresh server, REST pixels
-    then REST b64 PNG on another, so that neither API's first request follows the other's
-    traffic (a gRPC channel closing as the first REST request arrived cost it ~1-2 ms)."""
+    """Milliseconds of the first request of each kind right after start-up, then the median
+    of 20 more: gRPC pixels (on a channel already connected) on one fresh server, REST pixels
+    then REST b64 PNG on another, nothing else running beside either. Right after start:
+    any request after a second or more of idleness takes 2-3x a back-to-back one, warm or
+    not, and a first request that follows other work measures that work (docs/serving.md)."""
     import base64
 
     import requests
