@@ -150,33 +150,20 @@ def _first_requests(base: Path, pixels: np.ndarray, png: bytes) -> dict:
 
     import requests
 
-    def timed(call) -> dict:
-        times = []
-        for _ in range(21):
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-        first, warm = times[0] * 1000, statistics.median(times[1:]) * 1000
-        return {
-            "first_ms": round(first, 2),
-            "warm_median_ms": round(warm, 2),
-            "ratio": round(first / warm, 2),
-        }
-
     result = {}
-    process, url, address = _serve(base)
+    process, _, address = _serve(base)
     try:
-        result["grpc_pixels"] = _first_grpc(address, pixels, timed)
+        result["grpc_pixels"] = _first_grpc(address, pixels)
     finally:
         _stop(process)
     process, url, _ = _serve(base)
     try:
         body = json.dumps({"instances": pixels.tolist()}).encode()
-        result["rest_pixels"] = timed(
+        result["rest_pixels"] = _timed(
             lambda: requests.post(url + ":predict", data=body, timeout=60)
         )
         image = json.dumps({"instances": [{"b64": base64.b64encode(png).decode()}]}).encode()
-        result["rest_b64_png"] = timed(
+        result["rest_b64_png"] = _timed(
             lambda: requests.post(url + ":predict", data=image, timeout=60)
         )
     finally:
@@ -184,7 +171,27 @@ def _first_requests(base: Path, pixels: np.ndarray, png: bytes) -> dict:
     return result
 
 
-def _first_grpc(address: str, pixels: np.ndarray, timed) -> dict:
+def _first_against_warm(first_ms: float, warm_ms: list[float]) -> dict:
+    """A first request's milliseconds against the median of the ones after it."""
+    warm = statistics.median(warm_ms)
+    return {
+        "first_ms": round(first_ms, 2),
+        "warm_median_ms": round(warm, 2),
+        "ratio": round(first_ms / warm, 2),
+    }
+
+
+def _timed(call) -> dict:
+    """``call`` 21 times: the first against the median of the other 20."""
+    times = []
+    for _ in range(21):
+        start = time.perf_counter()
+        call()
+        times.append(1000 * (time.perf_counter() - start))
+    return _first_against_warm(times[0], times[1:])
+
+
+def _first_grpc(address: str, pixels: np.ndarray) -> dict:
     with grpc.insecure_channel(address) as channel:
         grpc.channel_ready_future(channel).result(timeout=30)
         # The client's first call is its own set-up, not the server's: one status call first,
@@ -194,7 +201,7 @@ def _first_grpc(address: str, pixels: np.ndarray, timed) -> dict:
             get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "mnist"}), timeout=30
         )
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        return timed(lambda: stub.Predict(_request(pixels), timeout=60))
+        return _timed(lambda: stub.Predict(_request(pixels), timeout=60))
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -256,12 +263,9 @@ def _hot_swap(address: str, base: Path, version_dir: Path, pixels: np.ndarray) -
         "requests": len(seen),
     }
     if len(on_new) > 1:
-        first, warm = on_new[0][1], statistics.median(ms for _, ms in on_new[1:21])
-        report["first_request_on_new_version"] = {
-            "first_ms": round(first, 2),
-            "warm_median_ms": round(warm, 2),
-            "ratio": round(first / warm, 2),
-        }
+        report["first_request_on_new_version"] = _first_against_warm(
+            on_new[0][1], [ms for _, ms in on_new[1:21]]
+        )
     return report
 
 
