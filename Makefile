@@ -70,7 +70,7 @@ train: install
 # Every test, one worker per core; a file's tests share a worker, so its fixtures are built
 # once (tests/conftest.py names the files whose tests are spread out; docs/testing.md).
 test: install
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist=loadgroup $(PYTEST_FLAGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist=loadscope $(PYTEST_FLAGS)
 
 # Every module on small fixtures, in one process: the inner loop while changing code.
 test-fast: install

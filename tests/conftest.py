@@ -152,13 +152,28 @@ def test_digits(mnist):
     return np.round(images[..., 0] * 255).astype(np.uint8), labels
 
 
-# `make test` runs `--dist=loadgroup`: a file's tests stay on one worker, so its module
-# fixtures are built once — except in these files, which have none and hold the longest
-# tests, so their tests are shared out one by one to whichever worker is free.
+# `make test` runs `--dist=loadscope` with the scheduler below: a file's tests stay on one
+# worker, so its module fixtures are built once — except in these files, which have none
+# and hold the longest tests, so their tests are shared out one by one to whichever worker
+# is free.
 SPREAD_OUT = {"test_train.py", "test_loop.py", "test_main.py"}
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if item.path.name not in SPREAD_OUT:
-            item.add_marker(pytest.mark.xdist_group(str(item.path.relative_to(REPO))))
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scope scheduling with our scopes: the file, or the test in ``SPREAD_OUT``.
+
+    Not ``--dist=loadgroup`` with an ``xdist_group`` mark per file: that works by appending
+    the group to ``item._nodeid``, which pytest 9.2 no longer reads (a node's id is built
+    from ``item._id``), so every test became a group of its own and every module fixture
+    was built on both workers (tests/test_suite.py runs a suite to keep this honest).
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None  # another mode asked for: xdist's own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return nodeid if Path(path).name in SPREAD_OUT else path
+
+    return ByFile(config, log)

@@ -8,6 +8,8 @@ has fast tests."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import mnist_convnet
@@ -106,3 +108,38 @@ def test_a_slow_mark_takes_a_test_or_a_file_out_of_the_fast_tier(tmp_path):
     assert [_imported(tree) for tree in _fast_test_files(tmp_path).values()] == [
         {"mnist_convnet.data"}
     ]
+
+
+def test_make_test_keeps_a_files_tests_on_one_worker_and_spreads_the_listed_ones(tmp_path):
+    """`make test`'s scheduling (tests/conftest.py), run for real on two workers: the tests
+    of one file share a worker (its module fixtures are built once), the tests of a file
+    in ``SPREAD_OUT`` go out one by one."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "conftest.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(PACKAGE.parent)!r})\n"
+        "from tests.conftest import pytest_xdist_make_scheduler  # noqa: F401\n"
+    )
+    record = (
+        "import os, time\n\n\ndef _seen(name):\n"
+        "    with open('seen.txt', 'a') as f:\n"
+        "        f.write(f\"{__name__} {name} {os.environ['PYTEST_XDIST_WORKER']}\\n\")\n"
+        "    time.sleep(0.3)\n"
+    )
+    def tests(count: int) -> str:
+        return "".join(f"\n\ndef test_{i}():\n    _seen({i})\n" for i in range(count))
+
+    (tmp_path / "test_kept.py").write_text(record + tests(6))
+    # A name in SPREAD_OUT, with twice the tests: the other worker is free for some of them.
+    (tmp_path / "test_loop.py").write_text(record + tests(12))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "--dist=loadscope", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    seen = [line.split() for line in (tmp_path / "seen.txt").read_text().splitlines()]
+    workers = {m: {w for name, _, w in seen if name == m} for m in ("test_kept", "test_loop")}
+    assert len(workers["test_kept"]) == 1, seen
+    assert workers["test_loop"] == {"gw0", "gw1"}, seen
