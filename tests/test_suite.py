@@ -125,6 +125,7 @@ def test_make_test_keeps_a_files_tests_on_one_worker_and_spreads_the_listed_ones
         "        f.write(f\"{__name__} {name} {os.environ['PYTEST_XDIST_WORKER']}\\n\")\n"
         "    time.sleep(0.3)\n"
     )
+
     def tests(count: int) -> str:
         return "".join(f"\n\ndef test_{i}():\n    _seen({i})\n" for i in range(count))
 
