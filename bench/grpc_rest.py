@@ -63,6 +63,14 @@ flags.DEFINE_integer(
     None,
     "Passed to the servers (default: serve's own); 1 is TF Serving's default.",
 )
+FIRST_REQUESTS = ("grpc_pixels", "rest_pixels", "rest_b64_png")
+flags.DEFINE_multi_enum(
+    "first_requests",
+    list(FIRST_REQUESTS),
+    FIRST_REQUESTS,
+    "The kinds of first request to time, each with and without warm-up (gRPC costs two "
+    "server starts, REST two more).",
+)
 FLAGS = flags.FLAGS
 
 
@@ -151,23 +159,28 @@ def _first_requests(base: Path, pixels: np.ndarray, png: bytes) -> dict:
     import requests
 
     result = {}
-    process, _, address = _serve(base)
-    try:
-        result["grpc_pixels"] = _first_grpc(address, pixels)
-    finally:
-        _stop(process)
-    process, url, _ = _serve(base)
-    try:
-        body = json.dumps({"instances": pixels.tolist()}).encode()
-        result["rest_pixels"] = _timed(
-            lambda: requests.post(url + ":predict", data=body, timeout=60)
-        )
-        image = json.dumps({"instances": [{"b64": base64.b64encode(png).decode()}]}).encode()
-        result["rest_b64_png"] = _timed(
-            lambda: requests.post(url + ":predict", data=image, timeout=60)
-        )
-    finally:
-        _stop(process)
+    if "grpc_pixels" in FLAGS.first_requests:
+        process, _, address = _serve(base)
+        try:
+            result["grpc_pixels"] = _first_grpc(address, pixels)
+        finally:
+            _stop(process)
+    rest = {
+        "rest_pixels": json.dumps({"instances": pixels.tolist()}).encode(),
+        "rest_b64_png": json.dumps(
+            {"instances": [{"b64": base64.b64encode(png).decode()}]}
+        ).encode(),
+    }
+    rest = {kind: body for kind, body in rest.items() if kind in FLAGS.first_requests}
+    if rest:
+        process, url, _ = _serve(base)
+        try:
+            for kind, body in rest.items():
+                result[kind] = _timed(
+                    lambda body=body: requests.post(url + ":predict", data=body, timeout=60)
+                )
+        finally:
+            _stop(process)
     return result
 
 

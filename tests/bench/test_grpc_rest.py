@@ -18,10 +18,11 @@ def test_a_tiny_run_loads_both_apis_and_swaps_a_version_without_a_failure(export
         "--seconds=1",
         "--rounds=1",
         "--clients=2",
+        "--first_requests=grpc_pixels",  # two server starts; all three kinds take four
         data_dir=data_dir,
     )
     for key in ("first_request", "first_request_without_warmup"):
-        assert set(report[key]) == {"grpc_pixels", "rest_pixels", "rest_b64_png"}, key
+        assert set(report[key]) == {"grpc_pixels"}, key
         for row in report[key].values():
             # of rounded milliseconds, hence the tolerance
             assert row["ratio"] == pytest.approx(row["first_ms"] / row["warm_median_ms"], rel=0.02)
