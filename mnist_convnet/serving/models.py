@@ -36,13 +36,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 from google.protobuf import text_format
-from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from mnist_convnet import contract, digit_finder, inference
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving import protocol, tensors, warmup
 from mnist_convnet.serving.batching import Batcher, BatcherClosed, BatchingOptions, QueueFull
+from mnist_convnet.serving.bundle import SavedModelBundle
 from mnist_convnet.serving.metrics import Metrics
 from mnist_convnet.serving.options import MAX_DECODES, MAX_IMAGES, WARMUP_ITERATIONS
 from mnist_convnet.serving.status import ServingError, busy, invalid, not_found
@@ -164,10 +164,11 @@ class Servable:
         max_images: int = MAX_IMAGES,
     ) -> None:
         self.name, self.version, self.path = name, version, path
-        self.loaded = inference.load_saved_model(path)
-        self.signature_defs = _signature_defs(path)
-        # The SignatureDefs that the loaded object can also run (all of ours): read once.
-        self.signatures = [n for n in self.signature_defs if n in self.loaded.signatures]
+        self.bundle = SavedModelBundle(inference.resolve_saved_model(path))
+        self.signature_defs = self.bundle.signature_defs
+        self.signatures = list(self.signature_defs)
+        if contract.SERVING_DEFAULT not in self.signatures:
+            raise UserError(f"SavedModel {path} has no {contract.SERVING_DEFAULT} signature")
         self.batching, self.decodes, self.metrics = batching, decodes, metrics
         self.max_images = max_images
         self._batchers: dict[str, Batcher] = {}
@@ -223,13 +224,11 @@ class Servable:
         return "rows", {name: _rows(value, floats=signature_name == contract.SERVING_FLOAT)}
 
     def _call(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        fn = self.loaded.signatures[signature_name]
         try:
-            outputs = fn(**{name: tf.constant(value) for name, value in inputs.items()})
+            return self.bundle.run(signature_name, inputs)
         except tf.errors.InvalidArgumentError as error:
             message = digit_finder.error_message(error)
             raise invalid(f"the model rejected the input: {message}") from None
-        return {name: tensor.numpy() for name, tensor in outputs.items()}
 
     def _batcher(self, signature_name: str) -> Batcher:
         """The signature's batcher, made on first use."""
@@ -283,7 +282,8 @@ class Servable:
         return len(requests)
 
     def close(self) -> None:
-        """Stops the batch threads after the rows they hold."""
+        """Stops the batch threads after the rows they hold. The session closes when the
+        last request holding this version lets go of it (as TF Serving's handles do)."""
         with self._lock:
             batchers, self._batchers = list(self._batchers.values()), {}
         for batcher in batchers:
@@ -332,13 +332,6 @@ def _images(value: np.ndarray, most: int) -> np.ndarray:
     if len(value) > most:
         raise invalid(f"at most {most} images per request (got {len(value)})")
     return value
-
-
-def _signature_defs(path: Path) -> dict:
-    """The SavedModel's SignatureDefs, read from saved_model.pb as TF Serving reads them."""
-    saved = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
-    defs = saved.meta_graphs[0].signature_def
-    return {name: defs[name] for name in sorted(defs) if not name.startswith("__")}
 
 
 def _return_freed_memory() -> None:

@@ -89,7 +89,7 @@ def test_a_serving_process_freezes_start_up_and_still_collects_what_it_unloads(e
         manager = rest_api.manager
         # A signature's graph is held in reference cycles: only a collection frees it, and
         # never if it was frozen (the loaded object itself goes by reference counting).
-        graph = weakref.ref(manager.servable("mnist").loaded.signatures["serving_default"].graph)
+        graph = weakref.ref(manager.servable("mnist").bundle.graph)
         shutil.copytree(exported, base / "2")
         manager.poll()  # latest:1: version 2 in, version 1 unloaded
         assert manager.servable("mnist").version == 2
