@@ -1,0 +1,48 @@
+"""serving/bundle.py: a version as TF Serving loads it, a session over its MetaGraph."""
+
+from __future__ import annotations
+
+import gc
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnist_convnet.errors import UserError
+from mnist_convnet.serving.bundle import SavedModelBundle
+
+
+def test_every_signature_answers_as_tf_saved_model_load_does(exported, test_digits):
+    bundle = SavedModelBundle(exported)
+    loaded = tf.saved_model.load(str(exported))
+    assert list(bundle.signature_defs) == sorted(loaded.signatures)  # no __saved_model_init_op
+    pixels = test_digits[0][:8]
+    ours = bundle.run("serving_default", {"pixels": pixels})
+    theirs = loaded.signatures["serving_default"](pixels=tf.constant(pixels))
+    assert set(ours) == set(theirs)
+    np.testing.assert_allclose(ours["probabilities"], theirs["probabilities"].numpy(), atol=1e-6)
+    np.testing.assert_array_equal(ours["classes"], theirs["classes"].numpy())
+    png = tf.io.encode_png(255 - test_digits[0][0][..., None]).numpy()
+    read = bundle.run("serving_images", {"images": np.array([png], dtype=object)})
+    expected = loaded.signatures["serving_images"](images=tf.constant([png]))
+    np.testing.assert_array_equal(read["classes"], expected["classes"].numpy())
+
+
+def test_a_version_keeps_few_python_objects_to_free(exported):
+    """Why a session (the module's docstring): tf.saved_model.load makes tens of thousands
+    of Python objects that only a GIL-holding collection frees; the session a few thousand."""
+    gc.collect()
+    before = len(gc.get_objects())
+    bundle = SavedModelBundle(exported)
+    made = len(gc.get_objects()) - before
+    assert bundle.signature_defs and made < 10_000, made
+
+
+def test_a_broken_version_is_one_clear_error(exported, tmp_path):
+    version = tmp_path / "1"
+    shutil.copytree(exported, version)
+    data = next((version / "variables").glob("variables.data-*"))
+    data.write_bytes(data.read_bytes()[:100])
+    with pytest.raises(UserError, match=r"cannot load SavedModel .*1"):
+        SavedModelBundle(version)
