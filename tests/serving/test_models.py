@@ -141,6 +141,11 @@ def test_a_new_version_is_served_within_seconds_with_no_failed_request(
     server.stop(grace=1)
     assert failures == []
     assert any(v == 2 for _, v in versions) and versions[-1][1] == 2
+    # Unloading finishes after the switch (its session closes, its graph is collected):
+    # under CI's load that has taken more than the second above, so wait for it, bounded.
+    deadline = time.monotonic() + 30
+    while manager.status("mnist")[-1][1] != "END" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert [(v, s) for v, s, _ in manager.status("mnist")] == [(2, "AVAILABLE"), (1, "END")]
     assert old.status_code == 404
     manager.close()
