@@ -63,16 +63,24 @@ def pixels_to_floats(pixels: tf.Tensor) -> tf.Tensor:
     return tf.cast(pixels, tf.float32) / 255.0
 
 
+# The finder does not depend on the model, so its two functions are traced once a process
+# (and once more inside the SavedModel save, whose trace cache is its own) and called by
+# every export's signatures: an export after the first in a process no longer rebuilds its
+# ~8,000 ops (docs/testing.md, "What an export costs"). autograph=False, as Keras's own
+# endpoints: the finder is written in tf ops, its loops in tf.while_loop and tf.cond.
+@tf.function(input_signature=[IMAGES], autograph=False)
 def find_digits(images: tf.Tensor) -> tf.Tensor:
     """Encoded images [B] -> uint8 [B, 28, 28]: each one's digit, found and MNIST-framed."""
     spec = tf.TensorSpec([digit_finder.SIZE, digit_finder.SIZE], tf.uint8)
     return tf.map_fn(digit_finder.find_digit, images, fn_output_signature=spec)
 
 
-def read_numbers(model: keras.Model, images: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Encoded images [B] -> the outputs of ``serving_number`` (see the module's doc)."""
+@tf.function(input_signature=[IMAGES], autograph=False)
+def find_numbers(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Encoded images [B] -> each one's digit crops uint8 [B, MAX_DIGITS, 28, 28], their
+    boxes int32 [B, MAX_DIGITS, 4] and how many there are, int32 [B]."""
     most, size = digit_finder.MAX_DIGITS, digit_finder.SIZE
-    crops, boxes, counts = tf.map_fn(
+    return tf.map_fn(
         digit_finder.find_number,
         images,
         fn_output_signature=(
@@ -81,6 +89,12 @@ def read_numbers(model: keras.Model, images: tf.Tensor) -> dict[str, tf.Tensor]:
             tf.TensorSpec([], tf.int32),
         ),
     )
+
+
+def read_numbers(model: keras.Model, images: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Encoded images [B] -> the outputs of ``serving_number`` (see the module's doc)."""
+    most = digit_finder.MAX_DIGITS
+    crops, boxes, counts = find_numbers(images)
     present = tf.sequence_mask(counts, most)
     found = tf.boolean_mask(crops, present)
     probabilities = tf.scatter_nd(

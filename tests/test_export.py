@@ -76,9 +76,17 @@ def test_export_loads_in_plain_tensorflow_with_same_probabilities(
 def test_second_export_is_the_next_version_and_leaves_no_temporaries(
     tmp_path, trained_like_model, first_export
 ):
+    from mnist_convnet import signatures
+
     base = _copy(first_export, tmp_path)
+    finder = (signatures.find_digits, signatures.find_numbers)
+    traced = [f.experimental_get_tracing_count() for f in finder]
     second = export.export_saved_model(trained_like_model, base)
     assert second.name == "2"
+    # The finder, the same for every model, was traced by the first export of this process
+    # (outside and inside the save: at least twice) and is only called by the second's.
+    assert min(traced) >= 2
+    assert [f.experimental_get_tracing_count() for f in finder] == traced
     assert sorted(p.name for p in base.iterdir()) == ["1", "2"]
     assert export.latest_version_dir(base) == second
 
