@@ -17,7 +17,9 @@ import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+from mnist_convnet.errors import exit_on_user_error
 
 SUBCOMMANDS = {
     "train": ("train", "train, evaluate and export a model"),
@@ -90,15 +92,32 @@ def main(argv: list[str] | None = None) -> None:
     if any(arg in HELP for arg in args):
         print(_help(name, module))  # flags only: no TensorFlow for a help text
         sys.exit(0)
-    if getattr(module, "LOADS_TENSORFLOW", True):
-        # The command imports TensorFlow where it runs (so that --help need not); load it
-        # here, where its start-up lines are silenced. predict decides for itself.
-        with loading_native():
-            import tensorflow as tf
-
-            # Listing the devices makes CUDA's probe run now (its E-line "failed call to
-            # cuInit" shows at any level but 3); logical devices are still configurable.
-            tf.config.list_physical_devices()
     from absl import app
 
-    app.run(module.main, argv=[f"mnist-convnet {name}", *args])
+    app.run(_checked_then_loaded(module), argv=[f"mnist-convnet {name}", *args])
+
+
+def _checked_then_loaded(module) -> Callable[[list[str]], None]:
+    """The command's ``main``, run by absl once the flags parse: first the command's own
+    ``check`` of them, if it has one, then TensorFlow. A mistyped flag or a bad value is
+    one error line in a fraction of a second, not after TensorFlow's seconds of start-up."""
+
+    def run(argv: list[str]) -> None:
+        check = getattr(module, "check", None)
+        if check is not None:
+            from absl import flags
+
+            with exit_on_user_error():
+                check(flags.FLAGS)
+        if getattr(module, "LOADS_TENSORFLOW", True):
+            # The command imports TensorFlow where it runs (so that --help need not); load
+            # it here, where its start-up lines are silenced. predict decides for itself.
+            with loading_native():
+                import tensorflow as tf
+
+                # Listing the devices makes CUDA's probe run now (its E-line "failed call
+                # to cuInit" shows at any level but 3); logical devices stay configurable.
+                tf.config.list_physical_devices()
+        module.main(argv)
+
+    return run

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
     from mnist_convnet import data, loop
+    from mnist_convnet.config import Config
 
 # distribute.STRATEGIES, named here so that --help needs no TensorFlow (a test keeps them
 # the same).
@@ -75,6 +76,17 @@ def _check_writable(folder: str) -> None:
         raise UserError(f"cannot write to {folder}: {error.strerror}") from None
 
 
+def check(flags_obj: flags.FlagValues) -> tuple[Config, str]:
+    """The run's Config and checkpoint folder, with the result folders found writable:
+    everything a mistyped command gets wrong, known without TensorFlow (commands/main.py
+    calls this before loading it; ``run`` calls it again for the Python API)."""
+    config = shared.config_from_flags(flags_obj)
+    checkpoint_dir = flags_obj.checkpoint_dir or shared.checkpoint_dir_for(flags_obj.export_dir)
+    for folder in (flags_obj.export_dir, checkpoint_dir):
+        _check_writable(folder)
+    return config, checkpoint_dir
+
+
 def run(
     flags_obj: flags.FlagValues,
     datasets_override: data.Datasets | None = None,
@@ -85,15 +97,12 @@ def run(
     ``datasets_override`` and ``strategy_override`` let tests and benchmarks pass data they
     already loaded and a strategy they already made.
     """
+    config, checkpoint_dir = check(flags_obj)
     from mnist_convnet import distribute, export, interrupt, loop  # TensorFlow: not for --help
 
     if flags_obj.logical_cpus:  # before anything starts TensorFlow's devices
         distribute.split_cpu(flags_obj.logical_cpus)
-    config = shared.config_from_flags(flags_obj)
     strategy = strategy_override or distribute.make_strategy(flags_obj.strategy)
-    checkpoint_dir = flags_obj.checkpoint_dir or shared.checkpoint_dir_for(flags_obj.export_dir)
-    for folder in (flags_obj.export_dir, checkpoint_dir):
-        _check_writable(folder)
     datasets = datasets_override or shared.load_datasets(flags_obj)
     log_dir = (
         str(Path(flags_obj.log_dir) / time.strftime("%Y%m%d-%H%M%S")) if flags_obj.log_dir else None

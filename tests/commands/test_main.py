@@ -78,3 +78,25 @@ def test_help_loads_no_tensorflow(name):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
     assert "flags:" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["train", "--epochs=0"], 2),  # a value Config refuses
+        (["train", "--no_such_flag=1"], 1),  # absl's usage error
+        (["train", "--export_dir=/proc/no/such/folder"], 2),  # a result it could not save
+    ],
+)
+def test_a_mistyped_command_is_refused_before_tensorflow_loads(args, code):
+    """One error line without TensorFlow's seconds of start-up (commands/main.py)."""
+    program = (
+        "import sys\n"
+        "from mnist_convnet.commands import main\n"
+        f"try:\n    main.main(['mnist-convnet', *{args!r}])\n"
+        "except SystemExit as end:\n    print(end.code)\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    result = run_python("-c", program)
+    assert result.stdout.split() == [str(code), "[]"], result.stderr
+    assert "Traceback" not in result.stderr
