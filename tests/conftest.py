@@ -131,13 +131,16 @@ def exported(short_run, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def reader_file(exported, tmp_path_factory) -> Path:
     """``reader.tflite`` of the short run's export (about 20 s to convert, once a run)."""
+    import tensorflow as tf
+
     from mnist_convnet import files, tflite
 
     path = _run_folder(tmp_path_factory) / "reader" / "reader.tflite"
     with _one_worker_at_a_time(path.parent.with_suffix(".lock")):
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            files.write_whole(path, tflite.convert_reader(exported))
+            reader = tflite.Reader(tf.saved_model.load(str(exported)))
+            files.write_whole(path, tflite.convert_reader(reader))
     return path
 
 
