@@ -84,7 +84,7 @@ class Reader(tf.Module):
         floats = tf.reshape(tf.cast(digits, tf.float32) / 255.0, [-1, 28, 28, 1])
         return self._classify(images=floats)["probabilities"]
 
-    @tf.function(input_signature=[FRAME, FRAME_SIZE])
+    @tf.function(input_signature=[FRAME, FRAME_SIZE], autograph=False)
     def read_digit(self, frame: tf.Tensor, size: tf.Tensor) -> dict[str, tf.Tensor]:
         grey, size = digit_finder.frame_grey(frame, size)
         digit, status = digit_finder.read_digit(grey, size)
@@ -98,7 +98,7 @@ class Reader(tf.Module):
             "status": tf.reshape(status, [1]),
         }
 
-    @tf.function(input_signature=[FRAME, FRAME_SIZE])
+    @tf.function(input_signature=[FRAME, FRAME_SIZE], autograph=False)
     def read_number(self, frame: tf.Tensor, size: tf.Tensor) -> dict[str, tf.Tensor]:
         grey, size = digit_finder.frame_grey(frame, size)
         digits, boxes, count, status = digit_finder.read_number(grey, size)
@@ -127,7 +127,10 @@ def convert_reader(reader: Reader, dynamic_range: bool = False) -> bytes:
         reader.read_digit.get_concrete_function(),
         reader.read_number.get_concrete_function(),
     ]
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, reader)
+    # The converter saves the functions to a SavedModel first; given the reader, the save
+    # would trace its two tf.functions again (TensorFlow retraces in a save). The loaded
+    # model holds every variable the traces use.
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, reader.loaded)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if dynamic_range:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
