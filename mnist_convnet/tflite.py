@@ -80,6 +80,10 @@ class Reader(tf.Module):
         self.loaded = loaded  # tracked, so the classifier's variables convert as constants
         self._classify = loaded.signatures["serving_float"]
 
+    @classmethod
+    def from_saved_model(cls, saved_model_dir: str | os.PathLike) -> Reader:
+        return cls(tf.saved_model.load(str(saved_model_dir)))
+
     def _probabilities(self, digits: tf.Tensor) -> tf.Tensor:
         floats = tf.reshape(tf.cast(digits, tf.float32) / 255.0, [-1, 28, 28, 1])
         return self._classify(images=floats)["probabilities"]
@@ -167,7 +171,7 @@ def write_all(
     reader = None
     for kind in kinds:
         if kind in READERS:
-            reader = reader or Reader(tf.saved_model.load(str(saved_model_dir)))
+            reader = reader or Reader.from_saved_model(saved_model_dir)
             content = convert_reader(reader, dynamic_range=kind != "reader")
         else:
             content = convert(saved_model_dir, kind, representative)

@@ -131,15 +131,13 @@ def exported(short_run, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def reader_file(exported, tmp_path_factory) -> Path:
     """``reader.tflite`` of the short run's export (about 20 s to convert, once a run)."""
-    import tensorflow as tf
-
     from mnist_convnet import files, tflite
 
     path = _run_folder(tmp_path_factory) / "reader" / "reader.tflite"
     with _one_worker_at_a_time(path.parent.with_suffix(".lock")):
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            reader = tflite.Reader(tf.saved_model.load(str(exported)))
+            reader = tflite.Reader.from_saved_model(exported)
             files.write_whole(path, tflite.convert_reader(reader))
     return path
 
