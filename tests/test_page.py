@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -254,13 +255,15 @@ def test_the_inside_panel_shows_the_backward_pass_and_follows_the_picked_label(s
 
 
 class _CountingPredicts:
-    """The server's WSGI app, counting the :predict requests it is sent."""
+    """The server's WSGI app, counting the :predict requests it is sent; a test may hold
+    back the answers to some paths (``slow``: path -> seconds), as a slow network would."""
 
     def __init__(self, app) -> None:
-        self.app, self.predicts = app, 0
+        self.app, self.predicts, self.slow = app, 0, {}
 
     def __call__(self, environ, start_response):
         self.predicts += environ["PATH_INFO"].endswith(":predict")
+        time.sleep(self.slow.get(environ["PATH_INFO"], 0))
         return self.app(environ, start_response)
 
 
@@ -291,7 +294,10 @@ def _read_file(driver, path: Path, timeout: float = 60) -> str:
         "const status = document.getElementById('status').textContent;"
         "return digit || (status && !status.startsWith('loading') ? status : null);"
     )
-    return WebDriverWait(driver, timeout).until(lambda d: d.execute_script(answer))
+    # Polled every 50 ms, not Selenium's 500: a read takes tens of milliseconds.
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+        lambda d: d.execute_script(answer)
+    )
 
 
 def test_the_device_reads_photos_as_the_server_does_without_a_request(
@@ -326,6 +332,34 @@ def test_the_device_reads_photos_as_the_server_does_without_a_request(
     artifacts = Path(os.environ.get("TEST_ARTIFACTS_DIR", REPO / "test-artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(artifacts / "on_this_device.png"))
+
+
+def test_reads_that_arrive_while_the_device_loads_share_one_load(
+    device_site, browser, test_digits, tmp_path
+):
+    """Ticking "on this device" with a photo shown starts the load and a read; a photo
+    chosen before the load ends must wait for that same load, not start a second one
+    (LiteRT.js refuses a second ``loadLiteRt``) and hang the page on an empty status."""
+    from selenium.webdriver.common.by import By
+
+    from mnist_convnet.testing import captures
+
+    url, app = device_site
+    pixels, labels = test_digits
+    rng = np.random.default_rng(9)
+    paths = []
+    for i in (0, 1):
+        encoded, suffix = captures.render("clean", rng, [pixels[i]])
+        paths.append(tmp_path / f"digit_{i}{suffix}")
+        paths[-1].write_bytes(encoded)
+    browser.get(url + "/")
+    assert _read_file(browser, paths[0]) == str(labels[0])
+    app.slow["/reader.tflite"] = 3.0
+    try:
+        browser.find_element(By.ID, "device").click()  # a load starts, held back 3 s
+        assert _read_file(browser, paths[1], timeout=30) == str(labels[1])
+    finally:
+        app.slow.clear()
 
 
 def test_the_device_reads_a_drawing_and_refuses_a_blank_page(device_site, browser, tmp_path):
