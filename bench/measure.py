@@ -118,7 +118,8 @@ def measure_inference(datasets: data.Datasets, epochs: int, seed: int) -> dict:
     del epochs, seed
     images, _ = data.as_numpy(datasets.test, max(BATCHES))
     version_dir = inference.resolve_saved_model(flags.FLAGS.model_dir)
-    signature = inference.load_saved_model(version_dir).signatures["serving_float"]
+    loaded = inference.load_saved_model(version_dir)
+    signature = loaded.signatures["serving_float"]
     throughput = {}
     for batch in BATCHES:
         x = tf.constant(images[:batch])
@@ -135,9 +136,10 @@ def measure_inference(datasets: data.Datasets, epochs: int, seed: int) -> dict:
     lite_rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         representative, _ = data.as_numpy(datasets.train, 200)
+        classifier = tflite.save_classifier(loaded, Path(tmp) / "serving_float")
         for kind in ("float32", "int8"):
             path = Path(tmp) / f"{kind}.tflite"
-            path.write_bytes(tflite.convert(version_dir, kind, representative))
+            path.write_bytes(tflite.convert(classifier, kind, representative))
             latency = lite.LiteModel(path).latency_ms(images[0], runs=flags.FLAGS.lite_runs)
             lite_rows[kind] = {k: round(v, 4) for k, v in latency.items()}
             lite_rows[kind]["bytes"] = path.stat().st_size

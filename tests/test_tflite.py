@@ -15,7 +15,8 @@ from mnist_convnet.testing import captures
 @pytest.fixture(scope="module")
 def lite_files(exported, mnist):
     representative, _ = data.as_numpy(mnist.train, 200)
-    return tflite.write_all(exported, representative, tflite.output_dir(exported), tflite.KINDS)
+    loaded = tf.saved_model.load(str(exported))
+    return tflite.write_all(loaded, representative, tflite.output_dir(exported), tflite.KINDS)
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,15 @@ def test_files_are_written_beside_the_base_folder(exported, lite_files):
     assert not list(lite_files["float32"].parent.glob("*.partial"))
     # Quantised weights are int8: about a quarter of the float model.
     assert lite_files["int8"].stat().st_size < 0.5 * lite_files["float32"].stat().st_size
+
+
+def test_each_classifier_keeps_the_saved_models_signature(lite_files):
+    """A phone app asks for ``serving_float`` by name, whatever the conversion's route."""
+    for kind, path in lite_files.items():
+        signatures = lite.LiteModel(path).interpreter.get_signature_list()
+        assert signatures == {
+            "serving_float": {"inputs": ["images"], "outputs": ["classes", "probabilities"]}
+        }, kind
 
 
 def test_float32_agrees_with_the_saved_model(exported, lite_files, sample):

@@ -70,9 +70,11 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
     images, labels = data.as_numpy(datasets.test, flags_obj.test_images)
     uint8 = np.round(images * 255).astype(np.uint8)
 
+    loaded = inference.load_saved_model(saved_model)  # once, for every file and the baseline
+    classify = inference.saved_model_classifier(loaded, saved_model)
     out_dir = tflite.output_dir(saved_model)
-    paths = tflite.write_all(saved_model, representative, out_dir)
-    baseline = evaluation.scores(labels, inference.load_classifier(saved_model)(images))
+    paths = tflite.write_all(loaded, representative, out_dir)
+    baseline = evaluation.scores(labels, classify(images))
     rows = [{"file": str(saved_model), "kind": "saved_model", "accuracy": baseline["accuracy"]}]
     for kind, path in paths.items():
         row = {"file": str(path), "kind": kind, "bytes": path.stat().st_size}
