@@ -28,6 +28,8 @@ error (HTTP 400 from TF Serving), raised before the image is decoded.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import tensorflow as tf
 
@@ -64,10 +66,10 @@ def pixels_to_floats(pixels: tf.Tensor) -> tf.Tensor:
 
 
 # The finder does not depend on the model, so its two functions are traced once a process
-# (and once more inside the SavedModel save, whose trace cache is its own) and called by
-# every export's signatures: an export after the first in a process no longer rebuilds its
-# ~8,000 ops (docs/testing.md, "What an export costs"). autograph=False, as Keras's own
-# endpoints: the finder is written in tf ops, its loops in tf.while_loop and tf.cond.
+# (``traced`` below) and called by every export's signatures: no export rebuilds its ~8,000
+# ops twice, and an export after the first in a process not at all (docs/testing.md, "What
+# an export costs"). autograph=False, as Keras's own endpoints: the finder is written in
+# tf ops, its loops in tf.while_loop and tf.cond.
 @tf.function(input_signature=[IMAGES], autograph=False)
 def find_digits(images: tf.Tensor) -> tf.Tensor:
     """Encoded images [B] -> uint8 [B, 28, 28]: each one's digit, found and MNIST-framed."""
@@ -91,10 +93,18 @@ def find_numbers(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     )
 
 
+@functools.cache
+def traced(finder: tf.types.experimental.PolymorphicFunction):
+    """``finder``'s one trace, made once a process. Called as a concrete function, it is
+    not traced again inside the SavedModel save, as the tf.function would be: the save's
+    trace cache keys on its variable policy, and the finder holds no variables."""
+    return finder.get_concrete_function()
+
+
 def read_numbers(model: keras.Model, images: tf.Tensor) -> dict[str, tf.Tensor]:
     """Encoded images [B] -> the outputs of ``serving_number`` (see the module's doc)."""
     most = digit_finder.MAX_DIGITS
-    crops, boxes, counts = find_numbers(images)
+    crops, boxes, counts = traced(find_numbers)(images)
     present = tf.sequence_mask(counts, most)
     found = tf.boolean_mask(crops, present)
     probabilities = tf.scatter_nd(
@@ -129,7 +139,7 @@ def build_archive(model: keras.Model) -> keras.export.ExportArchive:
     )
 
     def read_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
-        digits = find_digits(images)
+        digits = traced(find_digits)(images)
         return {**predict(pixels_to_floats(digits)), "image": digits}
 
     archive.add_endpoint(name="serving_images", fn=read_images, input_signature=[IMAGES])
