@@ -10,11 +10,12 @@ serving signature, without training again.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from absl import app, flags
 
 from mnist_convnet.commands import flags as shared
-from mnist_convnet.errors import exit_on_user_error
+from mnist_convnet.errors import UserError, exit_on_user_error
 
 flags.DEFINE_string("export_dir", shared.DEFAULT_EXPORT_DIR, "SavedModel base folder.")
 flags.DEFINE_string(
@@ -25,14 +26,24 @@ flags.DEFINE_string(
 )
 
 
+def check(flags_obj: flags.FlagValues) -> str:
+    """The checkpoint folder, found to hold checkpoints: known without TensorFlow
+    (commands/main.py calls this before loading it). ``checkpoint`` is the state file
+    naming the latest one, written by every save (what ``tf.train.latest_checkpoint`` reads).
+    """
+    checkpoint_dir = flags_obj.checkpoint_dir or shared.checkpoint_dir_for(flags_obj.export_dir)
+    if not (Path(checkpoint_dir) / "checkpoint").is_file():
+        raise UserError(f"no checkpoint found in {checkpoint_dir}")
+    return checkpoint_dir
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     with exit_on_user_error():
-        export_dir = flags.FLAGS.export_dir
-        checkpoint_dir = flags.FLAGS.checkpoint_dir or shared.checkpoint_dir_for(export_dir)
+        checkpoint_dir = check(flags.FLAGS)
         from mnist_convnet import checkpoints, export  # TensorFlow: not for --help
 
         model = checkpoints.restore_model(checkpoint_dir)
-        version_dir = export.export_saved_model(model, export_dir)
+        version_dir = export.export_saved_model(model, flags.FLAGS.export_dir)
     print(json.dumps({"export_dir": str(version_dir)}), flush=True)

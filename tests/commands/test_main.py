@@ -86,6 +86,7 @@ def test_help_loads_no_tensorflow(name):
         (["train", "--epochs=0"], 2),  # a value Config refuses
         (["train", "--no_such_flag=1"], 1),  # absl's usage error
         (["train", "--export_dir=/proc/no/such/folder"], 2),  # a result it could not save
+        (["export", "--export_dir=/proc/no/such/folder"], 2),  # no checkpoints to export
     ],
 )
 def test_a_mistyped_command_is_refused_before_tensorflow_loads(args, code):
