@@ -67,9 +67,9 @@ def pixels_to_floats(pixels: tf.Tensor) -> tf.Tensor:
 
 # The finder does not depend on the model, so its two functions are traced once a process
 # (``traced`` below) and called by every export's signatures: no export rebuilds its ~8,000
-# ops twice, and an export after the first in a process not at all (docs/testing.md, "What
-# an export costs"). autograph=False, as Keras's own endpoints: the finder is written in
-# tf ops, its loops in tf.while_loop and tf.cond.
+# ops twice, and an export after the first in a process not at all
+# (docs/testing.md, "What an export costs"). autograph=False, as Keras's own endpoints:
+# the finder is written in tf ops, its loops in tf.while_loop and tf.cond.
 @tf.function(input_signature=[IMAGES], autograph=False)
 def find_digits(images: tf.Tensor) -> tf.Tensor:
     """Encoded images [B] -> uint8 [B, 28, 28]: each one's digit, found and MNIST-framed."""
