@@ -100,7 +100,7 @@ class Reader(tf.Module):
 
     def __init__(self, loaded) -> None:
         super().__init__()
-        self.loaded = loaded  # tracked, so the classifier's variables convert as constants
+        self.loaded = loaded  # its variables go to the converter (convert_reader)
         self._classify = loaded.signatures["serving_float"]
 
     @classmethod
