@@ -31,7 +31,7 @@ def check(flags_obj: flags.FlagValues) -> str:
     (commands/main.py calls this before loading it). ``checkpoint`` is the state file
     naming the latest one, written by every save (what ``tf.train.latest_checkpoint`` reads).
     """
-    checkpoint_dir = flags_obj.checkpoint_dir or shared.checkpoint_dir_for(flags_obj.export_dir)
+    checkpoint_dir = shared.run_checkpoint_dir(flags_obj)
     if not (Path(checkpoint_dir) / "checkpoint").is_file():
         raise UserError(f"no checkpoint found in {checkpoint_dir}")
     return checkpoint_dir

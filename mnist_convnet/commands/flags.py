@@ -120,3 +120,9 @@ def checkpoint_dir_for(export_dir: str) -> str:
     ``saved_models/mnist_convnet`` -> ``saved_models/checkpoints/mnist_convnet``."""
     path = Path(export_dir)
     return str(path.parent / "checkpoints" / path.name)
+
+
+def run_checkpoint_dir(flags_obj: flags.FlagValues) -> str:
+    """The run's checkpoint folder: ``--checkpoint_dir``, else ``checkpoint_dir_for`` its
+    ``--export_dir`` — one derivation, so ``export`` finds what ``train`` wrote."""
+    return flags_obj.checkpoint_dir or checkpoint_dir_for(flags_obj.export_dir)

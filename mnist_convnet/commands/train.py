@@ -81,7 +81,7 @@ def check(flags_obj: flags.FlagValues) -> tuple[Config, str]:
     everything a mistyped command gets wrong, known without TensorFlow (commands/main.py
     calls this before loading it; ``run`` calls it again for the Python API)."""
     config = shared.config_from_flags(flags_obj)
-    checkpoint_dir = flags_obj.checkpoint_dir or shared.checkpoint_dir_for(flags_obj.export_dir)
+    checkpoint_dir = shared.run_checkpoint_dir(flags_obj)
     for folder in (flags_obj.export_dir, checkpoint_dir):
         _check_writable(folder)
     return config, checkpoint_dir
