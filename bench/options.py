@@ -87,9 +87,7 @@ def _uncached(datasets):
 
     from mnist_convnet import data
 
-    builder = tfds.builder("mnist")
-    splits = builder.as_dataset(split=list(data.SPLITS.values()), as_supervised=True)
-    train, validation, test = (ds.map(data.scale, num_parallel_calls=-1) for ds in splits)
+    train, validation, test = data.scaled_splits(tfds.builder("mnist"))
     return dataclasses.replace(datasets, train=train, validation=validation, test=test)
 
 
