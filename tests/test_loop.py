@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import types
 
 import keras
 import numpy as np
@@ -318,26 +319,29 @@ def test_xla_with_max_pooling_asks_for_nondeterministic_ops(mnist):
         loop.train_and_evaluate(Config(jit_compile=True, verbose=False), mnist)
 
 
-def test_on_steps_sees_each_call_with_the_clock_stopped(mnist):
+def test_on_steps_sees_each_call_with_the_clock_stopped(mnist, monkeypatch):
     """After every call of 3 steps (epochs of 7: calls end at steps 3, 6, 7), ``on_steps``
-    gets the epochs done and the training seconds so far; the 1.5 s it sleeps each time
-    are not counted. (The first call alone can take 15 s under load: tracing, the shuffle
-    buffer filling.)"""
+    gets the epochs done and the training seconds so far; the time it takes is not
+    counted. It takes 100 s each time, on the loop's clock (``time.perf_counter`` moved
+    on, not slept: the test asserts the same without waiting for it)."""
     seen = []
+    offset = [0.0]
+    monkeypatch.setattr(
+        loop, "time", types.SimpleNamespace(perf_counter=lambda: time.perf_counter() + offset[0])
+    )
 
     def on_steps(epochs, seconds, model):
         seen.append((epochs, seconds))
-        time.sleep(1.5)
+        offset[0] += 100.0
 
     config = Config(epochs=2, max_steps_per_epoch=7, steps_per_call=3, verbose=False)
     result = loop.train_and_evaluate(config, mnist, on_steps=on_steps)
     epochs, seconds = zip(*seen)
     assert epochs == pytest.approx([3 / 7, 6 / 7, 1, 1 + 3 / 7, 1 + 6 / 7, 2])
-    # Between two calls of one epoch the clock moved by one call, not by a sleep. (Across
-    # epochs it also counts letting the old data iterator go and the next shuffle buffer
-    # filling, seconds under load: on the clock, as they always were.)
-    for earlier, later in [(0, 1), (1, 2), (3, 4), (4, 5)]:
-        assert seconds[later] - seconds[earlier] < 1.5
-    # Five sleeps of 1.5 s follow the first call: counted, they would add 7.5 s.
-    assert seconds[-1] <= result.train_seconds < seconds[0] + 7.5
+    # Between two calls the clock moved by one call (and across epochs, by the next
+    # shuffle buffer filling), never by on_steps' 100 s.
+    for earlier, later in zip(range(5), range(1, 6)):
+        assert 0 < seconds[later] - seconds[earlier] < 100
+    # Six calls of on_steps took 600 s: counted, any one of them would show here.
+    assert seconds[-1] <= result.train_seconds < seconds[0] + 100
     assert sum(r["epoch_seconds"] for r in result.history) == pytest.approx(result.train_seconds)
