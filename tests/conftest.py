@@ -1,4 +1,4 @@
-"""Shared fixtures: MNIST prepared once per run from the offline copy, and no network.
+"""Shared fixtures: MNIST prepared once from the offline copy, and no network.
 
 Tests never download: the official files come from ``$MNIST_MANUAL_DIR`` or, failing
 that, ``../shared/datasets/mnist`` beside the checkout. Any attempt to open a socket to a
@@ -73,11 +73,18 @@ def _one_worker_at_a_time(lock_file: Path) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory, manual_dir) -> Path:
-    """A tfds data dir with MNIST prepared from the manual dir (about 30 s, once a run)."""
+def data_dir(request, tmp_path_factory, manual_dir) -> Path:
+    """A tfds data dir with MNIST prepared from the manual dir (about 13 s), kept in
+    pytest's cache folder, so that only the first run of a checkout prepares it (as tfds
+    keeps ``~/tensorflow_datasets``); with ``-p no:cacheprovider``, once a run.
+
+    A prepared dataset is never half-written: tfds prepares into ``incomplete.*`` and
+    renames. test_data.py still prepares from the files into folders of its own.
+    """
     from mnist_convnet import data
 
-    folder = _run_folder(tmp_path_factory) / "tfds"
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir("tfds") if cache else _run_folder(tmp_path_factory) / "tfds"
     with _one_worker_at_a_time(folder.with_suffix(".lock")):
         data.load(str(folder), str(manual_dir))
     return folder
