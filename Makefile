@@ -34,7 +34,7 @@ export MNIST_MANUAL_DIR
 help:
 	@echo "make train   train (the recipe's 15 epochs), evaluate on the test split, export a SavedModel"
 	@echo "make test    run the whole test suite (pytest, one worker per core)"
-	@echo "make test-fast   the suite without the slow tests (under 3 minutes)"
+	@echo "make test-fast   the suite without the slow tests (under 3 minutes, a worker per core)"
 	@echo "make lint    ruff check + ruff format --check (CI runs it first); make format fixes"
 	@echo "make bench   our loop vs keras model.fit, side by side, JSON in bench/results.json"
 	@echo "make bench-time-to-accuracy  seconds to 99% test accuracy: fit, our loop, --recipe=fast"
@@ -72,9 +72,10 @@ train: install
 test: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist=loadscope $(PYTEST_FLAGS)
 
-# Every module on small fixtures, in one process: the inner loop while changing code.
+# Every module on small fixtures, a worker per core as `make test`: the inner loop while
+# changing code (TEST_WORKERS=0: one process, for pdb).
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_FLAGS)
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist=loadscope $(PYTEST_FLAGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -6,12 +6,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from mnist_convnet.testing import captures
 from tests.helpers import run_python
-
-pytestmark = pytest.mark.slow  # the reader's conversion (reader_file), shared with its tests
 
 
 def test_each_image_is_timed_once_after_a_warm_up_round(reader_file, test_digits, tmp_path):

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.helpers import run_bench
-
-# A process per measurement, each starting TensorFlow (and MNIST, or a server): ~20-50 s.
-pytestmark = pytest.mark.slow
 
 
 def test_a_tiny_run_of_hey_against_make_serves_server(exported, data_dir):
