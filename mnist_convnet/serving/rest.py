@@ -101,6 +101,19 @@ class Deferred:
     finish: Callable[[Future], Reply]
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _version(text: str | None) -> int | None:
+    """A path's version as TF Serving reads it: ASCII digits that fit its int64 field
+    (``str.isdigit`` also takes "²" and "١", which ``int`` refuses or reads as 1)."""
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) > _INT64_MAX:
+        raise invalid(f"version must be a number from 0 to {_INT64_MAX}, got {text!r}")
+    return int(text)
+
+
 def route(method: str, path: str, metrics_path: str | None = None) -> Route:
     """The one reading of a request line; 404/405 for what it cannot be."""
     if path in ("/", "/index.html"):
@@ -115,14 +128,11 @@ def route(method: str, path: str, metrics_path: str | None = None) -> Route:
         match = _MODEL_PATH.match(path)
         if not match:
             raise not_found(f"no such endpoint: {path}")
-        version = match["version"]
-        if version is not None and not version.isdigit():
-            raise invalid(f"version must be a number, got {version!r}")
         found = Route(
             _VERBS[match["verb"]],
             path,
             match["name"],
-            int(version) if version is not None else None,
+            _version(match["version"]),
             match["label"],
         )
     wanted = "POST" if found.kind in _POSTS else "GET"

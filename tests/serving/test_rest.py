@@ -15,6 +15,7 @@ from PIL import Image
 
 from mnist_convnet.serving import rest
 from mnist_convnet.serving.batching import BatchingOptions
+from mnist_convnet.serving.status import ServingError
 from mnist_convnet.testing.memory import tree_rss_kb
 from mnist_convnet.testing.servers import serve_in_thread
 from tests.helpers import serve_process
@@ -219,6 +220,23 @@ def test_oversize_body_unknown_model_version_and_method(server):
     wrong = requests.get(server + ":predict", timeout=30)
     assert wrong.status_code == 405 and wrong.headers["Allow"] == "POST"
     assert requests.post(server, timeout=30).status_code == 405
+
+
+@pytest.mark.parametrize(
+    "version",
+    ["99999999999999999999999", "9223372036854775808", "²", "١", "-1", "1.0", "0x1"],
+)
+def test_a_version_that_is_not_an_int64_is_400_never_a_5xx(version):
+    """TF Serving reads `/versions/(\\d+)` into an int64; anything else is the client's error
+    (a 24-digit number once reached the ModelSpec and raised: a 500)."""
+    with pytest.raises(ServingError) as refused:
+        rest.route("POST", f"/v1/models/mnist/versions/{version}:predict")
+    assert refused.value.status == 400 and "version must be" in str(refused.value)
+
+
+def test_the_largest_int64_version_is_routed():
+    found = rest.route("GET", "/v1/models/mnist/versions/9223372036854775807")
+    assert (found.kind, found.model, found.version) == ("status", "mnist", 2**63 - 1)
 
 
 # --- under load: dynamic batching, the waitress server, slow and vanishing clients ------

@@ -145,6 +145,23 @@ def test_arbitrary_paths_and_methods(server, path, method):
     _check(requests.request(method, server + "/" + path.lstrip("/"), data=b"{}", timeout=60))
 
 
+@FUZZ
+@given(
+    kind=st.sampled_from(["versions", "labels"]),
+    text=st.integers(-(2**80), 2**80).map(str)  # past int64: once a 500
+    | st.text(  # other scripts' digits ("²", "١") and anything else a path segment holds
+        st.characters(exclude_categories=("Cs", "Cc"), exclude_characters="?#/%:"),
+        min_size=1,
+        max_size=12,
+    ),
+    verb=st.sampled_from([":predict", "/metadata", ""]),
+)
+def test_arbitrary_versions_and_labels(server, kind, text, verb):
+    path = f"/v1/models/mnist/{kind}/{text}{verb}"
+    method = "POST" if verb == ":predict" else "GET"
+    _check(requests.request(method, server + path, data=b'{"instances": [0]}', timeout=60))
+
+
 def test_still_serving_after_the_fuzzing(server, test_digits):
     pixels, labels = test_digits
     answer = requests.post(
