@@ -27,12 +27,22 @@ _FIELDS = {
     np.dtype(np.bool_): (types_pb2.DT_BOOL, "bool_val"),
 }
 
+# Types that name a handle inside a running TensorFlow, not values a request can carry:
+# make_ndarray has no NumPy type for them (a KeyError, not a ValueError).
+_HANDLES = frozenset(
+    types_pb2.DataType.Value(name)
+    for name in ("DT_RESOURCE", "DT_VARIANT", "DT_RESOURCE_REF", "DT_VARIANT_REF")
+)
+
 
 def to_array(proto: tensor_pb2.TensorProto, max_elements: int) -> np.ndarray:
     """A request's tensor as an array; an impossible or oversized one is INVALID_ARGUMENT."""
     dims = [d.size for d in proto.tensor_shape.dim]
     if proto.tensor_shape.unknown_rank or any(d < 0 for d in dims):
         raise invalid("an input tensor must have a known shape (tensor_shape.dim sizes)")
+    if proto.dtype in _HANDLES:
+        name = types_pb2.DataType.Name(proto.dtype)
+        raise invalid(f"an input tensor cannot be a {name}: it is a handle, not values")
     elements = math.prod(dims)
     if elements > max_elements:
         raise invalid(f"an input tensor has {elements} elements; at most {max_elements}")

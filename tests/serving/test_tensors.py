@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
 from mnist_convnet.serving import tensors
 from mnist_convnet.serving.status import ServingError
@@ -39,3 +40,16 @@ def test_a_tensor_promising_more_than_allowed_is_refused_before_allocation():
     with pytest.raises(ServingError, match="known shape"):
         tensors.to_array(unknown, max_elements=10)
     np.testing.assert_array_equal(tensors.to_array(tf.make_tensor_proto([1, 2]), 10), [1, 2])
+
+
+@pytest.mark.parametrize("dtype", sorted(types_pb2.DataType.values()))
+@pytest.mark.parametrize("values", [{}, {"tensor_content": b"\x01" * 3}, {"int_val": [1]}])
+def test_a_tensor_of_any_dtype_is_an_array_or_invalid_argument(dtype, values):
+    """A client can put any DataType in a request (DT_RESOURCE and DT_VARIANT once raised
+    KeyError inside make_ndarray: an INTERNAL answer)."""
+    shape = tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)])
+    proto = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=shape, **values)
+    try:
+        assert isinstance(tensors.to_array(proto, 10), np.ndarray)
+    except ServingError as error:
+        assert error.code == "INVALID_ARGUMENT" and "input tensor" in str(error)
