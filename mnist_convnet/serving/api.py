@@ -60,6 +60,8 @@ def start_predict(
 ) -> tuple[Future, Callable[[dict], predict_pb2.PredictResponse]]:
     """``predict`` in two halves, for a caller that awaits the model (gRPC's event loop):
     the request checked and submitted (its future), and outputs -> the response."""
+    if not request.HasField("model_spec"):
+        raise invalid("Missing ModelSpec")
     servable = find(manager, request.model_spec)
     signature_name = request.model_spec.signature_name or contract.SERVING_DEFAULT
     inputs = {
@@ -93,6 +95,8 @@ def metadata(
     """PredictionService.GetModelMetadata: the SignatureDefMap, packed in an Any."""
     if not request.HasField("model_spec"):
         raise invalid("Missing ModelSpec")
+    if not request.metadata_field:
+        raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
     for field in request.metadata_field:
         if field != SIGNATURE_DEF:
             raise invalid(f"MetadataField {field} is not supported")
