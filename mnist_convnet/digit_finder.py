@@ -8,7 +8,8 @@ every op below has a builtin TF Lite kernel, and a test converts the finder with
 centred by mass in 28x28; a user's capture is anything else. The steps:
 
     header      width x height read from the PNG/JPEG/GIF/BMP header; refused above
-                MAX_PIXELS *before* decoding (a 1 MB PNG can hold 400 million pixels)
+                MAX_PIXELS *before* decoding (a 1 MB PNG can hold 400 million pixels);
+                a GIF's frames summed as well (its decoder expands every one)
     decode      first frame; a large JPEG decoded at 1/2-1/8 scale by libjpeg
                 (SavedModel only: TF Lite has no decoders, a phone app decodes)
     grey        luminance; transparent pixels composited onto a backdrop that contrasts
@@ -319,6 +320,65 @@ def image_size(encoded: tf.Tensor) -> tf.Tensor:
     return tf.case(branches, default=lambda: tf.constant([-1, -1], tf.int64), exclusive=True)
 
 
+def gif_frame_pixels(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """int64: the pixels of every frame of a GIF, summed over its image descriptors.
+
+    The GIF decoder expands every frame before it returns the first (giflib's
+    ``DGifSlurp``), so an animation of many large frames costs them all: the header's
+    logical screen says nothing of how many there are, nor of a frame larger than the
+    screen. The file is walked block by block, as the GIF89a spec lays it out: after the
+    screen descriptor (and its colour table), extensions (``0x21``, label, sub-blocks)
+    and images (``0x2C``, a 9-byte descriptor with the frame's width and height, a local
+    colour table, the LZW code size, sub-blocks) until the trailer (``0x3B``) or anything
+    else. Sub-blocks are skipped by their length bytes: every encoder writes them 255
+    bytes long, so a walk takes about one step per 255 bytes (~20 us a step). A file cut
+    into tiny sub-blocks would make it one step per two bytes, so the walk stops after
+    ``GIF_STEPS`` steps plus one per 128 bytes, and returns whether it reached the end.
+    Returns ``(pixels, finished)``.
+    """
+    length = tf.cast(tf.strings.length(encoded), tf.int64)
+    padded = tf.strings.join([encoded, tf.constant(b"\0" * 16)])
+    table = lambda packed: tf.where(  # a colour table's bytes, from a packed-fields byte
+        tf.bitwise.bitwise_and(packed, 0x80) > 0,
+        3 * tf.bitwise.left_shift(tf.constant(2, tf.int64), tf.bitwise.bitwise_and(packed, 7)),
+        tf.constant(0, tf.int64),
+    )
+
+    def step(at, in_blocks, pixels):
+        window = tf.cast(tf.io.decode_raw(tf.strings.substr(padded, at, 10), tf.uint8), tf.int64)
+        here = window[0]
+        image = tf.logical_and(tf.logical_not(in_blocks), tf.equal(here, 0x2C))
+        extension = tf.logical_and(tf.logical_not(in_blocks), tf.equal(here, 0x21))
+        frame = (window[5] + 256 * window[6]) * (window[7] + 256 * window[8])
+        after_image = at + 11 + table(window[9])  # descriptor, table, LZW code size
+        ends = tf.logical_not(tf.logical_or(in_blocks, tf.logical_or(image, extension)))
+        at = tf.where(in_blocks, at + here + 1, tf.where(image, after_image, at + 2))
+        return (
+            tf.where(ends, length, at),  # the trailer, or not a block: the walk ends
+            tf.logical_or(tf.logical_and(in_blocks, here > 0), tf.logical_or(image, extension)),
+            pixels + tf.where(image, frame, tf.constant(0, tf.int64)),
+        )
+
+    start = 13 + table(
+        _uint(padded, 10, 1, True)
+    )  # header, logical screen descriptor, global colour table
+    at, _, pixels = tf.while_loop(
+        lambda at, in_blocks, pixels: at < length,
+        step,
+        (start, tf.constant(False), tf.constant(0, tf.int64)),
+        maximum_iterations=gif_steps(tf.strings.length(encoded)),
+    )
+    return pixels, at >= length
+
+
+GIF_STEPS = 1024  # blocks any GIF may have, plus one per 128 bytes (255-byte sub-blocks: 1/255)
+
+
+def gif_steps(length: tf.Tensor) -> tf.Tensor:
+    """The walk's budget for a GIF of ``length`` bytes (int32)."""
+    return GIF_STEPS + length // 128
+
+
 def check_header(size: tf.Tensor) -> tf.Operation:
     """Refuses, before any decoding, what is not a known format or is too many pixels."""
     known = _require(
@@ -407,8 +467,25 @@ def decode_grey(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
     with tf.control_dependencies([check_header(size)]):
         jpeg = tf.equal(tf.strings.substr(encoded, 0, 2), b"\xff\xd8")
+        gif = tf.equal(tf.strings.substr(encoded, 0, 4), b"GIF8")
+        frames = tf.cond(gif, lambda: check_gif_frames(encoded), tf.no_op)
+    with tf.control_dependencies([frames]):
         grey = tf.cond(jpeg, lambda: _jpeg_grey(encoded, size), any_grey)
     return grey, size
+
+
+def check_gif_frames(encoded: tf.Tensor) -> tf.Operation:
+    """Refuses, before decoding, a GIF whose frames hold more than MAX_PIXELS in all."""
+    pixels, finished = gif_frame_pixels(encoded)
+    blocks = tf.strings.format(
+        "GIF has more than {} blocks (frames, or sub-blocks under 128 bytes): too many to read",
+        gif_steps(tf.strings.length(encoded)),
+    )
+    message = tf.strings.format(
+        "GIF frames hold {} pixels in all; at most {} are accepted", (pixels, MAX_PIXELS)
+    )
+    with tf.control_dependencies([_require(finished, blocks)]):
+        return _require(pixels <= MAX_PIXELS, message)
 
 
 def frame_grey(frame: tf.Tensor, size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
