@@ -39,14 +39,15 @@ EXIF_ORIENTATION = 0x0112
 
 
 def expand(paths: list[str]) -> list[Path]:
-    """Files as given; folders replaced by the image files inside them, sorted."""
+    """Files as given; folders replaced by the image files inside them, sorted. A folder
+    with none stays itself, so that reading it says so instead of printing nothing."""
     found: list[Path] = []
     for name in paths:
         path = Path(name)
-        if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            found.append(path)
+        images = path.is_dir() and sorted(
+            p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        found += images or [path]
     return found
 
 
@@ -106,7 +107,8 @@ def opened(path: str | os.PathLike) -> Iterator[tuple[bytes, Image.Image]]:
     except FileNotFoundError:
         raise ImageError("no such file") from None
     except IsADirectoryError:
-        raise ImageError("is a folder") from None
+        kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise ImageError(f"a folder with no image files in it ({kinds})") from None
     except UnidentifiedImageError:
         raise ImageError(
             "not an image file Pillow can read (PNG, JPEG, GIF, BMP, TIFF, ...)"

@@ -21,6 +21,16 @@ def test_expand_keeps_files_and_lists_the_images_of_folders_sorted(tmp_path):
     assert [p.name for p in found] == ["notes.txt", "a.JPG", "b.png", "c.webp"]
 
 
+def test_a_folder_without_images_is_kept_and_reading_it_says_so(tmp_path):
+    """`predict photos/` on a folder of .heic files printed nothing and exited 0."""
+    (tmp_path / "IMG_0001.HEIC").write_bytes(b"x")
+    (found,) = preprocess.expand([str(tmp_path)])
+    assert found == tmp_path
+    with pytest.raises(preprocess.ImageError, match="a folder with no image files in it"):
+        with preprocess.opened(found):
+            pass
+
+
 @pytest.fixture(scope="module")
 def seven(test_digits):
     """A real test digit (whichever tfds puts first), uint8 28x28, white on black."""
