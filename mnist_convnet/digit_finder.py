@@ -279,6 +279,9 @@ def resize_antialiased(x: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
 # --- header: how big is the image, before decoding it (SavedModel only) -----------------
 
 
+_GIF = b"GIF8"  # GIF87a and GIF89a
+
+
 def _uint(encoded: tf.Tensor, start: int, length: int, little_endian: bool) -> tf.Tensor:
     """Unsigned integer of ``length`` bytes at ``start`` of a (padded) byte string."""
     raw = tf.cast(tf.io.decode_raw(tf.strings.substr(encoded, start, length), tf.uint8), tf.int64)
@@ -307,7 +310,7 @@ def image_size(encoded: tf.Tensor) -> tf.Tensor:
         ),
         (tf.equal(tf.strings.substr(head, 0, 2), b"\xff\xd8"), jpeg),
         (
-            tf.equal(tf.strings.substr(head, 0, 4), b"GIF8"),
+            tf.equal(tf.strings.substr(head, 0, 4), _GIF),
             lambda: tf.stack([_uint(padded, 8, 2, True), _uint(padded, 6, 2, True)]),
         ),
         (
@@ -318,6 +321,9 @@ def image_size(encoded: tf.Tensor) -> tf.Tensor:
         ),
     ]
     return tf.case(branches, default=lambda: tf.constant([-1, -1], tf.int64), exclusive=True)
+
+
+GIF_STEPS = 1024  # blocks any GIF may have, plus one per 128 bytes (255-byte sub-blocks: 1/255)
 
 
 def gif_frame_pixels(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -359,9 +365,8 @@ def gif_frame_pixels(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             pixels + tf.where(image, frame, tf.constant(0, tf.int64)),
         )
 
-    start = 13 + table(
-        _uint(padded, 10, 1, True)
-    )  # header, logical screen descriptor, global colour table
+    # The header (6 bytes), the logical screen descriptor (7) and the global colour table.
+    start = 13 + table(_uint(padded, 10, 1, True))
     at, _, pixels = tf.while_loop(
         lambda at, in_blocks, pixels: at < length,
         step,
@@ -369,9 +374,6 @@ def gif_frame_pixels(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         maximum_iterations=gif_steps(tf.strings.length(encoded)),
     )
     return pixels, at >= length
-
-
-GIF_STEPS = 1024  # blocks any GIF may have, plus one per 128 bytes (255-byte sub-blocks: 1/255)
 
 
 def gif_steps(length: tf.Tensor) -> tf.Tensor:
@@ -467,7 +469,7 @@ def decode_grey(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
     with tf.control_dependencies([check_header(size)]):
         jpeg = tf.equal(tf.strings.substr(encoded, 0, 2), b"\xff\xd8")
-        gif = tf.equal(tf.strings.substr(encoded, 0, 4), b"GIF8")
+        gif = tf.equal(tf.strings.substr(encoded, 0, 4), _GIF)
         frames = tf.cond(gif, lambda: check_gif_frames(encoded), tf.no_op)
     with tf.control_dependencies([frames]):
         grey = tf.cond(jpeg, lambda: _jpeg_grey(encoded, size), any_grey)
