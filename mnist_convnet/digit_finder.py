@@ -9,7 +9,8 @@ centred by mass in 28x28; a user's capture is anything else. The steps:
 
     header      width x height read from the PNG/JPEG/GIF/BMP header; refused above
                 MAX_PIXELS *before* decoding (a 1 MB PNG can hold 400 million pixels);
-                a GIF's frames summed as well (its decoder expands every one)
+                a GIF's frames summed as well (its decoder expands every one), a
+                JPEG's scans counted (libjpeg decodes each over the whole image)
     decode      first frame; a large JPEG decoded at 1/2-1/8 scale by libjpeg
                 (SavedModel only: TF Lite has no decoders, a phone app decodes)
     grey        luminance; transparent pixels composited onto a backdrop that contrasts
@@ -470,8 +471,11 @@ def decode_grey(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     with tf.control_dependencies([check_header(size)]):
         jpeg = tf.equal(tf.strings.substr(encoded, 0, 2), b"\xff\xd8")
         gif = tf.equal(tf.strings.substr(encoded, 0, 4), _GIF)
-        frames = tf.cond(gif, lambda: check_gif_frames(encoded), tf.no_op)
-    with tf.control_dependencies([frames]):
+        costs = [
+            tf.cond(gif, lambda: check_gif_frames(encoded), tf.no_op),
+            tf.cond(jpeg, lambda: check_jpeg_scans(encoded, size), tf.no_op),
+        ]
+    with tf.control_dependencies(costs):
         grey = tf.cond(jpeg, lambda: _jpeg_grey(encoded, size), any_grey)
     return grey, size
 
@@ -488,6 +492,35 @@ def check_gif_frames(encoded: tf.Tensor) -> tf.Operation:
     )
     with tf.control_dependencies([_require(finished, blocks)]):
         return _require(pixels <= MAX_PIXELS, message)
+
+
+# Scans x pixels a JPEG may ask libjpeg to decode: 12 full passes of the largest image
+# (libjpeg's own progressive JPEGs have 6 scans grey, 10 in colour).
+JPEG_PIXEL_SCANS = 12 * MAX_PIXELS
+
+
+def jpeg_scans(encoded: tf.Tensor) -> tf.Tensor:
+    """int32: how many scans (SOS markers, ``FF DA``) a JPEG holds.
+
+    libjpeg decodes every scan over the whole image, and a progressive scan repeated is
+    only a warning to it, so a few bytes a scan can ask for thousands of passes. In the
+    entropy-coded data every ``FF`` byte is stuffed (``FF 00``) or a restart marker, so
+    ``FF DA`` begins a scan there; elsewhere (an EXIF thumbnail, say) it only over-counts.
+    """
+    return tf.size(tf.strings.split(encoded, sep=b"\xff\xda")) - 1
+
+
+def check_jpeg_scans(encoded: tf.Tensor, size: tf.Tensor) -> tf.Operation:
+    """Refuses, before decoding, a JPEG of more scans than JPEG_PIXEL_SCANS allows at its
+    size (a 25-Mpixel image 12 scans, a 640x480 photo 976)."""
+    scans = tf.cast(jpeg_scans(encoded), tf.int64)
+    pixels = tf.maximum(size[0] * size[1], 1)
+    most = JPEG_PIXEL_SCANS // pixels
+    message = tf.strings.format(
+        "JPEG has {} scans; at most {} are accepted at {}x{} pixels",
+        (scans, most, size[1], size[0]),
+    )
+    return _require(scans <= most, message)
 
 
 def frame_grey(frame: tf.Tensor, size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
