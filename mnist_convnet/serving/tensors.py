@@ -34,6 +34,14 @@ _HANDLES = frozenset(
     for name in ("DT_RESOURCE", "DT_VARIANT", "DT_RESOURCE_REF", "DT_VARIANT_REF")
 )
 
+# A TensorProto's typed value fields, and how many of its numbers make one element
+# (complex values are pairs).
+_VALUE_FIELDS = {
+    field.name: 2 if "complex" in field.name else 1
+    for field in tensor_pb2.TensorProto.DESCRIPTOR.fields
+    if field.name.endswith("_val")
+}
+
 
 def to_array(proto: tensor_pb2.TensorProto, max_elements: int) -> np.ndarray:
     """A request's tensor as an array; an impossible or oversized one is INVALID_ARGUMENT."""
@@ -46,6 +54,9 @@ def to_array(proto: tensor_pb2.TensorProto, max_elements: int) -> np.ndarray:
     elements = math.prod(dims)
     if elements > max_elements:
         raise invalid(f"an input tensor has {elements} elements; at most {max_elements}")
+    values = max(len(getattr(proto, field)) // per for field, per in _VALUE_FIELDS.items())
+    if values > elements:  # fewer are allowed: TensorFlow repeats the last one
+        raise invalid(f"an input tensor holds {values} values for shape {dims} ({elements})")
     try:
         return tf.make_ndarray(proto)
     except (TypeError, ValueError) as error:

@@ -53,3 +53,20 @@ def test_a_tensor_of_any_dtype_is_an_array_or_invalid_argument(dtype, values):
         assert isinstance(tensors.to_array(proto, 10), np.ndarray)
     except ServingError as error:
         assert error.code == "INVALID_ARGUMENT" and "input tensor" in str(error)
+
+
+@pytest.mark.parametrize("field", ["float_val", "int_val", "int64_val", "string_val"])
+def test_more_values_than_the_shape_holds_is_named_as_such(field):
+    """numpy's own words for this were "index can't contain negative values"."""
+    dtype = {"float_val": "DT_FLOAT", "int_val": "DT_INT32", "int64_val": "DT_INT64"}
+    value = b"x" if field == "string_val" else 1
+    shape = tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=s) for s in (1, 28, 28)]
+    )
+    proto = tensor_pb2.TensorProto(
+        dtype=types_pb2.DataType.Value(dtype.get(field, "DT_STRING")),
+        tensor_shape=shape,
+        **{field: [value] * 1000},
+    )
+    with pytest.raises(ServingError, match="holds 1000 values for shape \\[1, 28, 28\\] \\(784\\)"):
+        tensors.to_array(proto, 10_000)
