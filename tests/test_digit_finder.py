@@ -173,18 +173,6 @@ def test_an_animated_gif_is_read_as_its_first_frame(digit):
     np.testing.assert_array_equal(moving.numpy(), still.numpy())
 
 
-def _jpeg(image: np.ndarray, **options) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(np.round(image), 0, 255).astype(np.uint8)).save(
-        buffer, format="JPEG", **options
-    )
-    return buffer.getvalue()
-
-
 def _scan_ends(data: bytes) -> list[int]:
     """Where each scan (SOS segment and its entropy-coded data) of a JPEG ends: the
     oracle, walking the segments by their lengths and the data to its next marker."""
@@ -207,14 +195,14 @@ def _scan_ends(data: bytes) -> list[int]:
 def test_jpeg_scans_are_counted_as_the_segments_hold_them(channels, options):
     rng = np.random.default_rng(0)
     image = rng.normal(128, 40, (90, 120, channels)).squeeze()
-    data = _jpeg(image, **options)
+    data = captures.encode(image, "JPEG", **options)
     assert digit_finder.jpeg_scans(tf.constant(data)).numpy() == len(_scan_ends(data))
 
 
 def test_a_progressive_jpeg_of_a_thousand_scans_is_refused_before_decoding():
     """libjpeg decodes every scan, and a scan repeated is only a warning: 1,000 copies of
     the last scan of a 2000x2000 grey JPEG are ~50 kB and seconds of decoding."""
-    data = _jpeg(np.full((2000, 2000), 200.0), progressive=True)
+    data = captures.encode(np.full((2000, 2000), 200.0), "JPEG", progressive=True)
     last = _scan_ends(data)
     scan = data[last[-2] : last[-1]]
     bomb = data[: last[-1]] + scan * 1000 + b"\xff\xd9"
@@ -229,8 +217,10 @@ def test_a_progressive_jpeg_of_a_thousand_scans_is_refused_before_decoding():
 def test_a_progressive_jpeg_reads_as_the_baseline_one(digit):
     cover, _ = _scene(digit)
     page = captures.on_paper(cover)
-    baseline = find_digit(tf.constant(_jpeg(page, quality=90)))
-    progressive = find_digit(tf.constant(_jpeg(page, quality=90, progressive=True)))
+    baseline = find_digit(tf.constant(captures.encode(page, "JPEG", quality=90)))
+    progressive = find_digit(
+        tf.constant(captures.encode(page, "JPEG", quality=90, progressive=True))
+    )
     np.testing.assert_array_equal(progressive.numpy(), baseline.numpy())
 
 
