@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,3 +47,25 @@ def test_a_broken_version_is_one_clear_error(exported, tmp_path):
     data.write_bytes(data.read_bytes()[:100])
     with pytest.raises(UserError, match=r"cannot load SavedModel .*1"):
         SavedModelBundle(version)
+
+
+def _inter_op_threads() -> int:
+    """Threads of this process in TensorFlow's inter-op pools (named "tf_Compute")."""
+    tasks = Path("/proc/self/task")
+    return sum((t / "comm").read_text().strip() == "tf_Compute" for t in tasks.iterdir())
+
+
+def test_each_version_runs_on_inter_op_threads_of_its_own(exported):
+    """A version's first calls (warm-up) take its inter-op threads for ~1 s each; on one
+    process-wide pool they took the serving version's threads too, stalling its requests.
+    So a second bundle brings threads of its own, and they go when it closes."""
+    pixels = np.zeros((1, 28, 28), np.uint8)
+    serving = SavedModelBundle(exported)
+    serving.run("serving_default", {"pixels": pixels})
+    alone = _inter_op_threads()
+    arriving = SavedModelBundle(exported)
+    arriving.run("serving_default", {"pixels": pixels})
+    assert _inter_op_threads() > alone
+    arriving.session.close()
+    assert _inter_op_threads() == alone
+    serving.session.close()
