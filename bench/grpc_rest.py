@@ -15,10 +15,11 @@ a copy of the model's base folder, then, printing one JSON document:
   taking turns; req/s, p50, p99, errors and the server's memory;
 - ``soak`` (``--soak_seconds``): 128 gRPC clients, errors and the server's memory growth;
 - ``hot_swap``: while a client streams gRPC requests (50 a second), a new version is
-  renamed into the base folder; seconds until it answers, failed requests meanwhile, the
-  new version's first answer against the median of its next 20 (warm-up's worth after a
-  new version, as ``first_request`` is after start-up), and the memory change once the
-  old version is unloaded.
+  renamed into the base folder; seconds until it answers and until the old version is
+  unloaded, failed requests meanwhile, the slowest answer in that time (a version loaded
+  and one unloaded beside the serving one), the new version's first answer against the
+  median of its next 20 (warm-up's worth after a new version, as ``first_request`` is
+  after start-up), and the memory change once the old version is unloaded.
 """
 
 from __future__ import annotations
@@ -240,6 +241,22 @@ def _serve(base: Path, *flags: str):
     return process, url, address
 
 
+def _wait_until_ended(address: str, version: int, deadline: float) -> float | None:
+    """When ``version`` of mnist reached END (unloaded), as GetModelStatus says; None if
+    not by ``deadline``."""
+    request = get_model_status_pb2.GetModelStatusRequest(
+        model_spec={"name": "mnist", "version": {"value": version}}
+    )
+    with grpc.insecure_channel(address) as channel:
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+        while time.monotonic() < deadline:
+            (status,) = stub.GetModelStatus(request, timeout=30).model_version_status
+            if status.state == status.END:
+                return time.monotonic()
+            time.sleep(0.02)
+    return None
+
+
 def _hot_swap(address: str, base: Path, version_dir: Path, pixels: np.ndarray) -> dict:
     seen, failures, stop = [], [], threading.Event()
 
@@ -267,13 +284,19 @@ def _hot_swap(address: str, base: Path, version_dir: Path, pixels: np.ndarray) -
         time.sleep(0.01)
     while sum(v == new for _, v, _ in seen) < 21 and time.monotonic() < appeared + 60:
         time.sleep(0.05)
+    unloaded = _wait_until_ended(address, new - 1, appeared + 60)  # requests still flowing
     stop.set()
     thread.join()
     on_new = [(t, ms * 1000) for t, v, ms in seen if v == new]
+    during = [ms * 1000 for t, _, ms in seen if t > appeared]
     report = {
         "switch_seconds": round(on_new[0][0] - appeared, 2) if on_new else None,
         "failed_requests": len(failures),
         "requests": len(seen),
+        "old_version_unloaded_seconds": round(unloaded - appeared, 2) if unloaded else None,
+        # The new version's load, warm-up and the old one's unload share the CPU with
+        # the requests: the slowest answer from the folder's appearance to the unload.
+        "slowest_request_ms": round(max(during), 2) if during else None,
     }
     if len(on_new) > 1:
         report["first_request_on_new_version"] = _first_against_warm(
@@ -330,7 +353,7 @@ def main(argv: list[str]) -> None:
                 }
             before = memory.tree_rss_kb(process.pid)
             report["hot_swap"] = _hot_swap(address, base, latest, pixels)
-            time.sleep(3)  # the old version's unload
+            time.sleep(1)  # the unload's memory returned (malloc_trim), the RSS settled
             report["hot_swap"]["rss_change_mb"] = round(
                 (memory.tree_rss_kb(process.pid) - before) / 1024, 1
             )

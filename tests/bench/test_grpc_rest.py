@@ -33,5 +33,6 @@ def test_a_tiny_run_loads_both_apis_and_swaps_a_version_without_a_failure(export
     swap = report["hot_swap"]
     assert swap["failed_requests"] == 0 and swap["requests"] > 0
     assert swap["switch_seconds"] is not None and swap["switch_seconds"] > 0
+    assert swap["slowest_request_ms"] > 0
     row = swap["first_request_on_new_version"]
     assert row["ratio"] == pytest.approx(row["first_ms"] / row["warm_median_ms"], rel=0.02)
