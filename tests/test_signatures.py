@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
+from tensorflow.core.protobuf import config_pb2, saved_model_pb2
+from tensorflow.python.eager import context
 
+from mnist_convnet import signatures
 from tests.helpers import run_python
 
 
@@ -116,3 +119,34 @@ def test_saved_model_cli_shows_both_serving_signatures(exported):
         "outputs['classes']",
     ):
         assert text in result.stdout
+
+
+def _call_configs(saved_model_dir) -> list[config_pb2.ConfigProto]:
+    """The ConfigProto of every function call op in a SavedModel, top graph and library."""
+    proto = saved_model_pb2.SavedModel.FromString((saved_model_dir / "saved_model.pb").read_bytes())
+    graph = proto.meta_graphs[0].graph_def
+    return [
+        config_pb2.ConfigProto.FromString(node.attr["config_proto"].s)
+        for nodes in [graph.node, *(f.node_def for f in graph.library.function)]
+        for node in nodes
+        if node.op in ("PartitionedCall", "StatefulPartitionedCall")
+    ]
+
+
+def test_every_function_call_of_an_export_skips_the_tfg_pass(exported):
+    """The call ops carry their functions' Grappler options into TF Serving: the TFG pass
+    (which changes nothing) is off in each, the optimisers that do change graphs are not."""
+    configs = _call_configs(exported)
+    assert len(configs) >= 5  # a call for each signature at least
+    for config in configs:
+        rewrite = config.graph_options.rewrite_options
+        assert rewrite.disable_tfg_optimizer and not rewrite.disable_meta_optimizer
+
+
+def test_skipping_the_tfg_pass_ends_with_the_export():
+    before = context.context().function_call_options.config_proto_serialized
+    with signatures.function_calls_without_tfg():
+        inside = context.context().function_call_options.config_proto_serialized
+    assert context.context().function_call_options.config_proto_serialized == before
+    rewrite = config_pb2.ConfigProto.FromString(inside).graph_options.rewrite_options
+    assert rewrite.disable_tfg_optimizer
