@@ -9,8 +9,8 @@ for — TF Serving's ``ServableVersionPolicy``:
     specific {versions: ...}   exactly these
 
 A version the policy wants is loaded, then warmed up (``warmup.py``), and only then
-answers; the versions it no longer wants are unloaded afterwards, so there is never a
-moment with nothing to answer (TF Serving's availability-preserving order). Labels
+answers; the versions it no longer wants are unloaded at the next poll, so there is never
+a moment with nothing to answer (TF Serving's availability-preserving order). Labels
 (``stable`` -> 3) name available versions. The states a client sees are TF Serving's:
 LOADING, AVAILABLE, UNLOADING, END (END with an error when a load failed). A request for
 a version that is not AVAILABLE is NOT_FOUND: nothing is ever loaded on demand.
@@ -416,13 +416,21 @@ class ModelManager:
     # --- versions -----------------------------------------------------------------------
 
     def poll(self) -> None:
-        """One look at every base folder: load what the policy wants, then unload the rest."""
+        """One look at every base folder: load what the policy wants, unload the rest.
+
+        A poll that loaded a version of a model unloads none of it: the versions leaving
+        go at the next poll. Unloading takes ~0.5 s of the CPU (batch threads joined,
+        session closed, a collection, memory trimmed) and, right at the switch, it landed
+        on the new version's first requests: 2-4x a warm one, 1.0x with the unload a
+        poll later (docs/serving.md, "Hot swap, the old version's requests")."""
         with self._poll_lock:
             for config in self.configs.values():
                 wanted = config.policy.choose(complete_versions(config.base_path))
-                for version in wanted:
-                    if version not in self._states[config.name]:
-                        self._load(config, version)
+                arriving = [v for v in wanted if v not in self._states[config.name]]
+                for version in arriving:
+                    self._load(config, version)
+                if arriving:
+                    continue
                 with self._lock:
                     going = [v for v in self._servables[config.name] if v not in wanted]
                     if not self._servables[config.name].keys() - set(going):
@@ -447,6 +455,7 @@ class ModelManager:
                 self.metrics,
                 self.max_images,
             )
+            loaded = time.monotonic()
             servable.warm_up(self.warmup_iterations)
         except UserError as error:
             logging.error("version %s of %r not loaded: %s", version, config.name, error)
@@ -456,10 +465,11 @@ class ModelManager:
             self._servables[config.name][version] = servable
             self._states[config.name][version] = (AVAILABLE, "")
         logging.info(
-            "serving version %s of %r (loaded and warmed up in %.1f s)",
+            "serving version %s of %r (loaded in %.2f s, warmed up in %.2f s)",
             version,
             config.name,
-            time.monotonic() - started,
+            loaded - started,
+            time.monotonic() - loaded,
         )
 
     def _unload(self, name: str, version: int) -> None:

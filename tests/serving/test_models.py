@@ -197,8 +197,9 @@ def test_each_warm_up_request_is_replayed_as_often_as_asked(exported, tmp_path, 
     manager.close()
 
 
-def test_unloading_drops_the_servable(exported, tmp_path):
-    """Under latest:1, version 1's servable is gone once 2 is in: nothing holds it."""
+def test_unloading_drops_the_servable_one_poll_after_its_successor_came(exported, tmp_path):
+    """Under latest:1, the poll that brings version 2 in leaves 1 loaded (its unload would
+    share the CPU with 2's first requests); the next poll unloads it, and nothing holds it."""
     import gc
     import weakref
 
@@ -208,6 +209,10 @@ def test_unloading_drops_the_servable(exported, tmp_path):
     old = weakref.ref(manager.servable("mnist"))
     _appear(exported, base, 2)
     manager.poll()
+    assert manager.servable("mnist").version == 2
+    assert [(v, s) for v, s, _ in manager.status("mnist")] == [(2, "AVAILABLE"), (1, "AVAILABLE")]
+    manager.poll()
+    assert [(v, s) for v, s, _ in manager.status("mnist")] == [(2, "AVAILABLE"), (1, "END")]
     gc.collect()
     assert old() is None and manager.servable("mnist").version == 2
     assert np.isfinite(

@@ -91,7 +91,8 @@ def test_a_serving_process_freezes_start_up_and_still_collects_what_it_unloads(e
         # never if it was frozen (the loaded object itself goes by reference counting).
         graph = weakref.ref(manager.servable("mnist").bundle.graph)
         shutil.copytree(exported, base / "2")
-        manager.poll()  # latest:1: version 2 in, version 1 unloaded
+        manager.poll()  # latest:1: version 2 in
+        manager.poll()  # version 1 unloaded
         assert manager.servable("mnist").version == 2
         assert graph() is None, "version 1 was frozen with start-up: it can never be freed"
         rest_api.close()
