@@ -36,8 +36,8 @@ _SESSION_CONFIG.graph_options.rewrite_options.disable_meta_optimizer = True
 # its function up (optimisation, kernels) on an inter-op thread, ~1 s for the finder's; on
 # the process-wide pool (one thread a core) a warm-up's two such calls took every thread,
 # and the version still serving waited for them: its requests stalled 0.9-1.4 s during a
-# hot swap. Warm calls are as fast either way (docs/serving.md, "Hot swap, the old
-# version's requests").
+# hot swap. Warm calls are as fast either way.
+# (docs/serving.md, "Hot swap, the old version's requests")
 _SESSION_CONFIG.use_per_session_threads = True
 
 

@@ -419,7 +419,7 @@ class ModelManager:
         """One look at every base folder: load what the policy wants, unload the rest.
 
         A poll that loaded a version of a model unloads none of it: the versions leaving
-        go at the next poll. Unloading takes ~0.5 s of the CPU (batch threads joined,
+        go at the next poll. Unloading takes up to ~0.5 s (batch threads joined,
         session closed, a collection, memory trimmed) and, right at the switch, it landed
         on the new version's first requests: 2-4x a warm one, 1.0x with the unload a
         poll later (docs/serving.md, "Hot swap, the old version's requests")."""
