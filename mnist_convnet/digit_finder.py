@@ -808,12 +808,15 @@ def components(mask: tf.Tensor) -> Components:
 
 
 def _select(found: Components, keep: tf.Tensor) -> Components:
+    """The components where ``keep``: one index gathered from each statistic
+    (tf.boolean_mask builds its reshapes and index again for each, ~20 ops apiece)."""
+    rows = tf.where(keep)[:, 0]
     return Components(
         labels=found.labels,
-        ids=tf.boolean_mask(found.ids, keep),
-        area=tf.boolean_mask(found.area, keep),
-        box=tf.boolean_mask(found.box, keep),
-        border=tf.boolean_mask(found.border, keep),
+        ids=tf.gather(found.ids, rows),
+        area=tf.gather(found.area, rows),
+        box=tf.gather(found.box, rows),
+        border=tf.gather(found.border, rows),
     )
 
 
