@@ -60,7 +60,7 @@ def export_saved_model(model: keras.Model, export_dir: str | os.PathLike) -> Pat
     except OSError as error:
         raise UserError(f"cannot write to export dir {base}: {error.strerror}") from None
     try:
-        with signatures.function_calls_without_tfg():
+        with signatures.function_calls_optimised_once():
             archive = signatures.build_archive(model)
             archive.write_out(str(staging / "saved_model"), verbose=False)
         warmup.write(staging / "saved_model")  # before the rename: it appears with the rest

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
-from tensorflow.core.protobuf import config_pb2, saved_model_pb2
+from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2, saved_model_pb2
 from tensorflow.python.eager import context
 
 from mnist_convnet import signatures
@@ -133,20 +133,22 @@ def _call_configs(saved_model_dir) -> list[config_pb2.ConfigProto]:
     ]
 
 
-def test_every_function_call_of_an_export_skips_the_tfg_pass(exported):
-    """The call ops carry their functions' Grappler options into TF Serving: the TFG pass
-    (which changes nothing) is off in each, the optimisers that do change graphs are not."""
+def test_every_function_call_of_an_export_is_optimised_once_without_the_tfg_pass(exported):
+    """The call ops carry their functions' Grappler options into TF Serving: one round of
+    the optimisers that change graphs, the TFG pass (which changes nothing) off."""
     configs = _call_configs(exported)
     assert len(configs) >= 5  # a call for each signature at least
     for config in configs:
         rewrite = config.graph_options.rewrite_options
         assert rewrite.disable_tfg_optimizer and not rewrite.disable_meta_optimizer
+        assert rewrite.meta_optimizer_iterations == rewriter_config_pb2.RewriterConfig.ONE
 
 
-def test_skipping_the_tfg_pass_ends_with_the_export():
+def test_the_call_options_end_with_the_export():
     before = context.context().function_call_options.config_proto_serialized
-    with signatures.function_calls_without_tfg():
+    with signatures.function_calls_optimised_once():
         inside = context.context().function_call_options.config_proto_serialized
     assert context.context().function_call_options.config_proto_serialized == before
     rewrite = config_pb2.ConfigProto.FromString(inside).graph_options.rewrite_options
     assert rewrite.disable_tfg_optimizer
+    assert rewrite.meta_optimizer_iterations == rewriter_config_pb2.RewriterConfig.ONE
