@@ -9,6 +9,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from tensorflow.core.protobuf import fingerprint_pb2, saved_model_pb2
+from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
 
 from mnist_convnet import export
 from mnist_convnet import model as model_lib
@@ -134,3 +137,54 @@ def test_a_failed_export_leaves_no_version_and_keeps_earlier_ones(
     monkeypatch.undo()
     assert export.latest_version_dir(base) == base / "1"
     assert export.export_saved_model(trained_like_model, base) == base / "2"
+
+
+def _constant_keys(saved_model_dir: Path) -> list[list[tuple]]:
+    """Per function of a SavedModel: the attributes of each Const node that may be merged."""
+    proto = saved_model_pb2.SavedModel.FromString((saved_model_dir / "saved_model.pb").read_bytes())
+    return [
+        [
+            tuple((k, n.attr[k].SerializeToString(deterministic=True)) for k in sorted(n.attr))
+            for n in function.node_def
+            if n.op == "Const" and not n.device and not any(i.startswith("^") for i in n.input)
+        ]
+        for function in proto.meta_graphs[0].graph_def.library.function
+    ]
+
+
+def test_an_export_holds_each_constant_once_per_function_and_a_true_fingerprint(exported):
+    keys = _constant_keys(exported)
+    assert sum(len(k) for k in keys) > 100  # the finder's functions are there
+    for function_keys in keys:
+        assert len(function_keys) == len(set(function_keys))
+    # The fingerprint is a checksum of saved_model.pb, which the merge rewrote.
+    written = tf.saved_model.experimental.read_fingerprint(str(exported))
+    computed = fingerprint_pb2.FingerprintDef.FromString(
+        fingerprinting.CreateFingerprintDef(str(exported))
+    )
+    assert written.saved_model_checksum == computed.saved_model_checksum
+
+
+class _Repeats(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def f(self, x):
+        a = x * 3.0 + 3.0  # two constants 3.0
+        b = a * tf.constant(2.0) * tf.constant(2.0)  # Mul(c, c) once merged
+        with tf.control_dependencies([b]):
+            c = b + tf.constant(3.0)  # a 3.0 with a control input: kept apart
+        return {"y": c - x[:1] - x[:1] + tf.constant([1.0, 2.0])[1:]}
+
+
+def test_merging_constants_keeps_every_answer(tmp_path):
+    folder = tmp_path / "saved"
+    module = _Repeats()
+    tf.saved_model.save(module, str(folder), signatures={"f": module.f})
+    x = tf.constant([1.5, -2.0, 4.0])
+    expected = tf.saved_model.load(str(folder)).signatures["f"](x)["y"].numpy()
+    before, after = export.merge_duplicate_constants(folder)
+    assert after < before
+    for function_keys in _constant_keys(folder):
+        assert len(function_keys) == len(set(function_keys))
+    loaded = tf.saved_model.load(str(folder)).signatures["f"]
+    np.testing.assert_array_equal(loaded(x)["y"].numpy(), expected)
+    np.testing.assert_array_equal(expected, (x * 3 + 3) * 4 + 3 - 2 * x[0] + 2)
