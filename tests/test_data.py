@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from mnist_convnet import data
 from mnist_convnet.errors import DataError
@@ -90,6 +93,73 @@ def test_train_batches_cover_the_split_once(mnist):
     batches = data.train_batches(mnist.train, mnist.num_train, 128, epoch=3, seed=0)
     sizes = [int(labels.shape[0]) for _, labels in batches]
     assert sum(sizes) == 54_000 and len(sizes) == 422 and sizes[-1] == 54_000 - 421 * 128
+
+
+# --- the decoded copy -----------------------------------------------------------------
+
+
+def _numpy(ds) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [(x.numpy(), y.numpy()) for x, y in ds.batch(10_000)]
+    return np.concatenate([x for x, _ in pairs]), np.concatenate([y for _, y in pairs])
+
+
+def test_the_saved_copy_holds_what_tfds_decodes_in_the_same_order(data_dir, mnist):
+    """The splits every test above reads come from the copy; here it is held against
+    tfds' own decoding (the test and validation splits, 16,000 images)."""
+    builder = tfds.builder("mnist", data_dir=str(data_dir))
+    assert data._decoded_dir(builder).is_dir()  # the first load saved it
+    saved, decoded = data.decoded_splits(builder), data._tfds_splits(builder)
+    for i in (1, 2):
+        (images, labels), (want_images, want_labels) = _numpy(saved[i]), _numpy(decoded[i])
+        assert images.dtype == np.uint8 and len(labels) in (6_000, 10_000)
+        np.testing.assert_array_equal(images, want_images)
+        np.testing.assert_array_equal(labels, want_labels)
+
+
+def _tiny_splits(n: int = 7) -> list[tf.data.Dataset]:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8)
+    labels = rng.integers(0, 10, n)
+    return [tf.data.Dataset.from_tensor_slices((images, labels)) for _ in data.SPLITS]
+
+
+def test_the_first_load_saves_the_copy_and_later_ones_read_it(tmp_path, monkeypatch):
+    builder = tfds.builder("mnist", data_dir=str(tmp_path))
+    Path(builder.data_dir).mkdir(parents=True)
+    decodes = []
+    monkeypatch.setattr(data, "_tfds_splits", lambda b: decodes.append(b) or _tiny_splits())
+    data.decoded_splits(builder)
+    assert len(decodes) == 1 and data._decoded_dir(builder).is_dir()
+    again = data.decoded_splits(builder)
+    assert len(decodes) == 1  # read from the copy, not decoded again
+    for got, want in zip(again, _tiny_splits()):
+        for a, b in zip(_numpy(got), _numpy(want)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_save_cut_short_leaves_nothing(tmp_path, monkeypatch):
+    real_save, saved = tf.data.Dataset.save, []
+
+    def save_then_fail(ds, path, **kwargs):
+        if saved:  # the second split: a full disk
+            raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+        saved.append(path)
+        real_save(ds, path, **kwargs)
+
+    monkeypatch.setattr(tf.data.Dataset, "save", save_then_fail)
+    data.save_decoded(tmp_path / "decoded-x", _tiny_splits())
+    assert saved and list(tmp_path.iterdir()) == []
+
+
+def test_a_copy_that_came_first_is_kept(tmp_path):
+    folder = tmp_path / "decoded-x"
+    data.save_decoded(folder, _tiny_splits(7))
+    before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+    data.save_decoded(folder, _tiny_splits(5))  # a second process, late
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == before
+    assert list(tmp_path.iterdir()) == [folder]
+    images, _ = _numpy(tf.data.Dataset.load(str(folder / "test")))
+    np.testing.assert_array_equal(images, _numpy(_tiny_splits(7)[2])[0])
 
 
 # --- bad input ---------------------------------------------------------------------------
