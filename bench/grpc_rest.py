@@ -8,7 +8,9 @@ a copy of the model's base folder, then, printing one JSON document:
 - ``first_request``: the first request of each kind after start-up against the median of
   the next 20 (gRPC and REST each on a fresh server), and ``first_request_without_warmup``
   the same for a copy of the version without its tf_serving_warmup_requests file: what
-  warm-up buys;
+  warm-up buys. Beside each, ``after_idle_ratio``: one more request after
+  ``IDLE_SECONDS`` of quiet against the same median, since a first request after
+  start-up always follows idleness, which slows a warm server too (docs/serving.md);
 - ``load``: the same MNIST test digit as uint8 pixels, one per request, from ``clients``
   concurrent clients for ``seconds`` each, over gRPC (the official stub, grpc.aio) and
   over REST (aiohttp-free: one keep-alive ``http.client`` connection per client thread),
@@ -195,14 +197,25 @@ def _first_against_warm(first_ms: float, warm_ms: list[float]) -> dict:
     }
 
 
+IDLE_SECONDS = 1.5
+
+
 def _timed(call) -> dict:
-    """``call`` 21 times: the first against the median of the other 20."""
-    times = []
-    for _ in range(21):
+    """``call`` 21 times: the first against the median of the other 20; then once more
+    after IDLE_SECONDS of quiet, against the same median."""
+
+    def once() -> float:
         start = time.perf_counter()
         call()
-        times.append(1000 * (time.perf_counter() - start))
-    return _first_against_warm(times[0], times[1:])
+        return 1000 * (time.perf_counter() - start)
+
+    times = [once() for _ in range(21)]
+    row = _first_against_warm(times[0], times[1:])
+    time.sleep(IDLE_SECONDS)
+    after_idle = once()
+    row["after_idle_ms"] = round(after_idle, 2)
+    row["after_idle_ratio"] = round(after_idle / statistics.median(times[1:]), 2)
+    return row
 
 
 def _first_grpc(address: str, pixels: np.ndarray) -> dict:

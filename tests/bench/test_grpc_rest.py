@@ -26,6 +26,9 @@ def test_a_tiny_run_loads_both_apis_and_swaps_a_version_without_a_failure(export
         for row in report[key].values():
             # of rounded milliseconds, hence the tolerance
             assert row["ratio"] == pytest.approx(row["first_ms"] / row["warm_median_ms"], rel=0.02)
+            assert row["after_idle_ratio"] == pytest.approx(
+                row["after_idle_ms"] / row["warm_median_ms"], rel=0.02
+            )
     assert [(r["api"], r["clients"]) for r in report["load"]] == [("grpc", 2), ("rest", 2)]
     for run in report["load"]:
         assert run["errors"] == 0 and run["requests_per_second"] > 0, run
