@@ -9,7 +9,7 @@ a copy of the model's base folder, then, printing one JSON document:
   the next 20 (gRPC and REST each on a fresh server), and ``first_request_without_warmup``
   the same for a copy of the version without its tf_serving_warmup_requests file: what
   warm-up buys. Beside each, ``after_idle_ratio``: one more request after
-  ``IDLE_SECONDS`` of quiet against the same median, since a first request after
+  ``--idle_seconds`` of quiet against the same median, since a first request after
   start-up always follows idleness, which slows a warm server too (docs/serving.md);
 - ``load``: the same MNIST test digit as uint8 pixels, one per request, from ``clients``
   concurrent clients for ``seconds`` each, over gRPC (the official stub, grpc.aio) and
@@ -61,6 +61,9 @@ flags.DEFINE_integer("rounds", 2, "Rounds; gRPC and REST take turns within each.
 flags.DEFINE_integer("soak_seconds", 0, "A last gRPC run of soak_clients clients (0: none).")
 flags.DEFINE_integer("soak_clients", 128, "Clients of the soak run.")
 flags.DEFINE_string("data_dir", None, "tfds data dir.")
+flags.DEFINE_float(
+    "idle_seconds", 1.5, "Quiet before the request that each first request is held against."
+)
 flags.DEFINE_integer(
     "num_request_iterations_for_warmup",
     None,
@@ -197,12 +200,9 @@ def _first_against_warm(first_ms: float, warm_ms: list[float]) -> dict:
     }
 
 
-IDLE_SECONDS = 1.5
-
-
 def _timed(call) -> dict:
     """``call`` 21 times: the first against the median of the other 20; then once more
-    after IDLE_SECONDS of quiet, against the same median."""
+    after ``--idle_seconds`` of quiet, against the same median."""
 
     def once() -> float:
         start = time.perf_counter()
@@ -211,7 +211,7 @@ def _timed(call) -> dict:
 
     times = [once() for _ in range(21)]
     row = _first_against_warm(times[0], times[1:])
-    time.sleep(IDLE_SECONDS)
+    time.sleep(FLAGS.idle_seconds)
     after_idle = once()
     row["after_idle_ms"] = round(after_idle, 2)
     row["after_idle_ratio"] = round(after_idle / statistics.median(times[1:]), 2)

@@ -19,6 +19,7 @@ def test_a_tiny_run_loads_both_apis_and_swaps_a_version_without_a_failure(export
         "--rounds=1",
         "--clients=2",
         "--first_requests=grpc_pixels",  # two server starts; all three kinds take four
+        "--idle_seconds=0.2",
         data_dir=data_dir,
     )
     for key in ("first_request", "first_request_without_warmup"):
