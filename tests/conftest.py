@@ -136,6 +136,15 @@ def exported(short_run, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def saved_model(exported):
+    """``tf.saved_model.load`` of the export, once a worker: every load is a graph of its
+    own whose signatures each pay their first call again (~1-2 s for the image ones)."""
+    import tensorflow as tf
+
+    return tf.saved_model.load(str(exported))
+
+
+@pytest.fixture(scope="session")
 def reader_file(exported, tmp_path_factory) -> Path:
     """``reader.tflite`` of the short run's export (about 20 s to convert, once a run)."""
     from mnist_convnet import files, tflite

@@ -13,7 +13,12 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from mnist_convnet import digit_finder
 from mnist_convnet.testing.servers import wait_until_answering
+
+# The finder as the signatures run it, traced once a worker for every test module that
+# calls it (each tf.function of it is a trace of its own: ~3 s).
+find_digit = tf.function(digit_finder.find_digit, input_signature=[tf.TensorSpec([], tf.string)])
 
 
 def user_env(**env: str | None) -> dict[str, str]:

@@ -8,8 +8,7 @@ import tensorflow as tf
 
 from mnist_convnet import contract, digit_finder
 from mnist_convnet.testing import captures
-
-find_digit = tf.function(digit_finder.find_digit, input_signature=[tf.TensorSpec([], tf.string)])
+from tests.helpers import find_digit
 
 
 def test_every_status_has_its_own_reason():

@@ -20,9 +20,13 @@ from hypothesis.extra.numpy import arrays
 
 from mnist_convnet import digit_finder
 from mnist_convnet.testing import captures
+from tests.helpers import find_digit
 
-find_digit = tf.function(digit_finder.find_digit, input_signature=[tf.TensorSpec([], tf.string)])
 find_number = tf.function(digit_finder.find_number, input_signature=[tf.TensorSpec([], tf.string)])
+# In a graph, as the finder runs it: eagerly, a walk of thousands of steps takes seconds.
+gif_frame_pixels = tf.function(
+    digit_finder.gif_frame_pixels, input_signature=[tf.TensorSpec([], tf.string)]
+)
 
 
 def _similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -124,7 +128,7 @@ def _frame_pixels_by_pil(data: bytes) -> int:
 def test_gif_frame_pixels_count_every_frame_as_the_decoder_will(frames, size):
     sheets = [np.full(size, 255 * (i % 2)) for i in range(frames)]
     data = _animated_gif(sheets)
-    counted, finished = digit_finder.gif_frame_pixels(tf.constant(data))
+    counted, finished = gif_frame_pixels(tf.constant(data))
     assert counted.numpy() == _frame_pixels_by_pil(data) == frames * size[0] * size[1]
     assert finished
 
@@ -158,7 +162,7 @@ def test_a_gif_cut_into_tiny_sub_blocks_is_refused_after_a_bounded_walk():
     packed = head[descriptor + 9]
     table = 3 * 2 ** ((packed & 7) + 1) if packed & 0x80 else 0
     body = head[: descriptor + 10 + table] + b"\x02" + b"\x01\x00" * 200_000 + b"\x00\x3b"
-    _, finished = digit_finder.gif_frame_pixels(tf.constant(body))
+    _, finished = gif_frame_pixels(tf.constant(body))
     assert not finished
     with pytest.raises(tf.errors.InvalidArgumentError) as error:
         find_digit(tf.constant(body))

@@ -9,9 +9,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from mnist_convnet import digit_finder, preprocess
-
-find_digit = tf.function(digit_finder.find_digit, input_signature=[tf.TensorSpec([], tf.string)])
+from mnist_convnet import preprocess
+from tests.helpers import find_digit
 
 
 def test_expand_keeps_files_and_lists_the_images_of_folders_sorted(tmp_path):

@@ -15,11 +15,6 @@ from mnist_convnet import signatures
 from tests.helpers import run_python
 
 
-@pytest.fixture(scope="module")
-def loaded(exported):
-    return tf.saved_model.load(str(exported))
-
-
 def _png(array: np.ndarray, mode: str | None = None) -> bytes:
     buffer = io.BytesIO()
     image = Image.fromarray(array)
@@ -27,9 +22,9 @@ def _png(array: np.ndarray, mode: str | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def test_signature_names_inputs_and_outputs(loaded):
+def test_signature_names_inputs_and_outputs(saved_model):
     names = {"serving_default", "serving_images", "serving_number", "serving_float"}
-    assert set(loaded.signatures) == names | {"serving_explain"}
+    assert set(saved_model.signatures) == names | {"serving_explain"}
     for name, (input_name, dtype, outputs) in {
         "serving_default": ("pixels", tf.uint8, {"probabilities", "classes"}),
         "serving_images": ("images", tf.string, {"probabilities", "classes", "image"}),
@@ -40,10 +35,10 @@ def test_signature_names_inputs_and_outputs(loaded):
         ),
         "serving_float": ("images", tf.float32, {"probabilities", "classes"}),
     }.items():
-        _, inputs = loaded.signatures[name].structured_input_signature
+        _, inputs = saved_model.signatures[name].structured_input_signature
         assert list(inputs) == [input_name] and inputs[input_name].dtype == dtype
-        assert set(loaded.signatures[name].structured_outputs) == outputs
-    _, inputs = loaded.signatures["serving_explain"].structured_input_signature
+        assert set(saved_model.signatures[name].structured_outputs) == outputs
+    _, inputs = saved_model.signatures["serving_explain"].structured_input_signature
     assert {k: v.dtype for k, v in inputs.items()} == {
         "images": tf.float32,
         "label": tf.int64,
@@ -51,36 +46,36 @@ def test_signature_names_inputs_and_outputs(loaded):
     }
 
 
-def test_uint8_pixels_match_the_keras_model(loaded, short_run, test_digits):
+def test_uint8_pixels_match_the_keras_model(saved_model, short_run, test_digits):
     pixels, _ = test_digits
     expected = short_run[0].model(pixels[..., None].astype(np.float32) / 255, training=False)
     for shaped in (pixels, pixels[..., None]):  # [B, 28, 28] and [B, 28, 28, 1]
-        out = loaded.signatures["serving_default"](pixels=tf.constant(shaped))
+        out = saved_model.signatures["serving_default"](pixels=tf.constant(shaped))
         np.testing.assert_allclose(out["probabilities"], expected, atol=1e-6)
         np.testing.assert_array_equal(out["classes"], np.argmax(expected, -1))
 
 
-def test_image_bytes_are_classified_as_the_28x28_they_return(loaded, test_digits):
+def test_image_bytes_are_classified_as_the_28x28_they_return(saved_model, test_digits):
     """serving_images classifies exactly the image it returns: the same through pixels."""
     pixels, labels = test_digits
     big_rgb = [
         _png(np.asarray(Image.fromarray(255 - p).resize((90, 70)).convert("RGB"))) for p in pixels
     ]
-    found = loaded.signatures["serving_images"](images=tf.constant(big_rgb))
+    found = saved_model.signatures["serving_images"](images=tf.constant(big_rgb))
     assert found["image"].shape == (len(pixels), 28, 28) and found["image"].dtype == tf.uint8
-    direct = loaded.signatures["serving_default"](pixels=found["image"])
+    direct = saved_model.signatures["serving_default"](pixels=found["image"])
     np.testing.assert_allclose(found["probabilities"], direct["probabilities"], atol=1e-6)
     assert (found["classes"].numpy() == labels).mean() >= 0.9
 
 
-def test_a_number_is_read_digit_by_digit(loaded, test_digits):
+def test_a_number_is_read_digit_by_digit(saved_model, test_digits):
     from mnist_convnet.testing import captures
 
     pixels, labels = test_digits
     row = captures.on_paper(captures.row(np.random.default_rng(0), list(pixels[:4]), 70))
-    out = loaded.signatures["serving_number"](images=tf.constant([captures.encode(row)]))
+    out = saved_model.signatures["serving_number"](images=tf.constant([captures.encode(row)]))
     assert int(out["count"][0]) == 4
-    alone = loaded.signatures["serving_default"](pixels=out["images"][0, :4])
+    alone = saved_model.signatures["serving_default"](pixels=out["images"][0, :4])
     np.testing.assert_allclose(out["probabilities"][0, :4], alone["probabilities"], atol=1e-6)
     digits = out["digits"][0].numpy()
     assert digits[4:].tolist() == [-1] * 12 and (out["probabilities"][0, 4:].numpy() == 0).all()
@@ -88,19 +83,21 @@ def test_a_number_is_read_digit_by_digit(loaded, test_digits):
     assert (digits[:4] == labels[:4]).mean() >= 0.75
 
 
-def test_no_digit_and_bombs_are_invalid_argument(loaded):
+def test_no_digit_and_bombs_are_invalid_argument(saved_model):
     from tests.test_digit_finder import _png_bomb
 
     for name in ("serving_images", "serving_number"):
         with pytest.raises(tf.errors.InvalidArgumentError, match="no digit found"):
-            loaded.signatures[name](images=tf.constant([_png(np.full((40, 40), 255, np.uint8))]))
+            saved_model.signatures[name](
+                images=tf.constant([_png(np.full((40, 40), 255, np.uint8))])
+            )
         with pytest.raises(tf.errors.InvalidArgumentError, match="at most 25000000"):
-            loaded.signatures[name](images=tf.constant([_png_bomb(8000, 8000)]))
+            saved_model.signatures[name](images=tf.constant([_png_bomb(8000, 8000)]))
 
 
-def test_wrong_pixel_shape_is_refused(loaded):
+def test_wrong_pixel_shape_is_refused(saved_model):
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[batch, 28, 28\]"):
-        loaded.signatures["serving_default"](pixels=tf.zeros([2, 28, 28, 3], tf.uint8))
+        saved_model.signatures["serving_default"](pixels=tf.zeros([2, 28, 28, 3], tf.uint8))
 
 
 @pytest.mark.slow

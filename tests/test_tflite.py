@@ -13,10 +13,9 @@ from mnist_convnet.testing import captures
 
 
 @pytest.fixture(scope="module")
-def lite_files(exported, mnist):
+def lite_files(exported, saved_model, mnist):
     representative, _ = data.as_numpy(mnist.train, 200)
-    loaded = tf.saved_model.load(str(exported))
-    return tflite.write_all(loaded, representative, tflite.output_dir(exported), tflite.KINDS)
+    return tflite.write_all(saved_model, representative, tflite.output_dir(exported), tflite.KINDS)
 
 
 @pytest.fixture(scope="module")
@@ -43,22 +42,22 @@ def test_each_classifier_keeps_the_saved_models_signature(lite_files):
         }, kind
 
 
-def test_float32_agrees_with_the_saved_model(exported, lite_files, sample):
+def test_float32_agrees_with_the_saved_model(saved_model, lite_files, sample):
     images, _ = sample
-    loaded = tf.saved_model.load(str(exported))
-    expected = loaded.signatures["serving_float"](images=tf.constant(images))["probabilities"]
+    expected = saved_model.signatures["serving_float"](images=tf.constant(images))["probabilities"]
     got = lite.LiteModel(lite_files["float32"]).predict(images)
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-5)
 
 
-def test_int8_takes_raw_uint8_pixels_and_keeps_accuracy(lite_files, sample, exported):
+def test_int8_takes_raw_uint8_pixels_and_keeps_accuracy(lite_files, sample, saved_model):
     images, labels = sample
     model = lite.LiteModel(lite_files["int8"])
     assert model.input["dtype"] == np.uint8 and model.output["dtype"] == np.uint8
     scale, zero_point = model.input["quantization"]
     assert zero_point == 0 and abs(scale - 1 / 255) < 1e-6
-    loaded = tf.saved_model.load(str(exported))
-    reference = loaded.signatures["serving_float"](images=tf.constant(images))["classes"].numpy()
+    reference = saved_model.signatures["serving_float"](images=tf.constant(images))[
+        "classes"
+    ].numpy()
     for kind in ("dynamic_range", "int8"):
         predicted = np.argmax(lite.LiteModel(lite_files[kind]).predict(images), -1)
         assert (predicted == labels).mean() >= (reference == labels).mean() - 0.01, kind
@@ -70,25 +69,23 @@ def test_latency_is_measured(lite_files, sample):
     assert 0 < latency["p50_ms"] <= latency["p99_ms"]
 
 
-def test_probabilities_are_read_by_name_whatever_the_batch(exported, lite_files, sample):
+def test_probabilities_are_read_by_name_whatever_the_batch(saved_model, lite_files, sample):
     """After a batch of exactly 10, `classes` is [10] and looks like [.., 10] too: the
     probabilities must still be found when the next batch resizes the input."""
     images, _ = sample
-    loaded = tf.saved_model.load(str(exported))
     model = lite.LiteModel(lite_files["float32"])
     for batch in (10, 37, 10, 1):
-        expected = loaded.signatures["serving_float"](images=tf.constant(images[:batch]))
+        expected = saved_model.signatures["serving_float"](images=tf.constant(images[:batch]))
         got = model.predict(images[:batch])
         assert got.shape == (batch, 10)
         np.testing.assert_allclose(got, expected["probabilities"].numpy(), atol=1e-5)
 
 
-def test_int8_outputs_are_probabilities(lite_files, sample, exported):
+def test_int8_outputs_are_probabilities(lite_files, sample, saved_model):
     """Its uint8 output is dequantised: each row sums to 1, and the loss is the float
     model's (a 0-255 scale would pass every argmax test)."""
     images, labels = sample
-    loaded = tf.saved_model.load(str(exported))
-    reference = loaded.signatures["serving_float"](images=tf.constant(images))["probabilities"]
+    reference = saved_model.signatures["serving_float"](images=tf.constant(images))["probabilities"]
     got = lite.LiteModel(lite_files["int8"]).predict(images)
     assert got.min() >= 0.0 and got.max() <= 1.0
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=0.03)
@@ -136,14 +133,11 @@ def _nearly_the_same(a: np.ndarray, b: np.ndarray) -> bool:
 READ_KINDS = ["clean", "phone_photo", "canvas", "scan_shadow", "light_on_dark", "tiny", "huge"]
 
 
-@pytest.fixture(scope="module")
-def loaded(exported):
-    return tf.saved_model.load(str(exported))
-
-
 @pytest.mark.slow  # converts reader.tflite (~25 s, once a run)
 @pytest.mark.parametrize("kind", READ_KINDS)
-def test_reader_sees_what_serving_images_sees(reader_file, loaded, test_digits, kind, tmp_path):
+def test_reader_sees_what_serving_images_sees(
+    reader_file, saved_model, test_digits, kind, tmp_path
+):
     """The same finder in both graphs: given the same pixels (the SavedModel a lossless PNG
     of what Pillow decoded for the frame), the same 28x28 image and answer. On the
     original bytes the decoders differ by a grey level, which can move the finder's
@@ -159,7 +153,7 @@ def test_reader_sees_what_serving_images_sees(reader_file, loaded, test_digits, 
         frame, size, _ = lite.fill_frame(image)
         out = reader.run("read_digit", frame, size)
         png = captures.encode(np.asarray(image, np.float64))
-        ours = loaded.signatures["serving_images"](images=tf.constant([png]))
+        ours = saved_model.signatures["serving_images"](images=tf.constant([png]))
         assert int(out["status"][0]) == contract.FOUND
         assert int(out["digit"][0]) == int(ours["classes"][0])
         assert _nearly_the_same(out["image"][0], ours["image"][0].numpy()), (kind, i)
@@ -169,13 +163,15 @@ def test_reader_sees_what_serving_images_sees(reader_file, loaded, test_digits, 
 
 
 @pytest.mark.slow  # converts reader.tflite (~25 s, once a run)
-def test_reader_reads_numbers_as_serving_number_does(reader_file, loaded, test_digits, tmp_path):
+def test_reader_reads_numbers_as_serving_number_does(
+    reader_file, saved_model, test_digits, tmp_path
+):
     pixels, _ = test_digits
     reader = lite.LiteReader(reader_file)
     rng = np.random.default_rng(6)
     for i, kind in enumerate(["number_clean", "number_photo", "number_canvas"]):
         encoded, suffix = captures.render(kind, rng, [pixels[j] for j in range(i, i + 4)])
-        ours = loaded.signatures["serving_number"](images=tf.constant([encoded]))
+        ours = saved_model.signatures["serving_number"](images=tf.constant([encoded]))
         path = tmp_path / f"{kind}{suffix}"
         path.write_bytes(encoded)
         result = reader.read_file(path, number=True)

@@ -507,7 +507,9 @@ def test_too_many_images_in_one_request_is_refused_before_reading(server, test_d
 # --- :explain -------------------------------------------------------------------------
 
 
-def test_explain_answers_the_signatures_arrays_for_pixels_and_photos(server, exported, test_digits):
+def test_explain_answers_the_signatures_arrays_for_pixels_and_photos(
+    server, saved_model, test_digits
+):
     """:explain is serving_explain's outputs as JSON, one object per instance with its
     layers in order; a photo is explained as the 28x28 the digit-finder made of it."""
     import tensorflow as tf
@@ -525,7 +527,7 @@ def test_explain_answers_the_signatures_arrays_for_pixels_and_photos(server, exp
     ).json()["predictions"][0]["image"]
     assert by_pixels["image"] == pixels[0].tolist() and by_photo["image"] == seen
 
-    signature = tf.saved_model.load(str(exported)).signatures["serving_explain"]
+    signature = saved_model.signatures["serving_explain"]
     images = np.array([pixels[0], seen], np.float32)[..., None] / 255
     direct = signature(
         images=tf.constant(images),

@@ -27,12 +27,11 @@ def test_every_export_has_one_predict_log_per_signature(exported):
     ]
 
 
-def test_replayed_on_the_saved_model_each_request_is_answered(exported):
+def test_replayed_on_the_saved_model_each_request_is_answered(exported, saved_model):
     """What TF Serving does with the file: every request runs, none is refused (a refused
     warm-up request would fail the version's load there)."""
-    loaded = tf.saved_model.load(str(exported))
     for request in warmup.read(exported):
-        signature = loaded.signatures[request.model_spec.signature_name]
+        signature = saved_model.signatures[request.model_spec.signature_name]
         inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
         outputs = signature(**{k: tf.constant(v) for k, v in inputs.items()})
         if request.model_spec.signature_name == contract.SERVING_NUMBER:
