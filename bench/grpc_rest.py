@@ -3,7 +3,8 @@
     python -m bench.grpc_rest --model_dir=saved_models/mnist_convnet
 
 Runs ``make serve``'s server (granian, ``--enable_batching``) with gRPC on a free port in
-a copy of the model's base folder, then, printing one JSON document:
+a copy of the model's base folder, then, printing one JSON document (``--only`` picks
+the parts):
 
 - ``first_request``: the first request of each kind after start-up against the median of
   the next 20 (gRPC and REST each on a fresh server), and ``first_request_without_warmup``
@@ -76,6 +77,10 @@ flags.DEFINE_multi_enum(
     FIRST_REQUESTS,
     "The kinds of first request to time, each with and without warm-up (gRPC costs two "
     "server starts, REST two more).",
+)
+PARTS = ("first_requests", "load", "hot_swap")
+flags.DEFINE_multi_enum(
+    "only", list(PARTS), PARTS, "The measurements to make (load and hot_swap share a server)."
 )
 FLAGS = flags.FLAGS
 
@@ -330,51 +335,66 @@ def main(argv: list[str]) -> None:
         "date": time.strftime("%Y-%m-%d"),
         "seconds": FLAGS.seconds,
     }
+    base = folder / "mnist_convnet"
+    shutil.copytree(latest, base / "1")
     try:
-        # Warm-up's worth: the same version served with and without its warm-up file.
-        cold = folder / "cold" / "mnist_convnet"
-        shutil.copytree(latest, cold / "1")
-        (cold / "1" / "assets.extra" / "tf_serving_warmup_requests").unlink(missing_ok=True)
-        report["first_request_without_warmup"] = _first_requests(cold, pixels, png)
-        base = folder / "mnist_convnet"
-        shutil.copytree(latest, base / "1")
-        report["first_request"] = _first_requests(base, pixels, png)
-        process, url, address = _serve(base)
-        try:
-            host, port = re.search(r"http://([^:/]+):(\d+)", url).groups()
-            body = json.dumps({"instances": pixels.tolist()}).encode()
-            request = _request(pixels)
-            runs = []
-            for round_ in range(FLAGS.rounds):
-                for clients in map(int, FLAGS.clients):
-                    grpc_run = asyncio.run(_grpc_load(address, request, clients, FLAGS.seconds))
-                    rest_run = _rest_load(host, int(port), body, clients, FLAGS.seconds)
-                    runs.append({"round": round_, "clients": clients, "api": "grpc", **grpc_run})
-                    runs.append({"round": round_, "clients": clients, "api": "rest", **rest_run})
-            report["load"] = runs
-            if FLAGS.soak_seconds:
-                before = memory.tree_rss_kb(process.pid)
-                soak = asyncio.run(
-                    _grpc_load(address, request, FLAGS.soak_clients, FLAGS.soak_seconds)
-                )
-                growth = (memory.tree_rss_kb(process.pid) - before) / 1024
-                report["soak"] = {
-                    "clients": FLAGS.soak_clients,
-                    "seconds": FLAGS.soak_seconds,
-                    **soak,
-                    "rss_growth_mb": round(growth, 1),
-                }
+        if "first_requests" in FLAGS.only:
+            # Warm-up's worth: the same version served with and without its warm-up file.
+            cold = folder / "cold" / "mnist_convnet"
+            shutil.copytree(latest, cold / "1")
+            (cold / "1" / "assets.extra" / "tf_serving_warmup_requests").unlink(missing_ok=True)
+            report["first_request_without_warmup"] = _first_requests(cold, pixels, png)
+            report["first_request"] = _first_requests(base, pixels, png)
+        if "load" in FLAGS.only or "hot_swap" in FLAGS.only:
+            report.update(_on_one_server(base, latest, pixels))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(json.dumps(report, indent=2))
+
+
+def _on_one_server(base: Path, latest: Path, pixels: np.ndarray) -> dict:
+    """gRPC against REST (and the soak), then the hot swap, on one server of ``base``."""
+    report: dict = {}
+    process, url, address = _serve(base)
+    try:
+        if "load" in FLAGS.only:
+            report.update(_load(process, url, address, pixels))
+        if "hot_swap" in FLAGS.only:
             before = memory.tree_rss_kb(process.pid)
             report["hot_swap"] = _hot_swap(address, base, latest, pixels)
             time.sleep(1)  # the unload's memory returned (malloc_trim), the RSS settled
             report["hot_swap"]["rss_change_mb"] = round(
                 (memory.tree_rss_kb(process.pid) - before) / 1024, 1
             )
-        finally:
-            _stop(process)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    print(json.dumps(report, indent=2))
+        _stop(process)
+    return report
+
+
+def _load(process: subprocess.Popen, url: str, address: str, pixels: np.ndarray) -> dict:
+    """gRPC and REST taking turns at each number of clients, then the soak if asked."""
+    host, port = re.search(r"http://([^:/]+):(\d+)", url).groups()
+    body = json.dumps({"instances": pixels.tolist()}).encode()
+    request = _request(pixels)
+    runs = []
+    for round_ in range(FLAGS.rounds):
+        for clients in map(int, FLAGS.clients):
+            grpc_run = asyncio.run(_grpc_load(address, request, clients, FLAGS.seconds))
+            rest_run = _rest_load(host, int(port), body, clients, FLAGS.seconds)
+            runs.append({"round": round_, "clients": clients, "api": "grpc", **grpc_run})
+            runs.append({"round": round_, "clients": clients, "api": "rest", **rest_run})
+    report: dict = {"load": runs}
+    if FLAGS.soak_seconds:
+        before = memory.tree_rss_kb(process.pid)
+        soak = asyncio.run(_grpc_load(address, request, FLAGS.soak_clients, FLAGS.soak_seconds))
+        growth = (memory.tree_rss_kb(process.pid) - before) / 1024
+        report["soak"] = {
+            "clients": FLAGS.soak_clients,
+            "seconds": FLAGS.soak_seconds,
+            **soak,
+            "rss_growth_mb": round(growth, 1),
+        }
+    return report
 
 
 if __name__ == "__main__":
