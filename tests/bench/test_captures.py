@@ -11,19 +11,19 @@ KINDS = ["clean", "number_clean"]
 SAMPLES = ("photo_640x480_jpeg", "mnist_28x28_png", "captures")
 
 
-def _captures(exported, manual_dir, readers: str) -> dict:
+def _captures(exported, manual_dir, readers: str, kinds: list[str]) -> dict:
     return run_bench(
         "captures",
         f"--model_dir={exported.parent}",
         "--per_kind=3",
-        "--kinds=" + ",".join(KINDS),
+        "--kinds=" + ",".join(kinds),
         f"--readers={readers}",
         f"--mnist_dir={manual_dir}",
     )
 
 
-def _check(report: dict, entries: set[str]) -> None:
-    assert list(report["kinds"]) == KINDS
+def _check(report: dict, entries: set[str], kinds: list[str]) -> None:
+    assert list(report["kinds"]) == kinds
     for kind, row in report["kinds"].items():
         assert {e for e in row if not e.endswith(("_agrees", "disagreements"))} == entries, kind
         assert all(0.0 <= row[e] <= 1.0 for e in entries)
@@ -32,18 +32,18 @@ def _check(report: dict, entries: set[str]) -> None:
         assert report["latency"][sample]["serving_images"]["p50_ms"] > 0, sample
 
 
-@pytest.mark.slow  # a `predict` process per kind and a REST server: ~20 s
 def test_without_readers_tensorflow_alone_is_read_and_timed(exported, manual_dir):
-    report = _captures(exported, manual_dir, readers="")
+    """One kind, so one `predict` process beside the REST server (~15 s): the fast tier's."""
+    report = _captures(exported, manual_dir, readers="", kinds=["clean"])
     assert report["readers"] == {}
-    _check(report, {"tf_only", "predict", "rest"})
+    _check(report, {"tf_only", "predict", "rest"}, kinds=["clean"])
     assert set(report["latency"]["photo_640x480_jpeg"]) == {"serving_images"}
 
 
 @pytest.mark.slow  # the reader's conversion (reader_file), shared with the reader tests
 def test_a_reader_is_read_like_a_phone_and_timed_in_litert(exported, manual_dir, reader_file):
-    report = _captures(exported, manual_dir, readers=str(reader_file))
-    _check(report, {"tf_only", "predict", "rest", "tflite:reader"})
+    report = _captures(exported, manual_dir, readers=str(reader_file), kinds=KINDS)
+    _check(report, {"tf_only", "predict", "rest", "tflite:reader"}, kinds=KINDS)
     assert report["latency"]["bytes"]["reader"] == reader_file.stat().st_size
     for sample in SAMPLES:
         timed = report["latency"][sample]["reader"]  # bench/lite_latency.py's numbers

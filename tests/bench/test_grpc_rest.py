@@ -7,17 +7,38 @@ import pytest
 
 from tests.helpers import run_bench
 
-# A process per measurement, each starting TensorFlow (and MNIST, or a server): ~20-50 s.
-pytestmark = pytest.mark.slow
-
 
 def test_a_tiny_run_loads_both_apis_and_swaps_a_version_without_a_failure(exported, data_dir):
+    """One server (~15 s): the fast tier's smoke run of the load and the hot swap."""
     report = run_bench(
         "grpc_rest",
         f"--model_dir={exported.parent}",
+        "--only=load",
+        "--only=hot_swap",
         "--seconds=1",
         "--rounds=1",
         "--clients=2",
+        data_dir=data_dir,
+    )
+    assert "first_request" not in report and "first_request_without_warmup" not in report
+    assert [(r["api"], r["clients"]) for r in report["load"]] == [("grpc", 2), ("rest", 2)]
+    for run in report["load"]:
+        assert run["errors"] == 0 and run["requests_per_second"] > 0, run
+    assert "soak" not in report
+    swap = report["hot_swap"]
+    assert swap["failed_requests"] == 0 and swap["requests"] > 0
+    assert swap["switch_seconds"] is not None and swap["switch_seconds"] > 0
+    assert swap["slowest_request_ms"] > 0
+    row = swap["first_request_on_new_version"]
+    assert row["ratio"] == pytest.approx(row["first_ms"] / row["warm_median_ms"], rel=0.02)
+
+
+@pytest.mark.slow  # two server starts, each TensorFlow's import, a load and a warm-up: ~30 s
+def test_first_requests_are_timed_with_and_without_warm_up_beside_an_idle_one(exported, data_dir):
+    report = run_bench(
+        "grpc_rest",
+        f"--model_dir={exported.parent}",
+        "--only=first_requests",
         "--first_requests=grpc_pixels",  # two server starts; all three kinds take four
         "--idle_seconds=0.2",
         data_dir=data_dir,
@@ -30,13 +51,4 @@ def test_a_tiny_run_loads_both_apis_and_swaps_a_version_without_a_failure(export
             assert row["after_idle_ratio"] == pytest.approx(
                 row["after_idle_ms"] / row["warm_median_ms"], rel=0.02
             )
-    assert [(r["api"], r["clients"]) for r in report["load"]] == [("grpc", 2), ("rest", 2)]
-    for run in report["load"]:
-        assert run["errors"] == 0 and run["requests_per_second"] > 0, run
-    assert "soak" not in report
-    swap = report["hot_swap"]
-    assert swap["failed_requests"] == 0 and swap["requests"] > 0
-    assert swap["switch_seconds"] is not None and swap["switch_seconds"] > 0
-    assert swap["slowest_request_ms"] > 0
-    row = swap["first_request_on_new_version"]
-    assert row["ratio"] == pytest.approx(row["first_ms"] / row["warm_median_ms"], rel=0.02)
+    assert "load" not in report and "hot_swap" not in report

@@ -9,15 +9,37 @@ import pytest
 
 from tests.helpers import run_bench
 
-# A process per measurement, each starting TensorFlow (and MNIST, or a server): ~20-50 s.
-pytestmark = pytest.mark.slow
+
+def _training_row(row: dict, epochs: int) -> None:
+    assert len(row["epoch_seconds"]) == epochs
+    assert row["training_flops_per_image"] == 14_256_384  # bench/flops.py's hand count
+    assert 0.0 <= row["test_accuracy"] <= 1.0 and row["peak_rss_mb"] > 100
+    assert row["fraction_of_fp32_peak"] > 0
 
 
-def test_a_tiny_make_bench_measures_each_way_and_writes_the_report(data_dir, tmp_path):
+def test_a_tiny_make_bench_times_our_loop_against_fit(data_dir, tmp_path):
+    """Two training processes (~25 s), nothing exported: the fast tier's smoke run."""
+    out = tmp_path / "results.json"
+    report = run_bench(
+        "run", "--only=ours,fit", "--epochs=1", "--max_steps_per_epoch=2", f"--out={out}",
+        data_dir=data_dir,
+    )  # fmt: skip
+    assert json.loads(out.read_text()) == report
+    assert report["epochs"] == 1
+    for which in ("ours", "fit"):
+        _training_row(report[which], epochs=1)
+    ratio = report["ours"]["seconds_per_epoch"] / report["fit"]["seconds_per_epoch"]
+    assert report["ratio_ours_over_fit_seconds_per_epoch"] == pytest.approx(ratio, abs=1e-3)
+    assert report["ratio_manual_over_fit_seconds_per_epoch"] is None  # not measured
+    assert "inference" not in report
+
+
+@pytest.mark.slow  # training, an export, SavedModel calls and two TF Lite conversions: ~40 s
+def test_a_tiny_make_bench_measures_inference_on_the_model_ours_trained(data_dir, tmp_path):
     out = tmp_path / "results.json"
     report = run_bench(
         "run",
-        "--only=ours,fit,inference",
+        "--only=ours,inference",
         "--epochs=2",
         "--max_steps_per_epoch=3",
         "--inference_seconds=0.05",
@@ -26,15 +48,8 @@ def test_a_tiny_make_bench_measures_each_way_and_writes_the_report(data_dir, tmp
         data_dir=data_dir,
     )
     assert json.loads(out.read_text()) == report
-    assert report["epochs"] == 2
-    for which in ("ours", "fit"):
-        row = report[which]
-        assert len(row["epoch_seconds"]) == 2, which
-        assert row["training_flops_per_image"] == 14_256_384  # bench/flops.py's hand count
-        assert 0.0 <= row["test_accuracy"] <= 1.0 and row["peak_rss_mb"] > 100
-        assert row["fraction_of_fp32_peak"] > 0
-    assert report["ratio_ours_over_fit_seconds_per_epoch"] > 0
-    assert report["ratio_manual_over_fit_seconds_per_epoch"] is None  # not measured
+    _training_row(report["ours"], epochs=2)
+    assert report["ratio_ours_over_fit_seconds_per_epoch"] is None  # fit not measured
     inference = report["inference"]
     assert set(inference["saved_model"]) == {"batch_1", "batch_32", "batch_1024"}
     assert all(r["images_per_second"] > 0 for r in inference["saved_model"].values())

@@ -9,10 +9,29 @@ import pytest
 
 from tests.helpers import run_bench
 
-# A process per measurement, each starting TensorFlow (and MNIST, or a server): ~20-50 s.
-pytestmark = pytest.mark.slow
+
+def test_a_tiny_run_of_fit_stops_at_the_target_and_reports_its_split(data_dir):
+    """One training process (~15 s): the fast tier's smoke run."""
+    report = run_bench(
+        "time_to_accuracy",
+        "--runs=fit",
+        "--seeds=0",
+        "--score=validation",
+        "--fit_epochs=1",
+        "--max_steps_per_epoch=2",
+        "--target=0",
+        data_dir=data_dir,
+    )
+    (run,) = report["runs"]
+    assert (run["run"], run["seed"]) == ("fit", 0)
+    assert [p["epoch"] for p in run["curve"]] == [1] and 0 <= run["curve"][0]["accuracy"] <= 1
+    assert run["split"]["startup"] >= 0 and run["split"]["first_epoch"] > 0
+    summary = report["summary"]
+    assert list(summary) == ["fit"]  # no fast run, no ratio
+    assert summary["fit"]["median_seconds"] == summary["fit"]["seconds_to_target"][0] > 0
 
 
+@pytest.mark.slow  # a process per run, each TensorFlow's import and MNIST: ~40 s
 def test_a_tiny_comparison_scores_each_run_and_splits_its_time(data_dir):
     report = run_bench(
         "time_to_accuracy",
