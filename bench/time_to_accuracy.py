@@ -231,10 +231,7 @@ def main(argv: list[str]) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-    summary = {run: _summary([r for r in results if r["run"] == run]) for run in FLAGS.runs}
-    if "fit" in summary and "fast" in summary:
-        summary["fast_over_fit_median"] = _over(summary["fast"], summary["fit"], "seconds")
-        summary["fast_over_fit_wall"] = _over(summary["fast"], summary["fit"], "wall")
+    summary = summarise(results, FLAGS.runs)
     print(
         json.dumps(
             {
@@ -247,6 +244,15 @@ def main(argv: list[str]) -> None:
             indent=1,
         )
     )
+
+
+def summarise(results: list[dict], runs: list[str]) -> dict:
+    """Each run's summary over its seeds, and the fast recipe's times over fit's median."""
+    summary = {run: _summary([r for r in results if r["run"] == run]) for run in runs}
+    if "fit" in summary and "fast" in summary:
+        summary["fast_over_fit_median"] = _over(summary["fast"], summary["fit"], "seconds")
+        summary["fast_over_fit_wall"] = _over(summary["fast"], summary["fit"], "wall")
+    return summary
 
 
 def _summary(runs: list[dict]) -> dict:
