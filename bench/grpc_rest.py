@@ -11,7 +11,8 @@ the parts):
   the same for a copy of the version without its tf_serving_warmup_requests file: what
   warm-up buys. Beside each, ``after_idle_ratio``: one more request after
   ``--idle_seconds`` of quiet against the same median, since a first request after
-  start-up always follows idleness, which slows a warm server too (docs/serving.md);
+  start-up always follows idleness, which slows a warm server too (docs/serving.md).
+  Each on ``--starts`` fresh servers, a row each, with the median of each ratio;
 - ``load``: the same MNIST test digit as uint8 pixels, one per request, from ``clients``
   concurrent clients for ``seconds`` each, over gRPC (the official stub, grpc.aio) and
   over REST (aiohttp-free: one keep-alive ``http.client`` connection per client thread),
@@ -77,6 +78,9 @@ flags.DEFINE_multi_enum(
     FIRST_REQUESTS,
     "The kinds of first request to time, each with and without warm-up (gRPC costs two "
     "server starts, REST two more).",
+)
+flags.DEFINE_integer(
+    "starts", 5, "Fresh servers per kind of first request, with and without warm-up each."
 )
 PARTS = ("first_requests", "load", "hot_swap")
 flags.DEFINE_multi_enum(
@@ -160,6 +164,22 @@ def _rest_load(host: str, port: int, body: bytes, clients: int, seconds: float) 
 
 
 def _first_requests(base: Path, pixels: np.ndarray, png: bytes) -> dict:
+    """Each kind's first request on ``--starts`` fresh servers (one start's row each), and
+    their median ratios: one start is one sample of a noisy millisecond on a shared CPU."""
+    starts = [_first_requests_once(base, pixels, png) for _ in range(FLAGS.starts)]
+    return {kind: over_starts([start[kind] for start in starts]) for kind in starts[0]}
+
+
+def over_starts(rows: list[dict]) -> dict:
+    """One kind's rows, a row a server start, with the medians of their two ratios."""
+    return {
+        "starts": rows,
+        "median_ratio": round(statistics.median(r["ratio"] for r in rows), 2),
+        "median_after_idle_ratio": round(statistics.median(r["after_idle_ratio"] for r in rows), 2),
+    }
+
+
+def _first_requests_once(base: Path, pixels: np.ndarray, png: bytes) -> dict:
     """Milliseconds of the first request of each kind right after start-up, then the median
     of 20 more: gRPC pixels (on a channel already connected) on one fresh server, REST pixels
     then REST b64 PNG on another, nothing else running beside either. Right after start:
