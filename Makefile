@@ -114,7 +114,8 @@ bench-load: install
 	$(BIN)/python -m bench.load --model_dir=$(MODEL_DIR) > bench/results_load.json
 	@cat bench/results_load.json
 
-# gRPC (the official stub) against REST on one `make serve` process (~3 min; docs/serving.md).
+# gRPC (the official stub) against REST on one `make serve` process, first requests on five
+# fresh servers a kind, a hot swap (~7 min; docs/serving.md).
 bench-grpc: install
 	$(BIN)/python -m bench.grpc_rest --model_dir=$(MODEL_DIR) --soak_seconds=60 > bench/results_grpc_rest.json
 	@cat bench/results_grpc_rest.json
