@@ -52,6 +52,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from bench import summaries
 from mnist_convnet import data, export
 from mnist_convnet.testing import memory
 from mnist_convnet.testing.servers import wait_until_answering
@@ -167,16 +168,7 @@ def _first_requests(base: Path, pixels: np.ndarray, png: bytes) -> dict:
     """Each kind's first request on ``--starts`` fresh servers (one start's row each), and
     their median ratios: one start is one sample of a noisy millisecond on a shared CPU."""
     starts = [_first_requests_once(base, pixels, png) for _ in range(FLAGS.starts)]
-    return {kind: over_starts([start[kind] for start in starts]) for kind in starts[0]}
-
-
-def over_starts(rows: list[dict]) -> dict:
-    """One kind's rows, a row a server start, with the medians of their two ratios."""
-    return {
-        "starts": rows,
-        "median_ratio": round(statistics.median(r["ratio"] for r in rows), 2),
-        "median_after_idle_ratio": round(statistics.median(r["after_idle_ratio"] for r in rows), 2),
-    }
+    return {kind: summaries.over_starts([start[kind] for start in starts]) for kind in starts[0]}
 
 
 def _first_requests_once(base: Path, pixels: np.ndarray, png: bytes) -> dict:
@@ -215,16 +207,6 @@ def _first_requests_once(base: Path, pixels: np.ndarray, png: bytes) -> dict:
     return result
 
 
-def _first_against_warm(first_ms: float, warm_ms: list[float]) -> dict:
-    """A first request's milliseconds against the median of the ones after it."""
-    warm = statistics.median(warm_ms)
-    return {
-        "first_ms": round(first_ms, 2),
-        "warm_median_ms": round(warm, 2),
-        "ratio": round(first_ms / warm, 2),
-    }
-
-
 def _timed(call) -> dict:
     """``call`` 21 times: the first against the median of the other 20; then once more
     after ``--idle_seconds`` of quiet, against the same median."""
@@ -235,7 +217,7 @@ def _timed(call) -> dict:
         return 1000 * (time.perf_counter() - start)
 
     times = [once() for _ in range(21)]
-    row = _first_against_warm(times[0], times[1:])
+    row = summaries.first_against_warm(times[0], times[1:])
     time.sleep(FLAGS.idle_seconds)
     after_idle = once()
     row["after_idle_ms"] = round(after_idle, 2)
@@ -337,7 +319,7 @@ def _hot_swap(address: str, base: Path, version_dir: Path, pixels: np.ndarray) -
         "slowest_request_ms": round(max(during), 2) if during else None,
     }
     if len(on_new) > 1:
-        report["first_request_on_new_version"] = _first_against_warm(
+        report["first_request_on_new_version"] = summaries.first_against_warm(
             on_new[0][1], [ms for _, ms in on_new[1:21]]
         )
     return report

@@ -34,7 +34,6 @@ clock from there to the target). ``fast_over_fit_wall`` counts the start-up of b
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -43,6 +42,7 @@ import keras
 import numpy as np
 from absl import app, flags
 
+from bench import summaries
 from mnist_convnet import data, loop
 from mnist_convnet import model as model_lib
 from mnist_convnet.config import Config
@@ -104,9 +104,12 @@ class Scorer:
     def result(self) -> dict:
         reached = [p for p in self.curve if p["accuracy"] >= self.target]
         to_target = reached[0]["seconds"] if reached else None
-        split = {"startup": _round(self.startup), "first_epoch": _round(self.first_epoch)}
+        split = {
+            "startup": summaries.round_or_none(self.startup),
+            "first_epoch": summaries.round_or_none(self.first_epoch),
+        }
         if to_target is not None and self.first_epoch is not None:
-            split["rest"] = _round(max(0.0, to_target - self.first_epoch))
+            split["rest"] = summaries.round_or_none(max(0.0, to_target - self.first_epoch))
         return {
             "seconds_to_target": to_target,
             "epochs_to_target": reached[0]["epoch"] if reached else None,
@@ -114,10 +117,6 @@ class Scorer:
             "split": split,
             "curve": self.curve,
         }
-
-
-def _round(x: float | None) -> float | None:
-    return None if x is None else round(x, 2)
 
 
 class _FitEpochs(keras.callbacks.Callback):
@@ -231,7 +230,7 @@ def main(argv: list[str]) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-    summary = summarise(results, FLAGS.runs)
+    summary = summaries.time_to_target(results, FLAGS.runs)
     print(
         json.dumps(
             {
@@ -244,39 +243,6 @@ def main(argv: list[str]) -> None:
             indent=1,
         )
     )
-
-
-def summarise(results: list[dict], runs: list[str]) -> dict:
-    """Each run's summary over its seeds, and the fast recipe's times over fit's median."""
-    summary = {run: _summary([r for r in results if r["run"] == run]) for run in runs}
-    if "fit" in summary and "fast" in summary:
-        summary["fast_over_fit_median"] = _over(summary["fast"], summary["fit"], "seconds")
-        summary["fast_over_fit_wall"] = _over(summary["fast"], summary["fit"], "wall")
-    return summary
-
-
-def _summary(runs: list[dict]) -> dict:
-    """A run's seconds to the target per seed and their median, on the training clock and
-    on the wall (start-up added); None where a seed never reached it."""
-    seconds = [r["seconds_to_target"] for r in runs]
-    wall = [s + r["split"]["startup"] if s is not None else None for s, r in zip(seconds, runs)]
-    reached = lambda xs: [x for x in xs if x is not None]
-    return {
-        "seeds": [r["seed"] for r in runs],
-        "seconds_to_target": seconds,
-        "median_seconds": statistics.median(reached(seconds)) if reached(seconds) else None,
-        "wall_seconds_to_target": [_round(w) for w in wall],
-        "median_wall": statistics.median(reached(wall)) if reached(wall) else None,
-        "final_accuracy": [r["final_accuracy"] for r in runs],
-        "split": [r["split"] for r in runs],
-    }
-
-
-def _over(fast: dict, fit: dict, clock: str) -> list[float | None]:
-    """Each fast seed's time over fit's median (the issue's "a third" is 0.333)."""
-    mine = fast["seconds_to_target" if clock == "seconds" else "wall_seconds_to_target"]
-    median = fit["median_seconds" if clock == "seconds" else "median_wall"]
-    return [round(x / median, 3) if x is not None and median else None for x in mine]
 
 
 if __name__ == "__main__":

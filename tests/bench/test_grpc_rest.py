@@ -33,15 +33,6 @@ def test_a_tiny_run_loads_both_apis_and_swaps_a_version_without_a_failure(export
     assert row["ratio"] == pytest.approx(row["first_ms"] / row["warm_median_ms"], rel=0.02)
 
 
-def test_first_requests_over_starts_are_summed_up_by_their_median_ratios():
-    """over_starts, in-process: the rows kept in order, the medians of both ratios."""
-    from bench import grpc_rest
-
-    rows = [{"ratio": r, "after_idle_ratio": a} for r, a in ((3.1, 1.0), (1.2, 2.6), (1.5, 1.4))]
-    summed = grpc_rest.over_starts(rows)
-    assert summed == {"starts": rows, "median_ratio": 1.5, "median_after_idle_ratio": 1.4}
-
-
 @pytest.mark.slow  # two server starts, each TensorFlow's import, a load and a warm-up: ~30 s
 def test_first_requests_are_timed_with_and_without_warm_up_beside_an_idle_one(exported, data_dir):
     report = run_bench(

@@ -31,26 +31,6 @@ def test_a_tiny_run_of_fit_stops_at_the_target_and_reports_its_split(data_dir):
     assert summary["fit"]["median_seconds"] == summary["fit"]["seconds_to_target"][0] > 0
 
 
-def test_the_summary_holds_each_fast_seed_against_fits_median():
-    """summarise, in-process: medians over the seeds that reached the target (None for one
-    that did not), and each fast seed's time over fit's median, on both clocks."""
-    from bench import time_to_accuracy
-
-    def run(name: str, seed: int, seconds: float | None, startup: float) -> dict:
-        split = {"startup": startup, "first_epoch": 1.0}
-        return {"run": name, "seed": seed, "seconds_to_target": seconds, "split": split,
-                "final_accuracy": 0.99}  # fmt: skip
-
-    results = [run("fit", 0, 30.0, 2.0), run("fit", 1, 40.0, 2.0), run("fit", 2, None, 2.0)]
-    results += [run("fast", 0, 10.0, 1.0), run("fast", 1, None, 1.0)]
-    summary = time_to_accuracy.summarise(results, ["fit", "fast"])
-    assert summary["fit"]["seeds"] == [0, 1, 2] and summary["fit"]["median_seconds"] == 35.0
-    assert summary["fit"]["median_wall"] == 37.0
-    assert summary["fast_over_fit_median"] == [round(10 / 35, 3), None]
-    assert summary["fast_over_fit_wall"] == [round(11 / 37, 3), None]
-    assert list(time_to_accuracy.summarise(results, ["fast"])) == ["fast"]
-
-
 @pytest.mark.slow  # the fast recipe's process (fit's is the fast tier's smoke run): ~15 s
 def test_a_tiny_fast_run_is_scored_every_half_epoch_and_splits_its_time(data_dir):
     report = run_bench(
