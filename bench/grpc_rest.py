@@ -338,8 +338,8 @@ def main(argv: list[str]) -> None:
         "seconds": FLAGS.seconds,
     }
     base = folder / "mnist_convnet"
-    shutil.copytree(latest, base / "1")
     try:
+        shutil.copytree(latest, base / "1")
         if "first_requests" in FLAGS.only:
             # Warm-up's worth: the same version served with and without its warm-up file.
             cold = folder / "cold" / "mnist_convnet"
