@@ -16,17 +16,16 @@ from mnist_convnet.serving.bundle import SavedModelBundle
 
 def test_every_signature_answers_as_tf_saved_model_load_does(exported, saved_model, test_digits):
     bundle = SavedModelBundle(exported)
-    loaded = saved_model
-    assert list(bundle.signature_defs) == sorted(loaded.signatures)  # no __saved_model_init_op
+    assert list(bundle.signature_defs) == sorted(saved_model.signatures)  # no __saved_model_init_op
     pixels = test_digits[0][:8]
     ours = bundle.run("serving_default", {"pixels": pixels})
-    theirs = loaded.signatures["serving_default"](pixels=tf.constant(pixels))
+    theirs = saved_model.signatures["serving_default"](pixels=tf.constant(pixels))
     assert set(ours) == set(theirs)
     np.testing.assert_allclose(ours["probabilities"], theirs["probabilities"].numpy(), atol=1e-6)
     np.testing.assert_array_equal(ours["classes"], theirs["classes"].numpy())
     png = tf.io.encode_png(255 - test_digits[0][0][..., None]).numpy()
     read = bundle.run("serving_images", {"images": np.array([png], dtype=object)})
-    expected = loaded.signatures["serving_images"](images=tf.constant([png]))
+    expected = saved_model.signatures["serving_images"](images=tf.constant([png]))
     np.testing.assert_array_equal(read["classes"], expected["classes"].numpy())
 
 
