@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 
-import keras
+if TYPE_CHECKING:  # the counts need a model; the peak, which `bench.run` asks for, does not
+    import keras
 
 FMA_UNITS_PER_CORE = 2
 
 
 def forward_flops(model: keras.Model) -> list[tuple[str, int]]:
     """Forward FLOPs per image of each Conv2D and Dense layer, in order."""
+    import keras  # here, not at the top: `bench.run` starts no TensorFlow of its own
+
     counts = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):

@@ -4,10 +4,11 @@ in its own process, cut to a few steps; the report and its ratios as JSON."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_bench
+from tests.helpers import run_bench, run_python
 
 
 def _training_row(row: dict, epochs: int) -> None:
@@ -15,6 +16,18 @@ def _training_row(row: dict, epochs: int) -> None:
     assert row["training_flops_per_image"] == 14_256_384  # bench/flops.py's hand count
     assert 0.0 <= row["test_accuracy"] <= 1.0 and row["peak_rss_mb"] > 100
     assert row["fraction_of_fp32_peak"] > 0
+
+
+def test_the_orchestrator_loads_no_tensorflow_of_its_own():
+    """bench/run.py only starts bench/measure.py's processes and reads their JSON: a
+    TensorFlow import of its own (~3 s of CPU, bench/flops.py's Keras) bought nothing."""
+    done = run_python(
+        "-c",
+        "import sys, bench.run; print([m for m in ('tensorflow', 'keras') if m in sys.modules])",
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_a_tiny_make_bench_times_our_loop_against_fit(data_dir, tmp_path):
