@@ -17,7 +17,8 @@ centred by mass in 28x28; a user's capture is anything else. The steps:
                 with the ink, so ink on a transparent canvas shows whatever its colour
     MNIST form  an image that already is an MNIST digit (28x28, white on exact black,
                 fitted into 20 px and centred by mass) is the digit: nothing to find,
-                and finding it again would only move it (single digits only)
+                and finding it again would only move it (single digits only); so is
+                its negative (black on exact white, a paint program's drawing) inverted
     work image  resized so the longer side is WORK_SIDE (area average when shrinking)
     polarity    dark ink on light paper, or light on dark: which extreme is farther
                 from the median, measured against a fitted illumination surface
@@ -1054,8 +1055,18 @@ def read_digit(grey: tf.Tensor, extent: tf.Tensor | None = None) -> tuple[tf.Ten
     """Grey image (its top-left ``extent``, default all) -> (uint8 [28, 28] MNIST-style
     digit, int32 status). The digit is zeros unless status is FOUND."""
     extent = tf.shape(grey) if extent is None else extent
-    as_it_is = lambda: (tf.cast(tf.round(grey[:SIZE, :SIZE]), tf.uint8), tf.constant(FOUND))
-    return tf.cond(mnist_form(grey, extent), as_it_is, lambda: _find_digit(grey, extent))
+    # The negative of an MNIST digit is one inverted, not re-found: the finder would frame
+    # it again, moved (docs/serving.md, "What an image request costs (#21, item 6)").
+    # Sliced first: nothing here touches a large image's pixels.
+    negative = 255.0 - grey[:SIZE, :SIZE]
+    as_it_is = lambda x: lambda: (tf.cast(tf.round(x), tf.uint8), tf.constant(FOUND))
+    return tf.cond(
+        mnist_form(grey, extent),
+        as_it_is(grey[:SIZE, :SIZE]),
+        lambda: tf.cond(
+            mnist_form(negative, extent), as_it_is(negative), lambda: _find_digit(grey, extent)
+        ),
+    )
 
 
 def _find_digit(grey: tf.Tensor, extent: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

@@ -260,8 +260,9 @@ def test_only_edge_marks_is_no_digit():
 
 def test_mnist_digits_as_pngs_are_read_as_they_are(test_digits):
     """MNIST's own form (28x28, white on exact black, 20 px, centred by mass) is the
-    digit: every pixel comes back, for each of 300 test digits (as grey and as RGB)."""
-    images = test_digits[0][:300]
+    digit: every pixel comes back, for each of the fixture's test digits (as grey and as
+    RGB)."""
+    images = test_digits[0]
     for image in images:
         out = find_digit(tf.constant(captures.encode(image))).numpy()
         assert out.dtype == np.uint8 and np.array_equal(out, image)
@@ -269,15 +270,24 @@ def test_mnist_digits_as_pngs_are_read_as_they_are(test_digits):
     assert np.array_equal(find_digit(tf.constant(captures.encode(rgb))).numpy(), images[0])
 
 
+def test_mnist_digits_drawn_dark_on_white_are_read_as_their_negatives(test_digits):
+    """Black on exact white, as a paint program saves a 28x28 drawing: the negative of an
+    MNIST digit is that digit, every pixel, for each of the fixture's test digits (the
+    finder would frame it again and move it)."""
+    for image in test_digits[0]:
+        out = find_digit(tf.constant(captures.encode(255 - image))).numpy()
+        assert np.array_equal(out, image)
+
+
 @pytest.mark.parametrize(
     "change",
-    ["shifted", "dark_on_light", "grey_background", "small", "faint", "in_29x28"],
+    ["shifted", "dark_on_light_shifted", "grey_background", "small", "faint", "in_29x28"],
 )
 def test_a_28x28_not_in_mnist_form_goes_through_the_finder(digit, change):
     """Anything short of MNIST's form is found and framed as any capture is."""
     image = {
         "shifted": lambda: np.roll(digit, 4, axis=1),
-        "dark_on_light": lambda: 255 - digit,
+        "dark_on_light_shifted": lambda: 255 - np.roll(digit, 4, axis=1),
         "grey_background": lambda: np.maximum(digit, 30),
         "small": lambda: np.pad(digit[::2, ::2], [[7, 7], [7, 7]]),
         "faint": lambda: (digit // 2).astype(np.uint8),
