@@ -1057,8 +1057,9 @@ def read_digit(grey: tf.Tensor, extent: tf.Tensor | None = None) -> tuple[tf.Ten
     extent = tf.shape(grey) if extent is None else extent
     # The negative of an MNIST digit is one inverted, not re-found: the finder would frame
     # it again, moved (docs/serving.md, "What an image request costs (#21, item 6)").
-    # Sliced first: nothing here touches a large image's pixels.
-    negative = 255.0 - grey[:SIZE, :SIZE]
+    # Sliced first: nothing here touches a large image's pixels. Rounded first: a reader
+    # given RGB makes white 254.99998 in float32, and the negative's paper must be 0.
+    negative = 255.0 - tf.round(grey[:SIZE, :SIZE])
     as_it_is = lambda x: lambda: (tf.cast(tf.round(x), tf.uint8), tf.constant(FOUND))
     return tf.cond(
         mnist_form(grey, extent),
