@@ -1059,13 +1059,17 @@ def read_digit(grey: tf.Tensor, extent: tf.Tensor | None = None) -> tuple[tf.Ten
     # it again, moved (docs/serving.md, "What an image request costs (#21, item 6)").
     # Sliced first: nothing here touches a large image's pixels. Rounded first: a reader
     # given RGB makes white 254.99998 in float32, and the negative's paper must be 0.
-    negative = 255.0 - tf.round(grey[:SIZE, :SIZE])
-    as_it_is = lambda x: lambda: (tf.cast(tf.round(x), tf.uint8), tf.constant(FOUND))
+    top_left = grey[:SIZE, :SIZE]
+    negative = 255.0 - tf.round(top_left)
+
+    def found(digit: tf.Tensor):
+        return lambda: (tf.cast(tf.round(digit), tf.uint8), tf.constant(FOUND))
+
     return tf.cond(
         mnist_form(grey, extent),
-        as_it_is(grey[:SIZE, :SIZE]),
+        found(top_left),
         lambda: tf.cond(
-            mnist_form(negative, extent), as_it_is(negative), lambda: _find_digit(grey, extent)
+            mnist_form(negative, extent), found(negative), lambda: _find_digit(grey, extent)
         ),
     )
 
