@@ -23,6 +23,7 @@ MODEL_NAME ?= mnist
 PORT ?= 8501
 GRPC_PORT ?= 8500
 PLOTS_DIR ?= plots
+BASELINE ?=
 
 # Offline MNIST: use the read-only copy beside the checkout when there is one (tfds still
 # checks it); set MNIST_MANUAL_DIR yourself to point elsewhere, or empty to download.
@@ -40,6 +41,7 @@ help:
 	@echo "make bench-time-to-accuracy  seconds to 99% test accuracy: fit, our loop, --recipe=fast"
 	@echo "make bench-captures  accuracy on photos/scans/canvases per capture kind and entry point"
 	@echo "make bench-load      the REST server under load (hey): werkzeug, waitress, granian side by side"
+	@echo "                     (BASELINE=REV: that commit's server beside today's, with their ratios)"
 	@echo "make bench-grpc      gRPC vs REST side by side, warm-up's worth, a 128-client soak, a hot swap"
 	@echo "make bench-explain   :explain in-process, and the page's inside-the-network panel in Chromium"
 	@echo "make serve   serve the latest SavedModel on http://127.0.0.1:$(PORT) (TF Serving REST API,"
@@ -109,9 +111,12 @@ serve: install
 	$(BIN)/mnist-convnet serve --model_dir=$(MODEL_DIR) --model_name=$(MODEL_NAME) --port=$(PORT) \
 	  --grpc_port=$(GRPC_PORT) --enable_batching
 
-# The REST server under load with `hey` (apt-get install hey): before/after side by side.
+# The REST server under load with `hey` (apt-get install hey): before/after side by side;
+# BASELINE=REV runs that commit's `make serve` beside today's instead, with their ratios.
 bench-load: install
-	$(BIN)/python -m bench.load --model_dir=$(MODEL_DIR) > bench/results_load.json
+	$(BIN)/python -m bench.load --model_dir=$(MODEL_DIR) \
+	  $(if $(BASELINE),--baseline=$(BASELINE) --settings=after --clients=32 --rounds=2) \
+	  > bench/results_load.json
 	@cat bench/results_load.json
 
 # gRPC (the official stub) against REST on one `make serve` process, first requests on five

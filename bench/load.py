@@ -16,14 +16,25 @@ Reported per run: requests per second, p50 and p99 latency, non-200 answers and 
 errors, and the server's resident memory before and after. ``--soak_seconds`` adds a long
 run of the ``after`` server at the largest client count (memory growth under load).
 Prints one JSON document.
+
+A regression guard: ``--baseline=REV`` (``make bench-load BASELINE=REV``) checks that
+commit out in a temporary git worktree and runs its ``make serve`` (``baseline``) beside
+today's, taking turns on the same model, payloads and clients; ``versus_baseline`` gives
+today's req/s and p99 over the baseline's for each payload and client count, the median
+over rounds. Every serving benchmark before it compared today's code with itself, which
+is how a halving of throughput went unseen.
+
+    python -m bench.load --model_dir=... --baseline=c392468 --settings=after --rounds=2
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -31,11 +42,13 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from absl import app, flags
 
+from bench import summaries
 from mnist_convnet import data
 from mnist_convnet.testing import captures, memory
 
@@ -43,13 +56,20 @@ SETTINGS = {
     "before": ["--server=werkzeug"],
     "waitress": ["--server=waitress", "--enable_batching"],  # make serve until 2026-11-27
     "after": ["--enable_batching"],  # what `make serve` runs: granian
+    "baseline": ["--enable_batching"],  # `make serve` of the --baseline commit
 }
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel base folder.")
 flags.DEFINE_integer("seconds", 10, "Seconds of load per run.")
 flags.DEFINE_list("clients", ["1", "8", "32", "128"], "Concurrent clients per run.")
 flags.DEFINE_list("payloads", ["pixels", "b64_png"], "What each request carries.")
-flags.DEFINE_list("settings", list(SETTINGS), "Server settings to compare.")
+flags.DEFINE_list("settings", ["before", "waitress", "after"], "Server settings to compare.")
+flags.DEFINE_string(
+    "baseline",
+    None,
+    "A git revision (commit, tag, branch) whose `make serve` runs first in every round, "
+    "beside the --settings, from a temporary git worktree of this checkout.",
+)
 flags.DEFINE_integer("rounds", 1, "Rounds; the settings take turns within each.")
 flags.DEFINE_integer("soak_seconds", 0, "A last run of `after` at the most clients (0: none).")
 flags.DEFINE_string("data_dir", None, "tfds data dir.")
@@ -79,7 +99,8 @@ def rss_mb(pid: int) -> float:
 class Server:
     """`mnist-convnet serve` with some flags, on a free port, until closed."""
 
-    def __init__(self, model_dir: str, extra: list[str]) -> None:
+    def __init__(self, model_dir: str, extra: list[str], source: Path | None = None) -> None:
+        """``source``: a checkout whose mnist_convnet runs instead of this one."""
         command = [
             sys.executable,
             "-m",
@@ -89,8 +110,16 @@ class Server:
             "--port=0",
             *extra,
         ]
+        environment = dict(os.environ)
+        if source is not None:  # `-m` imports from the working folder, before site-packages
+            environment["PYTHONPATH"] = str(source)
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=source,
+            env=environment,
         )
         line = self.process.stdout.readline()
         found = re.search(r"on (http://\S+/v1/models/mnist)", line)
@@ -151,8 +180,37 @@ def hey(url: str, body: Path, clients: int, seconds: int) -> dict:
     }
 
 
-def measure(setting: str, body: Path, clients: list[int], seconds: int) -> dict:
-    server = Server(flags.FLAGS.model_dir, SETTINGS[setting])
+@contextlib.contextmanager
+def worktree(revision: str) -> Iterator[Path]:
+    """``revision`` checked out in a temporary git worktree of this checkout, removed after."""
+    top = Path(__file__).resolve().parent.parent
+    folder = Path(tempfile.mkdtemp(prefix="bench-baseline-")) / "source"
+    added = subprocess.run(
+        ["git", "-C", str(top), "worktree", "add", "--detach", "--quiet", str(folder), revision],
+        capture_output=True,
+        text=True,
+    )
+    if added.returncode != 0:
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        sys.exit(f"error: cannot check out --baseline={revision}: {added.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(
+            ["git", "-C", str(top), "worktree", "remove", "--force", str(folder)],
+            capture_output=True,
+        )
+        shutil.rmtree(folder.parent, ignore_errors=True)
+
+
+def measure(
+    setting: str, body: Path, clients: list[int], seconds: int, source: Path | None = None
+) -> dict:
+    server = Server(
+        str(Path(flags.FLAGS.model_dir).resolve()),
+        SETTINGS[setting],
+        source if setting == "baseline" else None,
+    )
     try:
         hey(server.url, body, 1, 1)  # warm up: load, trace, first batches
         before = rss_mb(server.process.pid)
@@ -173,16 +231,26 @@ def main(argv: list[str]) -> None:
     FLAGS = flags.FLAGS
     clients = [int(c) for c in FLAGS.clients]
     results: dict = {"date": time.strftime("%Y-%m-%d"), "seconds": FLAGS.seconds, "rounds": []}
-    with tempfile.TemporaryDirectory() as folder:
-        bodies = payloads(Path(folder))
+    settings = [s for s in FLAGS.settings if s != "baseline"]
+    with contextlib.ExitStack() as stack:
+        source = None
+        if FLAGS.baseline:
+            source = stack.enter_context(worktree(FLAGS.baseline))
+            results["baseline"] = FLAGS.baseline
+            settings.insert(0, "baseline")
+        bodies = payloads(Path(stack.enter_context(tempfile.TemporaryDirectory())))
         for _ in range(FLAGS.rounds):
             round_results = {}
             for payload in FLAGS.payloads:
-                for setting in FLAGS.settings:
+                for setting in settings:
                     key = f"{setting}/{payload}"
-                    round_results[key] = measure(setting, bodies[payload], clients, FLAGS.seconds)
+                    round_results[key] = measure(
+                        setting, bodies[payload], clients, FLAGS.seconds, source
+                    )
                     print(key, json.dumps(round_results[key]), file=sys.stderr, flush=True)
             results["rounds"].append(round_results)
+        if FLAGS.baseline:
+            results["versus_baseline"] = summaries.versus_baseline(results["rounds"], settings)
         if FLAGS.soak_seconds:
             soak = measure("after", bodies["pixels"], [max(clients)], FLAGS.soak_seconds)
             results["soak"] = soak

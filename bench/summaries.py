@@ -62,3 +62,38 @@ def _over(fast: dict, fit: dict, clock: str) -> list[float | None]:
     mine = fast["seconds_to_target" if clock == "seconds" else "wall_seconds_to_target"]
     median = fit["median_seconds" if clock == "seconds" else "median_wall"]
     return [round(x / median, 3) if x is not None and median else None for x in mine]
+
+
+def versus_baseline(rounds: list[dict], settings: list[str]) -> dict:
+    """Each setting's req/s and p99 over the baseline's, per payload and client count: the
+    median over rounds of the ratios measured side by side in each round (req/s above 1 and
+    p99 below 1 are better than the baseline)."""
+    ratios: dict = {}
+    for measured in rounds:
+        for key, result in measured.items():
+            setting, payload = key.split("/", 1)
+            if setting == "baseline" or setting not in settings:
+                continue
+            base_runs = {r["clients"]: r for r in measured[f"baseline/{payload}"]["runs"]}
+            for run in result["runs"]:
+                base = base_runs[run["clients"]]
+                row = ratios.setdefault(f"{key}/c{run['clients']}", {"req_per_s": [], "p99": []})
+                row["req_per_s"].append(_ratio(run["req_per_s"], base["req_per_s"]))
+                row["p99"].append(_ratio(run["p99_ms"], base["p99_ms"]))
+    return {
+        key: {f"{what}_ratio": _rounded(_median_or_none(values), 3) for what, values in row.items()}
+        for key, row in ratios.items()
+    }
+
+
+def _ratio(mine: float | None, base: float | None) -> float | None:
+    return mine / base if mine is not None and base else None
+
+
+def _rounded(x: float | None, digits: int) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def _median_or_none(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None

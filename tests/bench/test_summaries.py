@@ -35,3 +35,30 @@ def test_the_summary_holds_each_fast_seed_against_fits_median():
     assert summary["fast_over_fit_median"] == [round(10 / 35, 3), None]
     assert summary["fast_over_fit_wall"] == [round(11 / 37, 3), None]
     assert list(summaries.time_to_target(results, ["fast"])) == ["fast"]
+
+
+def test_todays_server_is_held_against_the_baseline_round_by_round():
+    """bench/load.py --baseline: per payload and client count, the median over rounds of
+    today's req/s and p99 over the baseline's in the same round (not over the pooled runs)."""
+
+    def runs(*rows: tuple[int, float, float]) -> dict:
+        return {"runs": [{"clients": c, "req_per_s": r, "p99_ms": p} for c, r, p in rows]}
+
+    rounds = [
+        {"baseline/pixels": runs((32, 1000.0, 30.0)), "after/pixels": runs((32, 500.0, 60.0))},
+        {"baseline/pixels": runs((32, 800.0, 40.0)), "after/pixels": runs((32, 880.0, 36.0))},
+        {"baseline/pixels": runs((32, 400.0, 50.0)), "after/pixels": runs((32, 480.0, 45.0))},
+    ]
+    summed = summaries.versus_baseline(rounds, ["baseline", "after"])
+    assert summed == {"after/pixels/c32": {"req_per_s_ratio": 1.1, "p99_ratio": 0.9}}
+
+
+def test_a_run_with_no_answers_has_no_ratio():
+    rounds = [
+        {
+            "baseline/b64_png": {"runs": [{"clients": 1, "req_per_s": 0.0, "p99_ms": None}]},
+            "after/b64_png": {"runs": [{"clients": 1, "req_per_s": 10.0, "p99_ms": 5.0}]},
+        }
+    ]
+    summed = summaries.versus_baseline(rounds, ["baseline", "after"])
+    assert summed == {"after/b64_png/c1": {"req_per_s_ratio": None, "p99_ratio": None}}
