@@ -9,7 +9,7 @@ protobuf's JSON printer), so the two APIs cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 
 from google.protobuf import json_format
 from tensorflow_serving.apis import (
@@ -56,10 +56,13 @@ def predict(
 
 
 def start_predict(
-    manager: ModelManager, request: predict_pb2.PredictRequest
+    manager: ModelManager,
+    request: predict_pb2.PredictRequest,
+    executor: Executor | None = None,
 ) -> tuple[Future, Callable[[dict], predict_pb2.PredictResponse]]:
     """``predict`` in two halves, for a caller that awaits the model (gRPC's event loop):
-    the request checked and submitted (its future), and outputs -> the response."""
+    the request checked and submitted (its future), and outputs -> the response. A model
+    call that no batch takes runs on ``executor`` if given, not in the caller."""
     if not request.HasField("model_spec"):
         raise invalid("Missing ModelSpec")
     servable = find(manager, request.model_spec)
@@ -78,7 +81,7 @@ def start_predict(
                     f"output tensor alias not found in signature: {alias} Outputs expected to "
                     f"be in the set {{{','.join(sorted(outputs))}}}."
                 )
-    future = servable.submit(signature_name, inputs)
+    future = servable.submit(signature_name, inputs, executor)
 
     def finish(outputs: dict) -> predict_pb2.PredictResponse:
         response = predict_pb2.PredictResponse(model_spec=model_spec(servable, signature_name))

@@ -9,10 +9,14 @@ joins it to ``rest.RestApi`` the way a loaded server needs:
   body slowly, or vanishes mid-body, holds no thread and stalls nobody;
 - a body announcing more than ``max_body_bytes`` gets 413 from its header before a byte
   of it is read, and one sent without a length is cut off at the limit;
-- then the request is routed, parsed and checked once, in a pool of ``threads`` threads
-  (a 1,024-instance body costs ~100 ms of parsing: never on the loop). A pixel request
-  that went to a batch comes back as a ``rest.Deferred``, and the loop awaits its batch:
-  no thread waits for it;
+- a small ``:predict`` (one to a few 28x28 instances) is routed, parsed and checked on
+  the loop itself, where that costs less than handing it to a thread and back
+  (``RestApi.on_the_loop``); its model call still never runs on the loop: pixel rows go
+  to a batch, images and unbatched calls to the pool;
+- everything else is routed, parsed and checked in a pool of ``threads`` threads (a
+  1,024-instance body costs ~100 ms of parsing: never on the loop). A pixel request
+  that went to a batch, or a model call in the pool, comes back as a ``rest.Deferred``,
+  and the loop awaits it: no thread waits for it;
 - at shutdown the pool is drained in a thread, so the loop keeps answering meanwhile.
 """
 
@@ -70,16 +74,13 @@ class AsgiApp:
                 await self._too_large(send)
                 return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(
-            self.pool,
-            self.rest_api.respond,
-            scope["method"],
-            scope["path"],
-            headers,
-            bytes(body),
-            True,
-        )
+        method, path = scope["method"], scope["path"]
+        if self.rest_api.on_the_loop(method, path, len(body)):
+            answer = self.rest_api.respond(method, path, headers, bytes(body), True, self.pool)
+        else:
+            answer = await asyncio.get_running_loop().run_in_executor(
+                self.pool, self.rest_api.respond, method, path, headers, bytes(body), True
+            )
         if isinstance(answer, Deferred):
             try:
                 await asyncio.wrap_future(answer.future)

@@ -22,6 +22,7 @@ own limit, RESOURCE_EXHAUSTED beyond); answers may be of any size, as TF Serving
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -105,7 +106,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.calls = calls
 
     async def Predict(self, request, context):
-        return await self.calls.answer("Predict", api.start_predict, request, context)
+        start = functools.partial(api.start_predict, executor=self.calls.pool)
+        return await self.calls.answer("Predict", start, request, context)
 
     async def GetModelMetadata(self, request, context):
         return await self.calls.answer("GetModelMetadata", api.metadata, request, context)

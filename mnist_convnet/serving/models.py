@@ -29,7 +29,7 @@ import gc
 import re
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -181,9 +181,15 @@ class Servable:
         """Runs a signature on inputs named as in it; ServingError for anything wrong."""
         return self.submit(signature_name, inputs).result()
 
-    def submit(self, signature_name: str, inputs: dict[str, np.ndarray]) -> Future:
+    def submit(
+        self,
+        signature_name: str,
+        inputs: dict[str, np.ndarray],
+        executor: Executor | None = None,
+    ) -> Future:
         """``predict`` as a future: still running when its rows wait for a batch (an event
-        loop can await it), done already for everything else. Inputs are checked first."""
+        loop can await it); otherwise run on ``executor`` if given (the caller must not
+        block: an event loop), or at once. Inputs are checked first, in the caller."""
         kind, checked = self._checked(signature_name, inputs)
         if kind == "rows" and self.batching is not None:
             (rows,) = checked.values()
@@ -194,15 +200,19 @@ class Servable:
                     raise busy("the batching queue is full; try again") from None
                 except BatcherClosed:  # unloaded while this request held it: run it alone
                     pass
+        if executor is not None:
+            return executor.submit(self._run, kind, signature_name, checked)
         done: Future = Future()
         try:
-            if kind == "images":
-                done.set_result(self._read_images(signature_name, *checked.values()))
-            else:
-                done.set_result(self._call(signature_name, checked))
+            done.set_result(self._run(kind, signature_name, checked))
         except ServingError as error:
             done.set_exception(error)
         return done
+
+    def _run(self, kind: str, signature_name: str, checked: dict[str, np.ndarray]):
+        if kind == "images":
+            return self._read_images(signature_name, *checked.values())
+        return self._call(signature_name, checked)
 
     def _checked(self, signature_name: str, inputs: dict[str, np.ndarray]):
         """("rows" | "images" | "explain", the inputs checked as the signature takes them)."""

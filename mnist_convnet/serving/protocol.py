@@ -40,15 +40,26 @@ def _reject_constant(name: str) -> None:
 
 
 def _json_object(body: bytes, what: str) -> dict:
+    """The body as a JSON object. orjson reads a 28x28 instance ~4x faster than ``json``
+    (it is a fifth of a pixel request's Python time); what it refuses is read again by
+    ``json``, which takes what orjson does not (integers past 64 bits, UTF-16, a BOM) and
+    says precisely why it refuses the rest, so the answers are ``json``'s either way."""
     try:
-        payload = json.loads(body, parse_constant=_reject_constant)
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        payload = _strict_json(body)
+    if not isinstance(payload, dict):
+        raise invalid(f"body must be a JSON object with {what}")
+    return payload
+
+
+def _strict_json(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as error:
         raise invalid(f"body is not valid JSON: {error}") from None
     except RecursionError:
         raise invalid("body is not valid JSON: nested too deeply") from None
-    if not isinstance(payload, dict):
-        raise invalid(f"body must be a JSON object with {what}")
-    return payload
 
 
 def parse_predict(body: bytes) -> tuple[bool, list, str | None]:
@@ -143,7 +154,10 @@ def check_pixel_values(array: np.ndarray, floats: bool) -> np.ndarray:
         if array.size and (array.min() < 0 or array.max() > 1):
             raise invalid(f"{contract.SERVING_FLOAT} takes numbers from 0 to 1")
         return array.astype(np.float32)
-    if array.size and (np.any(array != np.round(array)) or array.min() < 0 or array.max() > 255):
+    if array.dtype == np.uint8:
+        return array  # every uint8 is a pixel value: nothing to check, nothing to copy
+    whole = array.dtype.kind != "f" or np.array_equal(array, np.round(array))
+    if array.size and (not whole or array.min() < 0 or array.max() > 255):
         raise invalid("pixels must be integers from 0 to 255")
     return array.astype(np.uint8)
 

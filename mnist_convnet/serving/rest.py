@@ -33,7 +33,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,7 @@ _MODEL_PATH = re.compile(
 )
 _VERBS = {None: "status", "/metadata": "metadata", ":predict": "predict", ":explain": "explain"}
 _POSTS = ("predict", "explain")
+INLINE_BODY_BYTES = 8 * 1024  # up to three 28x28 instances as JSON: see on_the_loop
 CORS_HEADERS = [
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Allow-Methods", "POST, GET"),
@@ -176,16 +177,24 @@ class RestApi:
         return [b"" if request.method == "HEAD" else reply.body]
 
     def respond(
-        self, method: str, path: str, headers: dict[str, str], body: bytes, defer: bool = False
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+        defer: bool = False,
+        executor: Executor | None = None,
     ) -> Reply | Deferred:
-        """The answer to one request, or with ``defer`` possibly a Deferred (see above)."""
+        """The answer to one request, or with ``defer`` possibly a Deferred (see above).
+        With an ``executor`` too, a ``:predict``'s model call runs there, never in the
+        caller: an event loop answers small pixel requests itself (``on_the_loop``)."""
         started = time.monotonic()
         found = None
         try:
             if method == "OPTIONS":
                 return self._finish(self._preflight(headers))
             found = route(method, path, self.metrics_path)
-            answer = self._dispatch(found, body, defer)
+            answer = self._dispatch(found, body, defer, executor)
         except ServingError as error:
             answer = self._refusal(error)
         except Exception as error:  # a bug of ours: say so in JSON, log it, keep serving
@@ -201,7 +210,18 @@ class RestApi:
 
     # --- endpoints ----------------------------------------------------------------------
 
-    def _dispatch(self, found: Route, body: bytes, defer: bool) -> Reply | Deferred:
+    @staticmethod
+    def on_the_loop(method: str, path: str, body_bytes: int) -> bool:
+        """Whether an event loop may answer this request itself (``respond`` with an
+        executor): a ``:predict`` whose body parses in less time than a hand-off to a
+        thread and back costs, with its wait for the GIL among the pool's threads
+        (docs/serving.md measures both). Its model call still runs in a batch or on the
+        executor; a larger body is parsed in a thread, never on the loop."""
+        return method == "POST" and body_bytes <= INLINE_BODY_BYTES and path.endswith(":predict")
+
+    def _dispatch(
+        self, found: Route, body: bytes, defer: bool, executor: Executor | None = None
+    ) -> Reply | Deferred:
         if found.kind == "page":
             return self.page()
         if found.kind == "reader":
@@ -217,9 +237,11 @@ class RestApi:
             return self.json(api.as_json(api.metadata(self.manager, api.metadata_request(spec))))
         if found.kind == "explain":
             return self.explain(spec, body)
-        return self.predict(spec, body, defer)
+        return self.predict(spec, body, defer, executor)
 
-    def predict(self, spec, body: bytes, defer: bool) -> Reply | Deferred:
+    def predict(
+        self, spec, body: bytes, defer: bool, executor: Executor | None = None
+    ) -> Reply | Deferred:
         servable = api.find(self.manager, spec)  # no such model or version: 404, body unread
         columnar, instances, signature_name = protocol.parse_predict(body)
         name, inputs = protocol.request_inputs(instances, signature_name)
@@ -228,7 +250,7 @@ class RestApi:
         )
         if not defer:
             return render(servable.predict(name, inputs))
-        future = servable.submit(name, inputs)
+        future = servable.submit(name, inputs, executor)
         if future.done():
             return self._settled(future, render)
         return Deferred(future, lambda done: self._settled(done, render))
@@ -259,6 +281,9 @@ class RestApi:
             return render(future.result())
         except ServingError as error:
             return self._refusal(error)
+        except Exception as error:  # a bug of ours, in a batch or an executor's thread
+            logging.exception("error serving a prediction")
+            return self.error(500, f"internal error: {type(error).__name__}")
 
     def page(self) -> Reply:
         """The draw-a-digit page, told which model name to ask (read once, then kept)."""

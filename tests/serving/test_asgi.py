@@ -14,7 +14,7 @@ import time
 from concurrent.futures import Future
 
 from mnist_convnet.serving.asgi import AsgiApp
-from mnist_convnet.serving.rest import Deferred, Reply
+from mnist_convnet.serving.rest import INLINE_BODY_BYTES, Deferred, Reply, RestApi
 
 
 def _scope(body_length: int | None = None, method: str = "POST", path: str = "/p") -> dict:
@@ -44,14 +44,18 @@ class Echo:
     """A stand-in RestApi: answers with what it was given, counting calls and threads."""
 
     max_body_bytes = 100
+    on_the_loop = staticmethod(RestApi.on_the_loop)
 
-    def __init__(self, deferred: Future | None = None) -> None:
+    def __init__(self, deferred: Future | None = None, max_body_bytes: int = 100) -> None:
         self.calls, self.threads, self.closed = 0, set(), False
         self.deferred = deferred
+        self.max_body_bytes = max_body_bytes
+        self.executors = []
 
-    def respond(self, method, path, headers, body, defer=False):
+    def respond(self, method, path, headers, body, defer=False, executor=None):
         self.calls += 1
         self.threads.add(threading.current_thread().name)
+        self.executors.append(executor)
         answer = {"body": body.decode(), "path": path, "trace": headers.get("x-trace")}
         if self.deferred is not None and defer:
             render = lambda done: Reply(200, [], json.dumps(done.result()).encode())
@@ -79,6 +83,30 @@ def test_a_body_in_pieces_reaches_the_api_whole_in_a_pool_thread():
     assert start["status"] == 201 and (b"x-echo", b"1") in start["headers"]
     assert json.loads(body["body"]) == {"body": '{"instances": []}', "path": "/p", "trace": "7"}
     assert all(name.startswith("request") for name in echo.threads)  # never on the loop
+
+
+def test_a_small_predict_is_parsed_on_the_loop_with_the_pool_for_its_model_call():
+    """One 28x28 instance costs less to parse than a hop to a thread and back: the loop
+    reads it, and hands the API the pool for the model call it must not make itself."""
+    echo = Echo(max_body_bytes=2 * INLINE_BODY_BYTES)
+    app = AsgiApp(echo, threads=1)
+    body = json.dumps({"instances": [[[0] * 28] * 28]}).encode()
+    request = [{"type": "http.request", "body": body, "more_body": False}]
+    sent, _ = _request(app, _scope(path="/v1/models/mnist:predict"), request)
+    assert sent[0]["status"] == 201
+    assert echo.threads == {"MainThread"} and echo.executors == [app.pool]
+
+
+def test_a_large_predict_and_every_other_request_are_answered_in_a_pool_thread():
+    echo = Echo(max_body_bytes=2 * INLINE_BODY_BYTES)
+    app = AsgiApp(echo, threads=1)
+    large = [{"type": "http.request", "body": b" " * (INLINE_BODY_BYTES + 1), "more_body": False}]
+    _request(app, _scope(path="/v1/models/mnist:predict"), large)
+    empty = [{"type": "http.request", "body": b"", "more_body": False}]
+    _request(app, _scope(method="GET", path="/v1/models/mnist"), empty)
+    _request(app, _scope(path="/v1/models/mnist:explain"), empty)
+    assert echo.calls == 3 and echo.executors == [None, None, None]
+    assert all(name.startswith("request") for name in echo.threads)
 
 
 def test_a_body_announced_too_large_is_413_before_any_of_it_is_read():

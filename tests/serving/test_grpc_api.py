@@ -246,3 +246,23 @@ def test_serving_explain_through_predict_gives_rests_explanation(both, test_digi
     assert _code(lambda: _stub(both).Predict(_request(many, "serving_explain"), timeout=60)) == (
         grpc.StatusCode.INVALID_ARGUMENT
     )
+
+
+def test_an_unbatched_model_call_runs_in_the_pool_not_on_grpcs_loop(exported, test_digits):
+    """Without batching a pixel Predict's model call goes to the pool: on the loop it would
+    hold every other call until it returned."""
+    manager = models.ModelManager([models.ModelConfig("mnist", exported.parent)])
+    servable = manager.servable("mnist")
+    real, ran_in = servable._call, []
+    servable._call = lambda *a: ran_in.append(threading.current_thread().name) or real(*a)
+    server = grpc_api.start(manager, "127.0.0.1", 0, threads=2, max_message_bytes=1 << 20)
+    pixels, labels = test_digits
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            response = stub.Predict(_request({"pixels": pixels[:3]}), timeout=30)
+    finally:
+        server.stop(grace=1)
+        manager.close()
+    assert tf.make_ndarray(response.outputs["classes"]).tolist() == labels[:3].tolist()
+    assert len(ran_in) == 1 and ran_in[0].startswith("grpc_"), ran_in

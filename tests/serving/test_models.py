@@ -166,6 +166,29 @@ def test_a_broken_version_ends_with_its_error_and_the_old_one_keeps_serving(
     manager.close()
 
 
+def test_a_call_that_would_block_runs_on_the_executor_given(exported, tmp_path, test_digits):
+    """An event loop passes its pool: a model call that no batch takes (none here) runs
+    there, never in the caller, and answers as the call made in the caller does."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = tmp_path / "mnist_convnet"
+    _appear(exported, base, 1)
+    manager = models.ModelManager([models.ModelConfig("mnist", base)])
+    servable = manager.servable("mnist")
+    pixels, _ = test_digits
+    inputs = {"pixels": pixels[:2]}
+    ran_in = []
+    real = servable._call
+    servable._call = lambda *a: ran_in.append(threading.current_thread().name) or real(*a)
+    with ThreadPoolExecutor(1, thread_name_prefix="pool") as pool:
+        outputs = servable.submit("serving_default", inputs, pool).result()
+    assert ran_in == ["pool_0"]
+    expected = servable.submit("serving_default", inputs).result()
+    assert ran_in == ["pool_0", threading.current_thread().name]
+    np.testing.assert_array_equal(outputs["classes"], expected["classes"])
+    manager.close()
+
+
 def test_every_version_is_warmed_up_before_it_answers(exported, tmp_path):
     """The export's warm-up file is replayed on load: each signature has run once."""
     base = tmp_path / "mnist_convnet"

@@ -44,6 +44,38 @@ def test_instances_the_signature_cannot_take_are_refused(instances, signature, m
     assert refused.value.code == "INVALID_ARGUMENT" and refused.value.status == 400
 
 
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b'{"instances": [[[NaN]]]}', "may not contain NaN"),
+        (json.dumps({"instances": [[[2**70] * 28] * 28]}).encode(), "integers from 0 to 255"),
+        ("\ufeff{}".encode(), "exactly one"),
+        ('{"instances": [[[0]]]}'.encode("utf-16"), "28x28"),
+    ],
+    ids=["nan", "past-64-bits", "utf-8-bom", "utf-16"],
+)
+def test_bodies_the_fast_reader_refuses_are_read_as_json_reads_them(body, message):
+    """orjson reads bodies first; what it refuses gets ``json``'s reading and sentence."""
+    with pytest.raises(ServingError, match=message):
+        protocol.request_inputs(*protocol.parse_predict(body)[1:])
+
+
+def test_pixel_values_are_checked_once_for_their_type():
+    """uint8 needs no check and is not copied; whole numbers of other types are checked
+    for their range, floats for being whole and finite too."""
+    digit = np.arange(784, dtype=np.uint8).reshape(28, 28, 1)
+    assert protocol.check_pixel_values(digit, floats=False) is digit
+    as_int = protocol.check_pixel_values(digit.astype(np.int64), floats=False)
+    assert as_int.dtype == np.uint8 and np.array_equal(as_int, digit)
+    wide = digit.astype(np.int64)
+    for bad, message in ((wide + 1000, "0 to 255"), (wide - 300.0, "0 to 255")):
+        with pytest.raises(ServingError, match=message):
+            protocol.check_pixel_values(bad, floats=False)
+    for bad, message in ((digit + 0.5, "integers"), (digit * np.inf, "finite")):
+        with pytest.raises(ServingError, match=message):
+            protocol.check_pixel_values(bad, floats=False)
+
+
 def test_answers_in_both_forms_with_text_for_byte_strings():
     outputs = {"classes": np.array([3, 4]), "number": np.array([b"34", b"5"], dtype=object)}
     rows = json.loads(protocol.answer(False, outputs, 2))
