@@ -28,7 +28,6 @@ readers' sizes in bytes.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -38,11 +37,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import requests
 import tensorflow as tf
 from absl import app, flags
 
-from mnist_convnet import inference, tflite
+from bench.entry_points import read_predict, read_rest, read_tf_only, reader_files
+from mnist_convnet import inference
 from mnist_convnet.serving import rest
 from mnist_convnet.testing import captures
 from mnist_convnet.testing.idx import read_idx
@@ -71,45 +70,6 @@ def test_digits(folder: Path, start: int = 5000) -> tuple[np.ndarray, np.ndarray
     images = read_idx(folder / "t10k-images-idx3-ubyte.gz")[start:]
     labels = read_idx(folder / "t10k-labels-idx1-ubyte.gz")[start:]
     return images, labels
-
-
-def read_tf_only(loaded, encoded: bytes, number: bool) -> tuple[str, np.ndarray | None]:
-    name = "serving_number" if number else "serving_images"
-    try:
-        out = loaded.signatures[name](images=tf.constant([encoded]))
-    except tf.errors.InvalidArgumentError:
-        return "error", None
-    if number:
-        return out["number"][0].numpy().decode(), out["images"][0].numpy()
-    return str(int(out["classes"][0])), out["image"][0].numpy()
-
-
-def read_rest(url: str, encoded: bytes, number: bool) -> tuple[str, np.ndarray | None]:
-    body = {"instances": [{"b64": base64.b64encode(encoded).decode()}]}
-    if number:
-        body["signature_name"] = "serving_number"
-    answer = requests.post(url, json=body, timeout=60)
-    if answer.status_code != 200:
-        return "error", None
-    prediction = answer.json()["predictions"][0]
-    if number:
-        return prediction["number"], np.asarray(prediction["images"], np.uint8)
-    return str(prediction["classes"]), np.asarray(prediction["image"], np.uint8)
-
-
-def read_predict(
-    model_dir: str, paths: list[Path], number: bool, reader: str = ""
-) -> dict[str, str]:
-    command = [sys.executable, "-m", "mnist_convnet", "predict", f"--model_dir={model_dir}"]
-    command += [f"--tflite={reader}"] if reader else []
-    command += ["--number"] if number else []
-    done = subprocess.run(command + [str(p) for p in paths], capture_output=True, text=True)
-    found = {}
-    for line in done.stdout.splitlines():
-        result = json.loads(line)
-        key = "number" if number else "digit"
-        found[result["path"]] = str(result[key]) if key in result else "error"
-    return found
 
 
 def _jpeg_640x480() -> bytes:
@@ -165,17 +125,6 @@ def latency(loaded, readers: dict[str, Path], files: list[Path], rounds: int = 5
     return report
 
 
-def _readers(model_dir: str) -> dict[str, Path]:
-    """The reader files to measure, by name (file name without .tflite)."""
-    if FLAGS.readers is not None:
-        paths = [Path(p) for p in FLAGS.readers]
-    else:
-        folder = tflite.output_dir(model_dir)
-        paths = [folder / f"{kind}.tflite" for kind in tflite.READERS]
-        paths = [p for p in paths if p.exists()]
-    return {p.stem: p for p in paths}
-
-
 def main(argv: list[str]) -> None:
     del argv
     images, labels = test_digits(Path(FLAGS.mnist_dir))
@@ -197,7 +146,7 @@ def main(argv: list[str]) -> None:
         "digits_per_number": FLAGS.digits_per_number,
         "kinds": {},
     }
-    readers = _readers(model_dir)
+    readers = reader_files(model_dir, FLAGS.readers)
     report["readers"] = {name: str(path) for name, path in readers.items()}
     sample: list[Path] = []
     folder = Path(tempfile.mkdtemp(prefix="captures-"))

@@ -1,0 +1,40 @@
+"""bench/entry_points.py: the doors a benchmark reads an image through, on one capture."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench import entry_points
+from mnist_convnet import tflite
+from mnist_convnet.testing import captures
+
+
+def test_tensorflow_alone_and_predict_read_the_same_capture(
+    exported, saved_model, test_digits, tmp_path
+):
+    """One clean capture of a test digit: the SavedModel's serving_images and `predict` on
+    the file give the same digit; a blank page is "error" for both."""
+    pixels, _ = test_digits
+    encoded, suffix = captures.clean(np.random.default_rng(0), [pixels[0]])
+    blank = captures.encode(np.full((60, 60), 240.0))
+    read, image = entry_points.read_tf_only(saved_model, encoded, number=False)
+    assert read.isdigit() and image.shape == (28, 28)
+    assert entry_points.read_tf_only(saved_model, blank, number=False) == ("error", None)
+    paths = [tmp_path / f"digit{suffix}", tmp_path / "blank.png"]
+    paths[0].write_bytes(encoded)
+    paths[1].write_bytes(blank)
+    found = entry_points.read_predict(str(exported), paths, number=False)
+    assert found == {str(paths[0]): read, str(paths[1]): "error"}
+
+
+def test_readers_are_the_exports_own_unless_named(tmp_path):
+    version = tmp_path / "mnist_convnet" / "1"
+    version.mkdir(parents=True)
+    assert entry_points.reader_files(str(version)) == {}
+    folder = tflite.output_dir(version)
+    folder.mkdir(parents=True)
+    (folder / "reader.tflite").write_bytes(b"x")
+    assert entry_points.reader_files(str(version)) == {"reader": folder / "reader.tflite"}
+    named = tmp_path / "mine.tflite"
+    assert entry_points.reader_files(str(version), [str(named)]) == {"mine": named}
+    assert entry_points.reader_files(str(version), []) == {}
