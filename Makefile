@@ -30,7 +30,7 @@ BASELINE ?=
 MNIST_MANUAL_DIR ?= $(wildcard $(abspath ../shared/datasets/mnist))
 export MNIST_MANUAL_DIR
 
-.PHONY: help install lint format train test test-fast bench bench-time-to-accuracy bench-captures bench-load bench-grpc bench-explain serve export-tflite evaluate plots clean
+.PHONY: help install lint format train test test-fast bench bench-time-to-accuracy bench-captures bench-writers bench-load bench-grpc bench-explain serve export-tflite evaluate plots clean
 
 help:
 	@echo "make train   train (the recipe's 15 epochs), evaluate on the test split, export a SavedModel"
@@ -40,6 +40,7 @@ help:
 	@echo "make bench   our loop vs keras model.fit, side by side, JSON in bench/results.json"
 	@echo "make bench-time-to-accuracy  seconds to 99% test accuracy: fit, our loop, --recipe=fast"
 	@echo "make bench-captures  accuracy on photos/scans/canvases per capture kind and entry point"
+	@echo "make bench-writers   accuracy on other writers' digits, per style and door (SavedModel, predict, reader)"
 	@echo "make bench-load      the REST server under load (hey): werkzeug, waitress, granian side by side"
 	@echo "                     (BASELINE=REV: that commit's server beside today's, with their ratios)"
 	@echo "make bench-grpc      gRPC vs REST side by side, warm-up's worth, a 128-client soak, a hot swap"
@@ -91,6 +92,7 @@ bench: install
 	$(BIN)/python -m bench.run --epochs=$(BENCH_EPOCHS)
 	$(MAKE) bench-time-to-accuracy
 	$(MAKE) bench-captures
+	$(MAKE) bench-writers
 	$(MAKE) bench-load
 	$(MAKE) bench-grpc
 	$(MAKE) bench-explain
@@ -110,6 +112,12 @@ bench-captures: install
 serve: install
 	$(BIN)/mnist-convnet serve --model_dir=$(MODEL_DIR) --model_name=$(MODEL_NAME) --port=$(PORT) \
 	  --grpc_port=$(GRPC_PORT) --enable_batching
+
+# Accuracy on other writers' digits per style and door: drawn from stroke models of styles
+# MNIST lacks, and MNIST test digits slanted, re-penned, shrunk, rotated (docs/captures.md).
+bench-writers: install
+	$(BIN)/python -m bench.writers --model_dir=$(MODEL_DIR) > bench/results_writers.json
+	@cat bench/results_writers.json
 
 # The REST server under load with `hey` (apt-get install hey): before/after side by side;
 # BASELINE=REV runs that commit's `make serve` beside today's instead, with their ratios.

@@ -1,0 +1,32 @@
+"""bench/writers.py (`make bench-writers`): the writers' set read through each door, as JSON."""
+
+from __future__ import annotations
+
+from tests.helpers import run_bench
+
+KINDS = ["seven_crossed", "mnist_small"]
+
+
+def test_a_tiny_writers_set_is_read_per_style_and_door(exported, manual_dir):
+    """Two kinds, two images each, both seeds; no reader (the fast tier converts none):
+    TensorFlow alone and `predict` read the same share right."""
+    report = run_bench(
+        "writers",
+        f"--model_dir={exported.parent}",
+        "--per_kind=2",
+        "--kinds=" + ",".join(KINDS),
+        "--readers=",
+        f"--mnist_dir={manual_dir}",
+    )
+    assert report["held_out_styles"] and report["readers"] == {}
+    assert list(report["sets"]) == ["tuning", "held_out"]
+    assert [s["seed"] for s in report["sets"].values()] == [1, 2]
+    for found in report["sets"].values():
+        assert list(found["kinds"]) == KINDS
+        for row in found["kinds"].values():
+            assert row["images"] == 2 and row["tf_only"] == row["predict"]
+            assert 0.0 <= row["tf_only"] <= 1.0
+        summary = found["summary"]["tf_only"]
+        assert summary["drawn_mean"] == found["kinds"]["seven_crossed"]["tf_only"]
+        assert summary["transformed_mean"] == found["kinds"]["mnist_small"]["tf_only"]
+        assert summary["worst"] == min(r["tf_only"] for r in found["kinds"].values())
