@@ -19,6 +19,10 @@ median ms per step over the rounds, and its fastest over the default's fastest.
     no_cache           the default *without* ``data.load``'s in-memory cache: every
                        epoch reads and decodes the tfds files again
     no_prefetch        the default *without* ``prefetch`` in ``data.train_batches``
+    augmented          the default with ``--augment=1`` (the augmented recipe's batches)
+    pipeline           no training: ms to produce one batch of 128 by ``data.train_batches``
+    pipeline_augmented the same with ``augment=1``: whether augmentation keeps up with a
+                       training step on its own (compare with ``default``'s ms per step)
 
 The precision and XLA options are flags of the loop and measured by ``bench.run``.
 """
@@ -46,6 +50,9 @@ VARIANTS: dict[str, dict] = {
     "onednn_off": {"env": {"TF_ENABLE_ONEDNN_OPTS": "0"}},
     "no_cache": {"cache": False},
     "no_prefetch": {"prefetch": False},
+    "augmented": {"augment": 1.0},
+    "pipeline": {"pipeline": 0.0},
+    "pipeline_augmented": {"pipeline": 1.0},
 }
 flags.DEFINE_enum("measure", None, list(VARIANTS), "Internal: measure one variant here.")
 
@@ -63,6 +70,8 @@ def measure(variant: str, steps: int) -> float:
     from mnist_convnet.config import Config
 
     datasets = data.load(None, data.default_manual_dir())
+    if "pipeline" in options:
+        return _pipeline_seconds(datasets, options["pipeline"], steps)
     if not options.get("cache", True):
         datasets = _uncached(datasets)
     if not options.get("prefetch", True):
@@ -74,9 +83,28 @@ def measure(variant: str, steps: int) -> float:
         verbose=False,
         deterministic=options.get("deterministic", True),
         steps_per_call=options.get("steps_per_call", Config.steps_per_call),
+        augment=options.get("augment"),
     )
     result = loop.train_and_evaluate(config, datasets)
     return result.history[1]["epoch_seconds"] / steps
+
+
+def _pipeline_seconds(datasets, augment: float, steps: int) -> float:
+    """Seconds per batch of 128 that ``data.train_batches`` yields with nothing consuming
+    them but this loop, after one epoch's worth of the same length warmed it up."""
+    import time
+
+    from mnist_convnet import data
+
+    def batches(epoch: int):
+        return data.train_batches(datasets.train, datasets.num_train, 128, epoch, 0, augment)
+
+    for _ in batches(1).take(steps):
+        pass
+    start = time.perf_counter()
+    for _ in batches(2).take(steps):
+        pass
+    return (time.perf_counter() - start) / steps
 
 
 def _uncached(datasets):

@@ -3,6 +3,7 @@
 The package is laid out in the order a training run happens, then what uses its model:
 
     data.py          MNIST from tensorflow-datasets -> batched tf.data pipelines
+    augment.py       training batches changed the ways other writers and scanners differ
     networks.py      the networks' entries: builder, default recipe, max-pooling (no TF)
     model.py         the networks (keras.io convnet, LeNet-5, the article's), their logits z
     backprop.py      the article's equations: softmax cross-entropy, every layer backward
@@ -28,7 +29,8 @@ The package is laid out in the order a training run happens, then what uses its 
     evaluation.py    accuracy, confusion matrix, per-class scores (NumPy only)
     visualize.py     what the network learned, as figures
     plots.py         the matplotlib drawing behind them
-    testing/         for tests and benchmarks: captures of MNIST test digits, memory
+    testing/         for tests and benchmarks: captures of MNIST test digits, other
+                     writers' digits, memory
     errors.py        UserError: one clear line instead of a traceback
     files.py         files written whole (temp name, then rename), or one clear error
     commands/        the mnist-convnet command line (absl flags live only there)

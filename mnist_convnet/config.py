@@ -38,6 +38,20 @@ RECIPES: dict[str, dict[str, Any]] = {
         "lr_schedule": "constant",
         "adam_beta_2": 0.999,
         "dropout": 0.5,
+        "augment": 0.0,
+    },
+    # keras.io's network for other writers than MNIST's: every training batch slanted,
+    # turned, scaled, bent, re-penned, blurred or coarsened (augment.py), with a rate that
+    # warms up and decays and half keras.io's dropout, which augmented data does not need
+    # (chosen on the validation split and the writers' tuning set: docs/captures.md).
+    "augmented": {
+        "epochs": 15,
+        "batch_size": 128,
+        "learning_rate": 3e-3,
+        "lr_schedule": "warmup_cosine",
+        "adam_beta_2": 0.999,
+        "dropout": 0.25,
+        "augment": 1.0,
     },
     # The same network to 99% in a fraction of the time: one cycle of a high rate, Adam's
     # second moment averaged over ~100 steps instead of ~1,000, and half keras.io's
@@ -50,6 +64,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "lr_schedule": "warmup_cosine",
         "adam_beta_2": 0.99,
         "dropout": 0.25,
+        "augment": 0.0,
     },
     # What lifts LeNet-5 past 98.9%: 4x the steps, a rate decaying to 0 (docs/networks.md).
     "lenet5": {
@@ -59,12 +74,13 @@ RECIPES: dict[str, dict[str, Any]] = {
         "lr_schedule": "cosine",
         "adam_beta_2": 0.999,
         "dropout": 0.5,  # LeNet-5 has no Dropout layer; keras_convnet under this recipe does
+        "augment": 0.0,
     },
 }
 # Fields added after checkpoints were first written, with the value those checkpoints were
 # trained under: at that value a field stays out of the fingerprint, so they still resume.
 # (A field a network does not have, such as LeNet-5's dropout, is None: out of it too.)
-LATER_FINGERPRINT_FIELDS = {"adam_beta_2": 0.999, "dropout": 0.5}
+LATER_FINGERPRINT_FIELDS = {"adam_beta_2": 0.999, "dropout": 0.5, "augment": 0.0}
 # The names of step.GRADIENTS and optimizer.LR_SCHEDULES (a test keeps them in step), here
 # so that Config, and --help, need no TensorFlow.
 GRADIENT_MODES = ("tape", "manual")
@@ -139,8 +155,19 @@ class Config:
         below=1,
         resume_must_match=True,
     )
+    augment: float | None = option(
+        None,
+        "How strongly each training batch is changed the ways other writers and scanners "
+        "differ from MNIST (augment.py): 0 leaves it as it is, 1 is the chosen strength "
+        "(default: the recipe's).",
+        at_least=0,
+        resume_must_match=True,
+    )
     seed: int = option(
-        0, "Seeds weights, dropout and data order.", at_least=0, resume_must_match=True
+        0,
+        "Seeds weights, dropout, data order and augmentation.",
+        at_least=0,
+        resume_must_match=True,
     )
     deterministic: bool = option(True, "Turn on TF op determinism: same seed, same final weights.")
     max_steps_per_epoch: int | None = option(

@@ -34,6 +34,7 @@ from pathlib import Path
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from mnist_convnet import augment as augment_lib
 from mnist_convnet.errors import DataError, first_line
 from mnist_convnet.settings import MANUAL_DIR_ENV
 
@@ -220,14 +221,26 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def train_batches(
-    ds: tf.data.Dataset, size: int, batch_size: int, epoch: int, seed: int
+    ds: tf.data.Dataset, size: int, batch_size: int, epoch: int, seed: int, augment: float = 0.0
 ) -> tf.data.Dataset:
-    """One epoch of shuffled training batches; the order depends only on (seed, epoch)."""
-    return (
-        ds.shuffle(size, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    """One epoch of shuffled training batches; the order depends only on (seed, epoch), and
+    with ``augment`` > 0 each batch is changed (``augment.augment``) with random numbers
+    drawn from (seed, epoch, the batch's index): a resumed epoch gets the same batches."""
+    batches = ds.shuffle(size, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
+    batches = batches.batch(batch_size)
+    if augment > 0:
+        base = epoch_seed(seed, epoch)
+        batches = batches.enumerate().map(
+            lambda index, batch: (
+                augment_lib.augment(
+                    batch[0], tf.stack([tf.constant(base, tf.int64), index]), augment
+                ),
+                batch[1],
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def eval_batches(ds: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:

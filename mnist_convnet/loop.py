@@ -218,7 +218,12 @@ def _train_batches(
     """One epoch's batches from step ``skip`` on, split across the strategy's replicas."""
     batches = (
         data.train_batches(
-            datasets.train, datasets.num_train, config.batch_size, epoch, config.seed
+            datasets.train,
+            datasets.num_train,
+            config.batch_size,
+            epoch,
+            config.seed,
+            config.augment or 0.0,
         )
         .take(steps)
         .skip(skip)

@@ -107,6 +107,18 @@ def test_checkpoints_from_before_dropout_was_a_setting_still_resume():
     assert '"dropout": 0.25' in Config(dropout=0.25).fingerprint()
 
 
+def test_the_augmented_recipe_augments_and_every_earlier_run_still_resumes():
+    """keras.io, fast and lenet5 train on MNIST as it is (augment 0, out of the fingerprint:
+    their checkpoints resume); the augmented recipe changes every batch, a different run."""
+    assert Config().augment == 0.0 and "augment" not in Config().fingerprint()
+    assert Config(recipe="fast").augment == 0.0 and Config(model="lenet5").augment == 0.0
+    augmented = Config(recipe="augmented")
+    assert augmented.augment == 1.0 and '"augment": 1.0' in augmented.fingerprint()
+    assert '"augment": 0.5' in Config(augment=0.5).fingerprint()
+    with pytest.raises(UserError, match="augment must be"):
+        Config(augment=-1)
+
+
 def test_a_python_run_resumes_its_command_line_twin():
     """`--learning_rate=1` makes 1.0; Config(learning_rate=1) must fingerprint the same, or
     the Python API's run could never resume the CLI's (and the other way round)."""

@@ -89,6 +89,26 @@ def test_each_epoch_order_depends_only_on_seed_and_epoch(mnist):
     assert not np.array_equal(first, _epoch_labels(mnist, epoch=1, seed=8))
 
 
+def test_augmented_batches_depend_only_on_seed_epoch_and_index(mnist):
+    """Augmentation draws from (seed, epoch, batch index): the same epoch gives the same
+    batches, a resumed one (batches skipped) the ones an unbroken epoch has there; the
+    labels and the order are augment=0's."""
+
+    def batches(seed: int, skip: int = 0, augment: float = 1.0):
+        ds = data.train_batches(mnist.train, mnist.num_train, 256, 2, seed, augment)
+        return [(x.numpy(), y.numpy()) for x, y in ds.take(3).skip(skip)]
+
+    first = batches(seed=5)
+    plain = batches(seed=5, augment=0.0)
+    for (x, y), (x_again, _), (x_plain, y_plain) in zip(first, batches(seed=5), plain):
+        np.testing.assert_array_equal(x, x_again)
+        np.testing.assert_array_equal(y, y_plain)
+        assert not np.array_equal(x, x_plain) and 0.0 <= x.min() and x.max() <= 1.0
+    for (x, _), (x_resumed, _) in zip(first[2:], batches(seed=5, skip=2)):
+        np.testing.assert_array_equal(x, x_resumed)
+    assert not np.array_equal(first[0][0], batches(seed=6)[0][0])
+
+
 def test_train_batches_cover_the_split_once(mnist):
     batches = data.train_batches(mnist.train, mnist.num_train, 128, epoch=3, seed=0)
     sizes = [int(labels.shape[0]) for _, labels in batches]

@@ -1,0 +1,78 @@
+"""augment.py: each change does what its name says, drawn from the seed alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnist_convnet import augment
+
+
+@pytest.fixture(scope="module")
+def digits(mnist) -> tf.Tensor:
+    """64 training digits, float32 [64, 28, 28, 1] in [0, 1]."""
+    images, _ = next(iter(mnist.train.batch(64)))
+    return images
+
+
+def _seed(*values: int) -> tf.Tensor:
+    return tf.constant(values, tf.int64)
+
+
+def test_strength_zero_leaves_the_batch_as_it_is(digits):
+    assert augment.augment(digits, _seed(1, 2), 0.0) is digits
+
+
+def test_the_same_seed_gives_the_same_batch_and_another_seed_another(digits):
+    once = augment.augment(digits, _seed(1, 2), 1.0).numpy()
+    np.testing.assert_array_equal(once, augment.augment(digits, _seed(1, 2), 1.0).numpy())
+    assert not np.array_equal(once, augment.augment(digits, _seed(1, 3), 1.0).numpy())
+    assert once.shape == tuple(digits.shape) and once.min() >= 0 and once.max() <= 1
+
+
+def _centre_of_ink(images: np.ndarray) -> np.ndarray:
+    ink = images[..., 0]
+    grid = np.mgrid[0:28, 0:28]
+    mass = ink.sum((1, 2))
+    return np.stack([(ink * g).sum((1, 2)) / mass for g in grid], axis=1)
+
+
+def test_a_digit_stays_a_digit_where_it_was(digits):
+    """Affine about the centre, a shift of at most 2 px, a field of at most 1.2 px: the ink
+    keeps a good part of its mass (a thinner pen on a smaller digit loses most) and its
+    centre moves a few pixels at most, never off the image."""
+    changed = augment.augment(digits, _seed(4, 4), 1.0).numpy()
+    moved = np.abs(_centre_of_ink(changed) - _centre_of_ink(digits.numpy())).max()
+    assert moved < 5.0
+    ratio = changed.sum((1, 2, 3)) / digits.numpy().sum((1, 2, 3))
+    assert ratio.min() > 0.25 and ratio.max() < 4.0  # neither gone nor a blot
+
+
+def test_the_affine_part_slants_as_the_shear_says(digits, monkeypatch):
+    """With only the shear on (+0.35: x += 0.35 y about the centre), a vertical bar leans:
+    its bottom moves right of its top by 0.35 times its height."""
+    for name in ("ROTATION_DEGREES", "SCALE", "ASPECT", "SHIFT_PIXELS"):
+        monkeypatch.setattr(augment, name, 0.0)
+    bar = np.zeros((1, 28, 28, 1), np.float32)
+    bar[0, 4:24, 13:15] = 1.0
+    seen = []
+    for seed in range(40):  # shears drawn from [-0.35, 0.35]: keep the strongest one
+        out = augment._affine(tf.constant(bar), _seed(seed, 0), tf.constant(1), 1.0).numpy()
+        cols = np.arange(28)
+        top = (out[0, 6, :, 0] * cols).sum() / out[0, 6, :, 0].sum()
+        bottom = (out[0, 21, :, 0] * cols).sum() / out[0, 21, :, 0].sum()
+        seen.append((bottom - top) / 15)
+    assert 0.25 < max(np.abs(seen)) <= 0.36
+
+
+def test_pens_blur_and_coarse_scans(digits):
+    x = digits.numpy()
+    mass = x.sum()
+    assert augment._thicker(digits).numpy().sum() > 1.5 * mass
+    assert augment._thinner(digits).numpy().sum() < 0.8 * mass
+    blurred = augment._blurred(digits).numpy()
+    assert abs(blurred.sum() - mass) / mass < 0.02
+    assert (blurred > 0.01).sum() > 1.2 * (x > 0.01).sum()  # the ink spread out
+    coarse = augment._low_res(digits, _seed(0, 1)).numpy()
+    assert abs(coarse.sum() - mass) / mass < 0.05 and not np.allclose(coarse, x, atol=0.05)
