@@ -25,6 +25,20 @@ REASONS = (
     "no digit found: nothing stands out of the noise",
 )
 
+# A reading is *hard* when the network was unsure: its top probability under
+# HARD_PROBABILITY, or the second within HARD_MARGIN of it. ``predict`` says so
+# (``"hard": true``) and the page shows the two candidates, so a user sees doubt, not only
+# a wrong answer (docs/captures.md: how often a hard reading is a wrong one).
+HARD_PROBABILITY = 0.9
+HARD_MARGIN = 0.5
+
+
+def is_hard(probabilities) -> bool:
+    """Whether a digit's reading, from its 10 probabilities, was a hard one."""
+    first, second = sorted((float(p) for p in probabilities), reverse=True)[:2]
+    return first < HARD_PROBABILITY or first - second < HARD_MARGIN
+
+
 # The SavedModel's signatures (``signatures.py`` builds them) and the name of each one's
 # input, as a TF Serving client names them (``{"pixels": ...}``, ``inputs["images"]``).
 SERVING_DEFAULT = "serving_default"  # uint8 pixels [batch, 28, 28(, 1)]

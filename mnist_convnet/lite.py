@@ -128,12 +128,25 @@ def fill_frame(
 
 
 def digit_result(probabilities: np.ndarray) -> dict:
-    """``{"digit", "probability", "top3"}`` from probabilities [10]: predict's JSON."""
+    """``{"digit", "probability", "top3", "hard"}`` from probabilities [10]: predict's JSON
+    (``hard``: the network was unsure, ``contract.is_hard``)."""
     top = np.argsort(probabilities)[::-1][:3]
     return {
         "digit": int(top[0]),
         "probability": round(float(probabilities[top[0]]), 6),
         "top3": [[int(d), round(float(probabilities[d]), 6)] for d in top],
+        "hard": contract.is_hard(probabilities),
+    }
+
+
+def number_digit(probabilities: np.ndarray, digit: int, box: list[int]) -> dict:
+    """One digit of a number, as predict's JSON gives it: ``{"digit", "probability",
+    "box", "hard"}``."""
+    return {
+        "digit": digit,
+        "probability": round(float(probabilities[digit]), 6),
+        "box": box,
+        "hard": contract.is_hard(probabilities),
     }
 
 
@@ -170,8 +183,7 @@ class LiteReader:
         for i in range(int(out["count"][0])):
             digit = int(out["digits"][0, i])
             box = [round(float(v) / scale) for v in out["boxes"][0, i]]
-            probability = round(float(out["probabilities"][0, i, digit]), 6)
-            digits.append({"digit": digit, "probability": probability, "box": box})
+            digits.append(number_digit(out["probabilities"][0, i], digit, box))
         return {"number": "".join(str(d["digit"]) for d in digits), "digits": digits}
 
     def read_file(self, path: Path, number: bool = False) -> dict:

@@ -1,9 +1,10 @@
 """Reading digits from image files with a trained SavedModel (``mnist-convnet predict``).
 
-One result per image: ``{"path", "digit", "probability", "top3"}``, with ``number=True``
-``{"path", "number", "digits": [{"digit", "probability", "box"}]}`` (box: ymin, xmin,
-ymax, xmax in the image's pixels), or ``{"path", "error"}`` for a file that cannot be read
-or has no digit.
+One result per image: ``{"path", "digit", "probability", "top3", "hard"}``, with
+``number=True`` ``{"path", "number", "digits": [{"digit", "probability", "box", "hard"}]}``
+(box: ymin, xmin, ymax, xmax in the image's pixels), or ``{"path", "error"}`` for a file
+that cannot be read or has no digit. ``hard`` is true where the network was unsure
+(``contract.is_hard``): worth a second look.
 
 The digit is found by the SavedModel itself (its ``serving_images`` / ``serving_number``
 signatures, see ``digit_finder.py``), exactly as TF Serving and ``mnist-convnet serve``
@@ -18,7 +19,7 @@ import tensorflow as tf
 
 from mnist_convnet import digit_finder, preprocess
 from mnist_convnet.errors import UserError
-from mnist_convnet.lite import digit_result
+from mnist_convnet.lite import digit_result, number_digit
 
 
 def signature(loaded, number: bool):
@@ -37,10 +38,9 @@ def _number(outputs: dict) -> dict:
     count = int(outputs["count"][0])
     digits = []
     for i in range(count):
-        p = outputs["probabilities"][0, i].numpy()
-        digit = int(outputs["digits"][0, i])
+        probabilities = outputs["probabilities"][0, i].numpy()
         box = [int(v) for v in outputs["boxes"][0, i]]
-        digits.append({"digit": digit, "probability": round(float(p[digit]), 6), "box": box})
+        digits.append(number_digit(probabilities, int(outputs["digits"][0, i]), box))
     return {"number": outputs["number"][0].numpy().decode(), "digits": digits}
 
 

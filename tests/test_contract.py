@@ -41,3 +41,14 @@ def test_the_saved_model_refuses_with_the_reason_the_reader_returns(grey, status
     with pytest.raises(tf.errors.InvalidArgumentError) as error:
         find_digit(tf.constant(captures.encode(grey)))
     assert digit_finder.error_message(error.value) == contract.REASONS[status]
+
+
+@pytest.mark.parametrize(
+    "top, second, hard",
+    [(0.99, 0.01, False), (0.95, 0.05, False), (0.85, 0.1, True), (0.92, 0.0, False)],
+)
+def test_a_reading_is_hard_when_unsure_or_nearly_tied(top, second, hard):
+    rest = (1 - top - second) / 8
+    assert contract.is_hard([top, second] + [rest] * 8) is hard
+    # A runner-up within the margin is hard however sure the top looks on its own.
+    assert contract.is_hard([0.91, 0.45] + [0.0] * 8)

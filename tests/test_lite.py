@@ -65,6 +65,9 @@ def test_digit_result_lists_the_three_likeliest():
     result = lite.digit_result(probabilities)
     assert result["digit"] == 1 and result["probability"] == 0.7
     assert [d for d, _ in result["top3"]] == [1, 3, 7]
+    assert result["hard"]  # 0.7: under contract.HARD_PROBABILITY
+    sure = lite.digit_result(np.array([0.0] * 9 + [0.99]))
+    assert sure["digit"] == 9 and not sure["hard"]
 
 
 @pytest.mark.slow  # converts reader.tflite (~25 s, once a run)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import requests
 
+from mnist_convnet import contract
 from mnist_convnet.serving import rest
 from mnist_convnet.testing.servers import serve_in_thread
 
@@ -143,6 +144,32 @@ def test_a_different_shape_gives_a_different_answer(site, browser):
     _draw(browser, canvas, SEVEN)
     digit, _ = _prediction(browser)
     assert digit == "7"
+
+
+def test_a_hard_reading_shows_its_two_candidates_in_either_language(site, browser):
+    """Under contract.HARD_PROBABILITY, or with a runner-up within HARD_MARGIN, the page
+    says which two digits it hesitated between; a sure answer says nothing more."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(site + "/")
+    shown = (
+        "showDoubt(arguments[0]); const d = document.getElementById('doubt');"
+        "return [d.hidden, d.textContent, document.getElementById('prediction').dataset.hard];"
+    )
+    unsure = [0.02, 0.0, 0.0, 0.0, 0.55, 0.0, 0.0, 0.0, 0.0, 0.43]
+    hidden, text, hard = browser.execute_script(shown, unsure)
+    assert (hidden, hard) == (False, "true") and "a 4, or a 9" in text
+    assert browser.execute_script(shown, [0.0] * 7 + [0.97, 0.03, 0.0])[::2] == [True, "false"]
+    browser.execute_script(shown, unsure)
+    browser.find_element(By.ID, "lang").click()
+    assert "是 4 还是 9" in browser.find_element(By.ID, "doubt").text
+    browser.find_element(By.ID, "lang").click()
+    _draw(browser, browser.find_element(By.ID, "pad"), SEVEN)  # a real answer decides too
+    _, probability = _prediction(browser)
+    probabilities = browser.execute_script("return doubted;")
+    assert abs(max(probabilities) - probability) < 1e-4
+    hard = browser.find_element(By.ID, "prediction").get_attribute("data-hard")
+    assert hard == str(contract.is_hard(probabilities)).lower()
 
 
 def test_a_photo_of_a_number_is_read(site, browser, test_digits, tmp_path):

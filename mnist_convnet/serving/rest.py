@@ -293,6 +293,8 @@ class RestApi:
             )
             text = text.replace("{{MODEL_NAME}}", html.escape(self.manager.names[0], quote=True))
             reasons = html.escape(json.dumps(contract.REASONS), quote=True)
+            hard = {"probability": contract.HARD_PROBABILITY, "margin": contract.HARD_MARGIN}
+            text = text.replace("{{HARD}}", html.escape(json.dumps(hard), quote=True))
             self._page = text.replace("{{REASONS}}", reasons)
         return Reply(200, [("Content-Type", "text/html; charset=utf-8")], self._page.encode())
 
