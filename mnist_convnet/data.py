@@ -233,7 +233,7 @@ def train_batches(
         batches = batches.enumerate().map(
             lambda index, batch: (
                 augment_lib.augment(
-                    batch[0], tf.stack([tf.constant(base, tf.int64), index]), augment
+                    *batch, tf.stack([tf.constant(base, tf.int64), index]), augment
                 ),
                 batch[1],
             ),
