@@ -222,12 +222,14 @@ def _thinner(images: tf.Tensor) -> tf.Tensor:
     return 0.4 * images + 0.6 * eroded
 
 
-_GAUSS = tf.constant([0.25, 0.5, 0.25])
-_KERNEL = tf.reshape(_GAUSS[:, None] * _GAUSS[None, :], [3, 3, 1, 1])
+_GAUSS = ((0.0625, 0.125, 0.0625), (0.125, 0.25, 0.125), (0.0625, 0.125, 0.0625))
 
 
 def _blurred(images: tf.Tensor) -> tf.Tensor:
-    return tf.nn.conv2d(images, _KERNEL, 1, "SAME")
+    """A 3x3 Gaussian (its taps a plain tuple: a tensor made at import would start
+    TensorFlow's devices before a command could configure them)."""
+    kernel = tf.reshape(tf.constant(_GAUSS, tf.float32), [3, 3, 1, 1])
+    return tf.nn.conv2d(images, kernel, 1, "SAME")
 
 
 def _low_res(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
