@@ -50,11 +50,11 @@ FLAGS = flags.FLAGS
 SEEDS = {"tuning": writers.TUNING_SEED, "held_out": writers.HELD_OUT_SEED}
 
 
-def read_set(loaded, model_dir: str, readers: dict[str, Path], seed: int) -> dict:
-    """Every kind's accuracy per door, for the set made with ``seed``."""
+def read_set(loaded, model_dir: str, readers: dict[str, Path], digits, seed: int) -> dict:
+    """Every kind's accuracy per door, for the set made with ``seed`` from ``digits``
+    (MNIST test images and labels)."""
     folder = Path(tempfile.mkdtemp(prefix="writers-"))
-    images = read_idx(Path(FLAGS.mnist_dir) / "t10k-images-idx3-ubyte.gz")[5000:]
-    labels = read_idx(Path(FLAGS.mnist_dir) / "t10k-labels-idx1-ubyte.gz")[5000:]
+    images, labels = digits
     items = []
     for kind, index, encoded, suffix, label in writers.writers_set(
         images, labels, FLAGS.per_kind, seed, FLAGS.kinds
@@ -116,8 +116,13 @@ def main(argv: list[str]) -> None:
         "readers": {name: str(path) for name, path in readers.items()},
         "sets": {},
     }
+    mnist = Path(FLAGS.mnist_dir)
+    digits = tuple(
+        read_idx(mnist / f"t10k-{what}-idx{rank}-ubyte.gz")[5000:]
+        for what, rank in (("images", 3), ("labels", 1))
+    )
     for name in FLAGS.sets:
-        report["sets"][name] = read_set(loaded, model_dir, readers, SEEDS[name])
+        report["sets"][name] = read_set(loaded, model_dir, readers, digits, SEEDS[name])
         print(name, json.dumps(report["sets"][name]["summary"]), file=sys.stderr, flush=True)
     print(json.dumps(report, indent=1))
 
