@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bench import entry_points
 from mnist_convnet import tflite
 from mnist_convnet.testing import captures
 
 
+@pytest.mark.slow  # a `predict` process; bench.captures' and bench.writers' smoke runs
+# read through these doors in the fast tier
 def test_tensorflow_alone_and_predict_read_the_same_capture(
     exported, saved_model, test_digits, tmp_path
 ):

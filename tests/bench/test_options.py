@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import run_bench
 
 
@@ -14,6 +16,7 @@ def test_a_tiny_round_is_reported_against_the_default(data_dir):
     assert default["fastest_over_default"] == 1.0
 
 
+@pytest.mark.slow  # two more TensorFlow processes; the fast tier has the default's round
 def test_the_augmented_pipeline_is_timed_on_its_own(data_dir):
     """pipeline and pipeline_augmented: batches produced with nothing training, so whether
     augmentation keeps up with a step is read beside the default's ms per step."""
