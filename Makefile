@@ -31,7 +31,7 @@ BASELINE ?=
 MNIST_MANUAL_DIR ?= $(wildcard $(abspath ../shared/datasets/mnist))
 export MNIST_MANUAL_DIR
 
-.PHONY: help install lint format train test test-fast bench bench-time-to-accuracy bench-captures bench-writers bench-load bench-grpc bench-explain serve export-tflite evaluate plots clean
+.PHONY: help install system-packages lint format train test test-fast bench bench-time-to-accuracy bench-captures bench-writers bench-load bench-grpc bench-explain serve export-tflite evaluate plots clean
 
 help:
 	@echo "make train   train (the augmented recipe's 15 epochs; RECIPE=keras.io for keras.io's),"
@@ -72,14 +72,27 @@ train: install
 	  $(if $(LEARNING_RATE),--learning_rate=$(LEARNING_RATE)) $(if $(RECIPE),--recipe=$(RECIPE)) \
 	  --seed=$(SEED) --export_dir=$(EXPORT_DIR) --log_dir=$(LOG_DIR) $(TRAIN_FLAGS)
 
+# What the tests need from the system, installed with apt-get where one is missing (as root,
+# or through sudo): Debian's Chromium and its driver for the page, a Chinese font for the
+# page's Chinese text (its screenshot is a test artifact), `hey` for bench/load.py.
+SYSTEM_PACKAGES := chromium chromium-driver fonts-wqy-zenhei hey
+system-packages:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+	    || [ -z "$$(fc-list :lang=zh 2>/dev/null)" ] || ! command -v hey >/dev/null; then \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+	  echo "installing $(SYSTEM_PACKAGES) (apt-get)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	fi
+
 # Every test, one worker per core; a file's tests share a worker, so its fixtures are built
 # once (tests/conftest.py names the files whose tests are spread out; docs/testing.md).
-test: install
+test: install system-packages
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist=loadscope $(PYTEST_FLAGS)
 
 # Every module on small fixtures, a worker per core as `make test`: the inner loop while
 # changing code (TEST_WORKERS=0: one process, for pdb).
-test-fast: install
+test-fast: install system-packages
 	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist=loadscope $(PYTEST_FLAGS)
 
 lint: install

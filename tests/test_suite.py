@@ -8,6 +8,7 @@ has fast tests."""
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -145,3 +146,60 @@ def test_make_test_keeps_a_files_tests_on_one_worker_and_spreads_the_listed_ones
     workers = {m: {w for name, _, w in seen if name == m} for m in ("test_kept", "test_loop")}
     assert len(workers["test_kept"]) == 1, seen
     assert workers["test_loop"] == {"gw0", "gw1"}, seen
+
+
+# --- what the suite needs from the system ------------------------------------------------
+
+REPO = PACKAGE.parent
+
+
+def _tools(folder: Path, present: tuple[str, ...], fonts: str) -> dict[str, str]:
+    """A PATH of stand-ins: ``present`` tools exist, fc-list prints ``fonts``, apt-get and
+    sudo write what they were asked to a log instead of installing anything."""
+    folder.mkdir()
+    log = folder / "apt.log"
+    scripts = {
+        "apt-get": f'#!/bin/sh\necho "$@" >> {log}\n',
+        "sudo": '#!/bin/sh\nexec "$@"\n',
+        "fc-list": f"#!/bin/sh\nprintf '{fonts}'\n",
+        "id": "#!/bin/sh\necho 0\n",
+        **{name: "#!/bin/sh\n" for name in present},
+    }
+    for name, text in scripts.items():
+        (folder / name).write_text(text)
+        (folder / name).chmod(0o755)
+    return {"PATH": str(folder), "log": str(log)}
+
+
+def _system_packages(tools: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [shutil.which("make") or "/usr/bin/make", "-s", "system-packages"],
+        cwd=REPO,
+        env={"PATH": tools["PATH"], "HOME": "/tmp"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_test_commands_install_the_system_packages_they_need(tmp_path):
+    """`make test` and `make test-fast` run `make system-packages` first, and so does
+    .ci/run: on a fresh machine, without Chromium, its driver, a Chinese font or hey,
+    it asks apt-get for all four; with them, it asks for nothing."""
+    for target in ("test", "test-fast"):
+        dry = subprocess.run(["make", "-n", target], cwd=REPO, capture_output=True, text=True)
+        assert "apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei hey" in dry.stdout
+    assert "make system-packages" in (REPO / ".ci" / "run").read_text()
+
+    fresh = _tools(tmp_path / "fresh", present=(), fonts="")
+    assert _system_packages(fresh).returncode == 0
+    asked = Path(fresh["log"]).read_text().splitlines()
+    assert asked == ["update -qq", "install -y -qq chromium chromium-driver fonts-wqy-zenhei hey"]
+
+    ready = _tools(
+        tmp_path / "ready",
+        present=("chromium", "chromedriver", "hey"),
+        fonts="/usr/share/fonts/wqy-zenhei.ttc: WenQuanYi Zen Hei:lang=zh-cn\\n",
+    )
+    assert _system_packages(ready).returncode == 0
+    assert not Path(ready["log"]).exists()
