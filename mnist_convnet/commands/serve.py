@@ -17,7 +17,7 @@ from absl import app, flags
 
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.errors import exit_on_user_error
-from mnist_convnet.serving import batching, options
+from mnist_convnet.serving import batching, configs, options
 
 shared.define_model_dir_flag(
     "A SavedModel base folder of versions, as TF Serving's --model_base_path (a version "
@@ -127,6 +127,12 @@ def server_options(flags_obj: flags.FlagValues) -> options.ServerOptions:
     if flags_obj.model_config_file and not flags_obj["model_dir"].present:
         values["model_dir"] = ""  # the default base folder is not a second model
     return options.ServerOptions(**values, batching=batching_options(flags_obj))
+
+
+def check(flags_obj: flags.FlagValues) -> None:
+    """What is refused before TensorFlow starts (main.py calls it first): the options, the
+    model configs, a base folder with no version, the monitoring config."""
+    configs.check(server_options(flags_obj))
 
 
 def main(argv: list[str]) -> None:

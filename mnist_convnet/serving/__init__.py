@@ -4,6 +4,7 @@ protocol.py   TF Serving's REST JSON <-> arrays (no TensorFlow, no HTTP)
 tensors.py    TensorProto <-> arrays, as TF Serving writes them on gRPC
 status.py     one error for every refusal: TF Serving's code and its HTTP status
 bundle.py     one version as TF Serving loads it: a session over its MetaGraph
+configs.py    which models and versions to serve: config file, policies, labels (no TF)
 models.py     the model manager: versions polled, loaded, warmed up, unloaded by policy
 batching.py   dynamic batching: concurrent requests merged into one model call
 warmup.py     assets.extra/tf_serving_warmup_requests, written at export, replayed

@@ -24,9 +24,7 @@ three inputs are checked together and run at once, at most 8 images.
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import gc
-import re
 import threading
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -35,119 +33,19 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from google.protobuf import text_format
-from tensorflow_serving.config import model_server_config_pb2
 
 from mnist_convnet import contract, digit_finder, inference
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving import protocol, tensors, warmup
 from mnist_convnet.serving.batching import Batcher, BatcherClosed, BatchingOptions, QueueFull
 from mnist_convnet.serving.bundle import SavedModelBundle
+from mnist_convnet.serving.configs import ModelConfig, complete_versions
 from mnist_convnet.serving.metrics import Metrics
 from mnist_convnet.serving.options import MAX_DECODES, MAX_IMAGES, WARMUP_ITERATIONS
 from mnist_convnet.serving.status import ServingError, busy, invalid, not_found
 
 LOADING, AVAILABLE, UNLOADING, END = "LOADING", "AVAILABLE", "UNLOADING", "END"
 DECODE_WAIT_SECONDS = 10.0
-
-
-@dataclasses.dataclass(frozen=True)
-class VersionPolicy:
-    """Which of the versions on disk to serve (TF Serving's ServableVersionPolicy)."""
-
-    kind: str = "latest"  # latest | all | specific
-    num_versions: int = 1
-    versions: tuple[int, ...] = ()
-
-    @classmethod
-    def parse(cls, text: str) -> VersionPolicy:
-        """The flag's form: ``latest``, ``latest:2``, ``all``, ``specific:1,3``."""
-        kind, _, arg = text.strip().partition(":")
-        try:
-            if kind == "latest":
-                policy = cls("latest", int(arg) if arg else 1)
-            elif kind == "all" and not arg:
-                policy = cls("all")
-            elif kind == "specific":
-                policy = cls("specific", versions=tuple(sorted(int(v) for v in arg.split(","))))
-            else:
-                raise ValueError
-        except ValueError:
-            raise UserError(
-                f"bad version policy {text!r}: latest, latest:N, all or specific:V1,V2,..."
-            ) from None
-        if policy.num_versions < 1 or (kind == "specific" and not policy.versions):
-            raise UserError(f"bad version policy {text!r}: it would serve no version")
-        return policy
-
-    @classmethod
-    def from_proto(cls, policy) -> VersionPolicy:
-        which = policy.WhichOneof("policy_choice")
-        if which == "all":
-            return cls("all")
-        if which == "specific":
-            return cls("specific", versions=tuple(sorted(policy.specific.versions)))
-        return cls("latest", max(1, policy.latest.num_versions) if which else 1)
-
-    def choose(self, on_disk: list[int]) -> list[int]:
-        if self.kind == "all":
-            return list(on_disk)
-        if self.kind == "specific":
-            return [v for v in on_disk if v in self.versions]
-        return list(on_disk[-self.num_versions :])
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """One model: its name, base folder of versions, policy and labels."""
-
-    name: str
-    base_path: Path
-    policy: VersionPolicy = VersionPolicy()
-    labels: dict[str, int] = dataclasses.field(default_factory=dict)
-
-
-def parse_labels(text: str) -> dict[str, int]:
-    """``stable=1,canary=2`` -> {"stable": 1, "canary": 2}."""
-    labels = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        label, _, version = item.partition("=")
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", label) or not version.isdigit():
-            raise UserError(f"bad version label {item!r}: write label=version, e.g. stable=1")
-        labels[label] = int(version)
-    return labels
-
-
-def read_model_config_file(path: str | Path) -> list[ModelConfig]:
-    """TF Serving's ``--model_config_file``: a text-format ModelServerConfig."""
-    path = Path(path)
-    try:
-        config = text_format.Parse(path.read_text(), model_server_config_pb2.ModelServerConfig())
-    except OSError as error:
-        raise UserError(f"cannot read model config file {path}: {error.strerror}") from None
-    except text_format.ParseError as error:
-        raise UserError(f"model config file {path}: {error}") from None
-    models = [
-        ModelConfig(
-            name=entry.name,
-            base_path=(path.parent / entry.base_path).resolve(),
-            policy=VersionPolicy.from_proto(entry.model_version_policy),
-            labels=dict(entry.version_labels),
-        )
-        for entry in config.model_config_list.config
-    ]
-    names = [m.name for m in models]
-    if not models or len(set(names)) != len(names) or not all(names):
-        raise UserError(f"model config file {path}: needs models with distinct, non-empty names")
-    return models
-
-
-def complete_versions(base_path: Path) -> list[int]:
-    """Version folders holding a whole SavedModel (our exports appear by one rename)."""
-    if not base_path.is_dir():
-        return []
-    found = [p for p in base_path.iterdir() if p.name.isdigit() and p.is_dir()]
-    return sorted(int(p.name) for p in found if (p / "saved_model.pb").is_file())
 
 
 class Servable:

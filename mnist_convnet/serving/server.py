@@ -16,45 +16,14 @@ import gc
 import os
 import socket
 import sys
-from pathlib import Path
 
 from absl import logging
 
 from mnist_convnet.errors import UserError
-from mnist_convnet.serving import asgi, grpc_api, metrics, rest
-from mnist_convnet.serving.models import (
-    ModelConfig,
-    ModelManager,
-    VersionPolicy,
-    complete_versions,
-    parse_labels,
-    read_model_config_file,
-)
+from mnist_convnet.serving import asgi, grpc_api, rest
+from mnist_convnet.serving.configs import check, metrics_path, model_configs
+from mnist_convnet.serving.models import ModelManager
 from mnist_convnet.serving.options import ServerOptions
-
-
-def model_configs(options: ServerOptions) -> list[ModelConfig]:
-    """The models to serve: from ``--model_config_file``, or the one ``--model_dir``."""
-    if options.model_config_file:
-        if options.model_dir:
-            raise UserError("give --model_dir or --model_config_file, not both")
-        return read_model_config_file(options.model_config_file)
-    if not options.model_dir:
-        raise UserError("give --model_dir (a base folder of versions) or --model_config_file")
-    base = Path(options.model_dir)
-    if (base / "saved_model.pb").is_file():
-        raise UserError(
-            f"{base} is a SavedModel version folder; give its base folder ({base.parent}), "
-            "as TF Serving's --model_base_path"
-        )
-    policy = VersionPolicy.parse(options.model_version_policy)
-    return [ModelConfig(options.model_name, base, policy, parse_labels(options.version_labels))]
-
-
-def metrics_path(options: ServerOptions) -> str | None:
-    if options.monitoring_config_file:
-        return metrics.read_monitoring_config(options.monitoring_config_file)
-    return metrics.DEFAULT_PATH if options.enable_prometheus else None
 
 
 def build(options: ServerOptions) -> rest.RestApi:
@@ -189,10 +158,7 @@ def serve_granian(options: ServerOptions) -> None:
     from granian.log import LogLevels
     from granian.server import Server
 
-    for config in model_configs(options):  # no model: refused before any process starts
-        if not complete_versions(config.base_path):
-            raise UserError(f"no SavedModel versions (1/, 2/, ...) found in {config.base_path}")
-    metrics_path(options)
+    check(options)  # no model: refused before any process starts
     port = free_port(options.host, options.port)
     loader = functools.partial(granian_app, options, f"http://{options.host}:{port}")
     server = Server(

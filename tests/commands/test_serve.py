@@ -49,6 +49,35 @@ def _serve(model_dir) -> subprocess.CompletedProcess:
     )
 
 
+# serve as a user runs it, with an audit hook that writes down every module imported.
+_LOGGED_SERVE = """
+import runpy, sys
+log = open(sys.argv.pop(1), "w", buffering=1)  # the command may end by os._exit
+sys.addaudithook(lambda event, args: event == "import" and log.write(args[0] + "\\n"))
+sys.argv[0] = "mnist-convnet"
+runpy.run_module("mnist_convnet", run_name="__main__")
+"""
+
+
+def test_a_folder_without_versions_is_refused_before_tensorflow_starts(tmp_path):
+    """serve checks what it can before TensorFlow: a base folder with no version, or a bad
+    policy, is one error line from a process that never imported TensorFlow."""
+    (tmp_path / "models").mkdir()
+    for flag in ("", "--model_version_policy=newest"):
+        log = tmp_path / "imported.txt"
+        flags = [f"--model_dir={tmp_path / 'models'}", "--port=0", *filter(None, [flag])]
+        done = subprocess.run(
+            [sys.executable, "-c", _LOGGED_SERVE, str(log), "serve", *flags],
+            capture_output=True, text=True, timeout=120, env=user_env(),
+        )  # fmt: skip
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and lines[-1].startswith("error: "), done.stderr[-2000:]
+        assert ("version policy" if flag else "no SavedModel versions") in lines[-1]
+        imported = set(log.read_text().split())
+        assert "mnist_convnet.serving.configs" in imported  # the check ran
+        assert "tensorflow" not in imported
+
+
 @pytest.mark.slow
 def test_a_model_granian_cannot_load_is_one_error_line_and_a_failed_exit(exported, tmp_path):
     """The parent refuses a folder without versions; a version that is not a SavedModel

@@ -15,64 +15,8 @@ import requests
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from mnist_convnet.errors import UserError
 from mnist_convnet.serving import grpc_api, models, rest
 from mnist_convnet.testing.servers import serve_in_thread
-
-
-@pytest.mark.parametrize(
-    "text, on_disk, chosen",
-    [
-        ("latest", [1, 2, 3], [3]),
-        ("latest:2", [1, 2, 3], [2, 3]),
-        ("all", [1, 4], [1, 4]),
-        ("specific:1,3", [1, 2, 3], [1, 3]),
-        ("specific:5", [1, 2], []),
-    ],
-)
-def test_version_policies_choose_as_tf_serving(text, on_disk, chosen):
-    assert models.VersionPolicy.parse(text).choose(on_disk) == chosen
-
-
-@pytest.mark.parametrize("text", ["newest", "latest:0", "latest:x", "specific:", "all:2"])
-def test_a_bad_policy_is_one_clear_error(text):
-    with pytest.raises(UserError, match="version policy"):
-        models.VersionPolicy.parse(text)
-
-
-def test_labels_parse_and_refuse_nonsense():
-    assert models.parse_labels("stable=1, canary=2") == {"stable": 1, "canary": 2}
-    with pytest.raises(UserError, match="label=version"):
-        models.parse_labels("stable:1")
-
-
-def test_tf_servings_model_config_file(tmp_path):
-    (tmp_path / "models.config").write_text(
-        """
-        model_config_list {
-          config { name: "mnist" base_path: "a" model_platform: "tensorflow"
-                   model_version_policy { latest { num_versions: 2 } }
-                   version_labels { key: "stable" value: 1 } }
-          config { name: "other" base_path: "/abs/b"
-                   model_version_policy { specific { versions: 1 versions: 3 } } }
-        }
-        """
-    )
-    mnist, other = models.read_model_config_file(tmp_path / "models.config")
-    assert (mnist.name, mnist.base_path, mnist.labels) == ("mnist", tmp_path / "a", {"stable": 1})
-    assert mnist.policy == models.VersionPolicy("latest", 2)
-    assert (other.base_path, other.policy.versions) == (Path("/abs/b"), (1, 3))
-    (tmp_path / "bad.config").write_text("model_config_list { config { nme: 1 } }")
-    with pytest.raises(UserError, match="bad.config"):
-        models.read_model_config_file(tmp_path / "bad.config")
-
-
-def test_only_whole_versions_count(tmp_path):
-    (tmp_path / "1").mkdir()
-    (tmp_path / "1" / "saved_model.pb").write_bytes(b"")
-    (tmp_path / "2").mkdir()  # being written: no saved_model.pb yet
-    (tmp_path / ".export-x").mkdir()
-    assert models.complete_versions(tmp_path) == [1]
 
 
 def _appear(exported: Path, base: Path, version: int) -> None:

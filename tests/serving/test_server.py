@@ -12,27 +12,7 @@ import pytest
 import requests
 
 from mnist_convnet.errors import UserError
-from mnist_convnet.serving import metrics, rest, server
-
-
-def test_the_models_come_from_a_base_folder_or_a_config_file(exported, tmp_path):
-    (one,) = server.model_configs(
-        server.ServerOptions(model_dir=str(exported.parent), version_labels="stable=1")
-    )
-    assert (one.name, one.base_path, one.labels) == ("mnist", exported.parent, {"stable": 1})
-    with pytest.raises(UserError, match="is a SavedModel version folder"):
-        server.model_configs(server.ServerOptions(model_dir=str(exported)))
-    config = tmp_path / "models.config"
-    config.write_text(
-        f'model_config_list {{ config {{ name: "a" base_path: "{exported.parent}" }} }}'
-    )
-    both = server.ServerOptions(model_dir=str(exported.parent), model_config_file=str(config))
-    with pytest.raises(UserError, match="not both"):
-        server.model_configs(both)
-    (a,) = server.model_configs(server.ServerOptions(model_config_file=str(config)))
-    assert a.name == "a"
-    assert server.metrics_path(server.ServerOptions(enable_prometheus=True)) == metrics.DEFAULT_PATH
-    assert server.metrics_path(server.ServerOptions()) is None
+from mnist_convnet.serving import rest, server
 
 
 def test_the_waitress_server_answers_a_prediction_and_close_stops_it(exported, test_digits):
