@@ -135,31 +135,10 @@ class Checkpoints:
         )
 
     def _restore_newest_whole(self, latest: str) -> str:
-        """Restores the newest checkpoint that reads back whole; returns its path.
-
-        A disk that filled up or a copy cut short leaves the newest checkpoint truncated:
-        the run goes on from the one before it, saying so, rather than stopping or
-        starting over. Every later restore overwrites every variable, so a half-read
-        checkpoint leaves nothing behind.
-        """
-        state = tf.train.get_checkpoint_state(self.directory)
-        older = list(state.all_model_checkpoint_paths) if state else []
-        candidates = [latest] + [p for p in reversed(older) if p != latest]
-        failures = []
-        for path in candidates:
-            try:
-                self.checkpoint.restore(path).assert_existing_objects_matched()
-            # A truncated file reads short (IndexError); a missing piece is NotFound.
-            except (AssertionError, ValueError, IndexError, tf.errors.OpError) as error:
-                failures.append(f"{path}: {first_line(error)}")
-                continue
-            if failures:
-                logging.warning("cannot read %s; resuming from %s instead", failures[0], path)
-            return path
-        raise UserError(
-            f"cannot resume from {failures[0]}"
-            + (f" (nor from {len(failures) - 1} older checkpoints)" if len(failures) > 1 else "")
-            + ". Start over with --fresh, or use another --checkpoint_dir"
+        restore = lambda path: self.checkpoint.restore(path).assert_existing_objects_matched()
+        start_over = "Start over with --fresh, or use another --checkpoint_dir"
+        return restore_newest_whole(
+            self.directory, latest, restore, ("resume", "resuming"), start_over
         )
 
     def save(self) -> None:
@@ -199,33 +178,71 @@ class Checkpoints:
 
 def recorded_run(checkpoint: str) -> dict:
     """The settings a checkpoint was written under (``TrainingState.run``: the network,
-    its recipe, the seed), read from the checkpoint itself."""
-    try:
-        record = tf.train.load_checkpoint(checkpoint).get_tensor("run/.ATTRIBUTES/VARIABLE_VALUE")
-        return json.loads(record)
-    except (ValueError, KeyError, tf.errors.OpError) as error:
-        raise UserError(
-            f"checkpoint {checkpoint} holds no record of its run: {first_line(error)}"
-        ) from None
+    its recipe, the seed), read from the checkpoint itself. A damaged file raises what
+    TensorFlow raises (``restore_newest_whole`` passes over it); no record is a KeyError."""
+    record = tf.train.load_checkpoint(checkpoint).get_tensor("run/.ATTRIBUTES/VARIABLE_VALUE")
+    return json.loads(record)
+
+
+def restore_newest_whole(
+    directory: str,
+    latest: str,
+    restore: Callable[[str], object],
+    doing: tuple[str, str],
+    start_over: str,
+) -> str:
+    """Restores (``restore(path)``) the newest checkpoint of ``directory`` that reads back
+    whole, from ``latest`` back through the older ones; returns its path. The one rule of
+    ``train`` (resuming) and ``export``.
+
+    A disk that filled up or a copy cut short leaves the newest checkpoint truncated: the
+    command goes on from the one before it, saying so, rather than stopping or starting
+    over. Every later restore overwrites every variable, so a half-read checkpoint leaves
+    nothing behind. With none whole, one error naming the newest: what could not be done
+    (``doing``: the verb, and its -ing form for the warning) and how to go on.
+    """
+    state = tf.train.get_checkpoint_state(directory)
+    older = list(state.all_model_checkpoint_paths) if state else []
+    candidates = [latest] + [p for p in reversed(older) if p != latest]
+    failures = []
+    for path in candidates:
+        try:
+            restore(path)
+        # A truncated file reads short (IndexError); a missing piece is NotFound.
+        except (AssertionError, ValueError, IndexError, KeyError, tf.errors.OpError) as error:
+            failures.append(f"{path}: {first_line(error)}")
+            continue
+        if failures:
+            logging.warning("cannot read %s; %s from %s instead", failures[0], doing[1], path)
+        return path
+    raise UserError(
+        f"cannot {doing[0]} from {failures[0]}"
+        + (f" (nor from {len(failures) - 1} older checkpoints)" if len(failures) > 1 else "")
+        + f". {start_over}"
+    )
 
 
 def restore_model(checkpoint_dir: str | Path, model_name: str | None = None) -> keras.Model:
-    """The model of the latest checkpoint in ``checkpoint_dir`` (for exporting it later).
+    """The model of the newest whole checkpoint in ``checkpoint_dir`` (to export it).
 
     The network is the one the checkpoint records; ``model_name``, if given, must be it.
     """
     latest = tf.train.latest_checkpoint(str(checkpoint_dir))
     if latest is None:
         raise UserError(f"no checkpoint found in {checkpoint_dir}")
-    recorded = recorded_run(latest).get("model", "keras_convnet")
-    if model_name not in (None, recorded):
-        raise UserError(
-            f"checkpoint {latest} does not hold a {model_name} model: it holds {recorded}"
-        )
-    model = model_lib.build(recorded)
-    try:
-        status = tf.train.Checkpoint(model=model).restore(latest)
+    restored: list[keras.Model] = []
+
+    def restore(path: str) -> None:
+        recorded = recorded_run(path).get("model", "keras_convnet")
+        if model_name not in (None, recorded):
+            raise UserError(
+                f"checkpoint {path} does not hold a {model_name} model: it holds {recorded}"
+            )
+        model = model_lib.build(recorded)
+        status = tf.train.Checkpoint(model=model).restore(path)
         status.expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as error:
-        raise UserError(f"cannot restore {recorded} from {latest}: {first_line(error)}") from None
-    return model
+        restored.append(model)
+
+    start_over = "Train again, or name another --checkpoint_dir"
+    restore_newest_whole(str(checkpoint_dir), latest, restore, ("export", "exporting"), start_over)
+    return restored[-1]
