@@ -138,6 +138,36 @@ def test_a_truncated_newest_checkpoint_resumes_from_the_one_before(mnist, tmp_pa
         )
 
 
+@pytest.mark.slow
+def test_a_newest_checkpoint_holding_the_model_alone_is_passed_over(mnist, tmp_path, caplog):
+    """A checkpoint that reads back whole but holds the model alone (no optimizer, no
+    place in the run) is not a run to resume: the completeness check passes it over for
+    the newest whole one, and the run ends as an unbroken one does."""
+    import logging
+
+    config = Config(epochs=2, max_steps_per_epoch=3, verbose=False)
+    loop.train_and_evaluate(
+        dataclasses.replace(config, epochs=3), mnist, checkpoint_dir=str(tmp_path / "whole")
+    )
+    ckpt = tmp_path / "ckpt"
+    loop.train_and_evaluate(config, mnist, checkpoint_dir=str(ckpt))
+    state = tf.train.get_checkpoint_state(str(ckpt))
+    alone = str(ckpt / "ckpt-99")
+    tf.train.Checkpoint(model=checkpoints.restore_model(ckpt)).write(alone)
+    paths = [*state.all_model_checkpoint_paths, alone]
+    tf.compat.v1.train.update_checkpoint_state(str(ckpt), alone, all_model_checkpoint_paths=paths)
+    with caplog.at_level(logging.WARNING):
+        result = loop.train_and_evaluate(
+            dataclasses.replace(config, epochs=3), mnist, checkpoint_dir=str(ckpt)
+        )
+    assert f"cannot read {alone}" in caplog.text and "resuming from" in caplog.text
+    assert [r["epoch"] for r in result.history] == [1, 2, 3]
+    (ckpt / "ckpt-99.index").unlink()  # the stray file aside, the runs' checkpoints agree
+    for stray in ckpt.glob("ckpt-99.data-*"):
+        stray.unlink()
+    assert_same_checkpoints(tmp_path / "whole", ckpt)
+
+
 # A run in a fresh process (determinism is process-wide and cannot be turned off once on),
 # then TensorFlow's own record of the switch (there is no public getter).
 _DETERMINISM = """
