@@ -469,14 +469,13 @@ def test_labels_and_versions_by_path(exported, tmp_path, test_digits):
     404, and naming one never loads it."""
     import shutil
 
-    from mnist_convnet.serving import models
+    from mnist_convnet.serving import configs, models
 
     base = tmp_path / "mnist_convnet"
     for version in (1, 2):
         shutil.copytree(exported, base / str(version))
-    manager = models.ModelManager(
-        [models.ModelConfig("mnist", base, models.VersionPolicy.parse("latest:1"), {"stable": 2})]
-    )
+    policy = configs.VersionPolicy.parse("latest:1")
+    manager = models.ModelManager([configs.ModelConfig("mnist", base, policy, {"stable": 2})])
     body = _instances(test_digits[0][0].tolist())
     with serve_in_thread(rest.RestApi(manager)) as url:
         model = url + "/v1/models/mnist"
