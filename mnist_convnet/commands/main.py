@@ -97,12 +97,32 @@ def main(argv: list[str] | None = None) -> None:
     app.run(_checked_then_loaded(module), argv=[f"mnist-convnet {name}", *args])
 
 
+def _only_our_info() -> None:
+    """Once flags are parsed absl shows INFO, and with it every library's: TensorFlow's
+    SavedModel builder ("Function `<lambda>` contains input name(s) ... will be renamed"),
+    its checkpoint saver ("Sharding callback duration"), tfds' download manager. At the
+    default ``--verbosity`` (0) only this package's INFO lines pass; warnings and errors
+    pass from everyone, and ``--verbosity=1`` shows every library's INFO again."""
+    import logging as std_logging
+
+    from absl import flags
+    from absl import logging as absl_logging
+
+    if flags.FLAGS.verbosity > 0:
+        return
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    absl_logging.get_absl_handler().addFilter(
+        lambda record: record.levelno >= std_logging.WARNING or record.pathname.startswith(package)
+    )
+
+
 def _checked_then_loaded(module) -> Callable[[list[str]], None]:
     """The command's ``main``, run by absl once the flags parse: first the command's own
     ``check`` of them, if it has one, then TensorFlow. A mistyped flag or a bad value is
     one error line in a fraction of a second, not after TensorFlow's seconds of start-up."""
 
     def run(argv: list[str]) -> None:
+        _only_our_info()
         check = getattr(module, "check", None)
         if check is not None:
             from absl import flags

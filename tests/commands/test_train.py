@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import subprocess
+from pathlib import Path
 
 import pytest
 from absl import flags
@@ -14,7 +17,7 @@ from mnist_convnet.commands import train
 from mnist_convnet.config import Config
 from mnist_convnet.errors import UserError
 from mnist_convnet.step import GRADIENTS
-from tests.helpers import parsed_flags, run_python
+from tests.helpers import parsed_flags, run_python, train_argv, user_env
 
 FLAGS = flags.FLAGS
 
@@ -201,3 +204,35 @@ def test_the_strategy_names_of_the_flag_are_distributes():
     from mnist_convnet.commands import train
 
     assert train.STRATEGIES == distribute.STRATEGIES
+
+
+_LOG_LINE = re.compile(r"^([IWEF])\d{4} [\d:.]+ +\d+ ([\w.]+):\d+\] (.*)$")
+
+
+@pytest.mark.slow
+def test_a_first_run_shows_our_lines_and_no_other_librarys_info(tmp_path, manual_dir):
+    """A first run on a fresh tfds folder, as a newcomer's `make train`: every INFO line is
+    one of ours (the export's among them); TensorFlow's SavedModel builder, checkpoint
+    saver and tfds' download manager say nothing at INFO. --verbosity=1 brings them back."""
+    ours = {path.name for path in Path(train.__file__).parent.parent.rglob("*.py")}
+
+    def info_lines(*flags: str) -> list[tuple[str, str]]:
+        command = train_argv(
+            tmp_path / "tfds",
+            tmp_path / "run",
+            "--epochs=1",
+            "--max_steps_per_epoch=3",
+            f"--manual_dir={manual_dir}",
+            *flags,
+        )
+        done = subprocess.run(command, capture_output=True, text=True, env=user_env(),
+                              timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        found = [_LOG_LINE.match(line) for line in (done.stdout + done.stderr).splitlines()]
+        return [(m[2], m[3]) for m in found if m and m[1] == "I"]
+
+    first = info_lines("--fresh")
+    assert first and all(name in ours for name, _ in first), first
+    assert any(text.startswith("exported SavedModel to") for _, text in first)
+    everything = info_lines("--fresh", "--verbosity=1")
+    assert any(name not in ours for name, _ in everything)
