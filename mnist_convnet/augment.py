@@ -129,17 +129,18 @@ def _ink_column(images: tf.Tensor, row: tf.Tensor) -> tf.Tensor:
 def _segment(start: tf.Tensor, end: tf.Tensor) -> tf.Tensor:
     """A pen stroke from ``start`` to ``end`` ((row, column) [B, 2]) as ink [B, 28, 28, 1]:
     1 within STROKE_PIXELS / 2 of the segment, fading over one pixel."""
-    grid = tf.stack(
-        tf.meshgrid(
-            tf.range(SIZE, dtype=tf.float32), tf.range(SIZE, dtype=tf.float32), indexing="ij"
-        ),
-        -1,
-    )
+    grid = tf.stack(_pixel_grid(), -1)
     a, d = start[:, None, None, :], (end - start)[:, None, None, :]
     along = tf.reduce_sum((grid[None] - a) * d, -1) / tf.maximum(tf.reduce_sum(d * d, -1), 1e-6)
     nearest = a + tf.clip_by_value(along, 0.0, 1.0)[..., None] * d
     distance = tf.norm(grid[None] - nearest, axis=-1)
     return tf.clip_by_value(STROKE_PIXELS / 2 + 0.5 - distance, 0.0, 1.0)[..., None]
+
+
+def _pixel_grid() -> tuple[tf.Tensor, tf.Tensor]:
+    """Each pixel's row and column, float32 [28, 28] each."""
+    index = tf.range(SIZE, dtype=tf.float32)
+    return tuple(tf.meshgrid(index, index, indexing="ij"))
 
 
 def _uniform(seed: tf.Tensor, batch: tf.Tensor, half_range: float) -> tf.Tensor:
@@ -196,9 +197,7 @@ def _sample(images: tf.Tensor, flow: tf.Tensor) -> tf.Tensor:
     side = SIZE + 2  # one pixel of zeros around each image
     batch = tf.shape(images)[0]
     flat = tf.reshape(tf.pad(images[..., 0], [[0, 0], [1, 1], [1, 1]]), [-1])
-    rows, cols = tf.meshgrid(
-        tf.range(SIZE, dtype=tf.float32), tf.range(SIZE, dtype=tf.float32), indexing="ij"
-    )
+    rows, cols = _pixel_grid()
     y = tf.clip_by_value(rows[None] + flow[..., 0] + 1, 0.0, side - 1.001)
     x = tf.clip_by_value(cols[None] + flow[..., 1] + 1, 0.0, side - 1.001)
     y0, x0 = tf.floor(y), tf.floor(x)
