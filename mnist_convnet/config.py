@@ -40,8 +40,9 @@ RECIPES: dict[str, dict[str, Any]] = {
         "dropout": 0.5,
         "augment": 0.0,
     },
-    # keras.io's network for other writers than MNIST's: every training batch slanted,
-    # turned, scaled, bent, re-penned, blurred or coarsened (augment.py), with a rate that
+    # keras.io's network for other writers than MNIST's: half of each training batch
+    # slanted, turned, scaled, bent, re-penned, blurred or coarsened, flags drawn on 1s and
+    # bars through 7s (augment.py), with a rate that
     # warms up and decays and half keras.io's dropout, which augmented data does not need
     # (chosen on the validation split and the writers' tuning set: docs/captures.md).
     "augmented": {
