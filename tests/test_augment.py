@@ -109,3 +109,26 @@ def test_ones_get_flags_and_feet_sevens_bars_and_nothing_else_is_touched(batch):
         third, quarter = (rows[-1] - rows[0]) // 3, (rows[-1] - rows[0]) // 4
         crossed.append(added[i, rows[0] + third : rows[-1] - quarter].sum() > 2)
     assert len(crossed) > 10 and np.mean(crossed) > 0.9
+
+
+def test_the_pen_kernels_are_grey_dilation_and_erosion(digits):
+    """_max3x3 is max_pool2d's 3x3 'SAME' answer, for ink and for its negative (erosion)."""
+    for images in (digits, -digits, digits - 0.5):
+        np.testing.assert_array_equal(
+            augment._max3x3(images).numpy(), tf.nn.max_pool2d(images, 3, 1, "SAME").numpy()
+        )
+
+
+def test_the_sampler_reads_bilinearly_where_the_flow_points(digits):
+    """A constant flow of (+0.5, -1.25) px is a shift: _sample gives what TensorFlow's own
+    bilinear ImageProjectiveTransformV3 gives for it, zeros coming in at the edges."""
+    flow = tf.broadcast_to(tf.constant([0.5, -1.25]), [64, 28, 28, 2])
+    shifted = tf.raw_ops.ImageProjectiveTransformV3(
+        images=digits,
+        transforms=tf.constant([[1.0, 0, -1.25, 0, 1.0, 0.5, 0, 0]] * 64),
+        output_shape=tf.constant([28, 28]),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+    np.testing.assert_allclose(augment._sample(digits, flow).numpy(), shifted.numpy(), atol=1e-5)
