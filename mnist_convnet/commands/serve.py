@@ -46,6 +46,19 @@ flags.DEFINE_float(
     1.0,
     "How often the base folders are polled for new versions (0: only at start).",
 )
+flags.DEFINE_integer(
+    "max_num_load_retries",
+    options.MAX_NUM_LOAD_RETRIES,
+    "How many more times a version that failed to load (a folder caught half copied, say) "
+    "is tried before it is END (TF Serving's flag and default).",
+    lower_bound=0,
+)
+flags.DEFINE_integer(
+    "load_retry_interval_micros",
+    options.LOAD_RETRY_INTERVAL_MICROS,
+    "Microseconds between those tries (TF Serving's flag and default: a minute).",
+    lower_bound=0,
+)
 flags.DEFINE_string("host", "127.0.0.1", "Address to bind; 0.0.0.0 exposes it to the network.")
 flags.DEFINE_integer(
     "port", 8501, "REST port (TF Serving's is 8501; 0: a free one).", lower_bound=0

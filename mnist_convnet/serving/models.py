@@ -12,8 +12,12 @@ A version the policy wants is loaded, then warmed up (``warmup.py``), and only t
 answers; the versions it no longer wants are unloaded at the next poll, so there is never
 a moment with nothing to answer (TF Serving's availability-preserving order). Labels
 (``stable`` -> 3) name available versions. The states a client sees are TF Serving's:
-LOADING, AVAILABLE, UNLOADING, END (END with an error when a load failed). A request for
-a version that is not AVAILABLE is NOT_FOUND: nothing is ever loaded on demand.
+LOADING, AVAILABLE, UNLOADING, END. A load that fails (a folder caught half copied, a
+broken warm-up file, anything) is tried again as TF Serving tries it: up to
+``max_num_load_retries`` more times, ``load_retry_interval`` seconds apart, the version
+LOADING with the last error meanwhile and END with it after the last try; the poller
+never waits for a retry. A request for a version that is not AVAILABLE is NOT_FOUND:
+nothing is ever loaded on demand.
 
 A ``Servable`` is one loaded version. Its ``predict`` is what REST, gRPC and warm-up
 call: inputs by the signature's names, checked, batched (pixel signatures, with
@@ -41,7 +45,13 @@ from mnist_convnet.serving.batching import Batcher, BatcherClosed, BatchingOptio
 from mnist_convnet.serving.bundle import SavedModelBundle
 from mnist_convnet.serving.configs import ModelConfig, complete_versions
 from mnist_convnet.serving.metrics import Metrics
-from mnist_convnet.serving.options import MAX_DECODES, MAX_IMAGES, WARMUP_ITERATIONS
+from mnist_convnet.serving.options import (
+    LOAD_RETRY_INTERVAL_MICROS,
+    MAX_DECODES,
+    MAX_IMAGES,
+    MAX_NUM_LOAD_RETRIES,
+    WARMUP_ITERATIONS,
+)
 from mnist_convnet.serving.status import ServingError, busy, invalid, not_found
 
 LOADING, AVAILABLE, UNLOADING, END = "LOADING", "AVAILABLE", "UNLOADING", "END"
@@ -261,8 +271,14 @@ class ModelManager:
         metrics: Metrics | None = None,
         max_images: int = MAX_IMAGES,
         warmup_iterations: int = WARMUP_ITERATIONS,
+        max_num_load_retries: int = MAX_NUM_LOAD_RETRIES,
+        load_retry_interval: float = LOAD_RETRY_INTERVAL_MICROS / 1e6,
     ) -> None:
         self.configs = {m.name: m for m in models}
+        self.max_num_load_retries = max_num_load_retries
+        self.load_retry_interval = load_retry_interval
+        # (name, version) of a load that failed -> (tries so far, when to try again)
+        self._retries: dict[tuple[str, int], tuple[int, float]] = {}
         self.warmup_iterations = warmup_iterations
         self.batching = batching
         self.metrics = metrics or Metrics()
@@ -334,7 +350,7 @@ class ModelManager:
         with self._poll_lock:
             for config in self.configs.values():
                 wanted = config.policy.choose(complete_versions(config.base_path))
-                arriving = [v for v in wanted if v not in self._states[config.name]]
+                arriving = [v for v in wanted if self._to_load(config.name, v)]
                 for version in arriving:
                     self._load(config, version)
                 if arriving:
@@ -350,8 +366,16 @@ class ModelManager:
         with self._lock:
             self._states[name][version] = (state, message)
 
+    def _to_load(self, name: str, version: int) -> bool:
+        """Whether a wanted version is to be loaded now: new, or its retry is due."""
+        if version not in self._states[name]:
+            return True
+        _, due = self._retries.get((name, version), (0, float("inf")))
+        return time.monotonic() >= due
+
     def _load(self, config: ModelConfig, version: int) -> None:
-        self._set(config.name, version, LOADING)
+        state = self._states[config.name].get(version, (LOADING, ""))
+        self._set(config.name, version, LOADING, state[1])
         started = time.monotonic()
         try:
             servable = Servable(
@@ -365,10 +389,10 @@ class ModelManager:
             )
             loaded = time.monotonic()
             servable.warm_up(self.warmup_iterations)
-        except UserError as error:
-            logging.error("version %s of %r not loaded: %s", version, config.name, error)
-            self._set(config.name, version, END, str(error))
+        except Exception as error:  # any failure: retried, then END, never LOADING for ever
+            self._failed(config.name, version, error)
             return
+        self._retries.pop((config.name, version), None)
         with self._lock:
             self._servables[config.name][version] = servable
             self._states[config.name][version] = (AVAILABLE, "")
@@ -379,6 +403,28 @@ class ModelManager:
             loaded - started,
             time.monotonic() - loaded,
         )
+
+    def _failed(self, name: str, version: int, error: Exception) -> None:
+        """A failed load: LOADING with its error until the next try, END after the last."""
+        message = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+        tries, _ = self._retries.get((name, version), (0, 0.0))
+        if tries < self.max_num_load_retries:
+            due = time.monotonic() + self.load_retry_interval
+            self._retries[(name, version)] = (tries + 1, due)
+            self._set(name, version, LOADING, message)
+            logging.warning(
+                "version %s of %r not loaded (retry %d of %d in %g s): %s",
+                version,
+                name,
+                tries + 1,
+                self.max_num_load_retries,
+                self.load_retry_interval,
+                message,
+            )
+            return
+        self._retries.pop((name, version), None)
+        self._set(name, version, END, message)
+        logging.error("version %s of %r not loaded: %s", version, name, message)
 
     def _unload(self, name: str, version: int) -> None:
         with self._lock:

@@ -20,6 +20,8 @@ MAX_DECODES = 2  # image readings at once: more would only queue for the cores
 # by default (--num_request_iterations_for_warmup); here the call after one replay still
 # took 2-4x a warm one, after three 1.3-1.7x (measured in docs/serving.md).
 WARMUP_ITERATIONS = 3
+MAX_NUM_LOAD_RETRIES = 5  # TF Serving's defaults: a failed load is tried 5 more times,
+LOAD_RETRY_INTERVAL_MICROS = 60_000_000  # a minute apart
 
 SERVERS = ("granian", "waitress", "werkzeug")
 
@@ -43,6 +45,8 @@ class ServerOptions:
     num_request_iterations_for_warmup: int = WARMUP_ITERATIONS
     batching: BatchingOptions | None = None
     file_system_poll_wait_seconds: float = 1.0
+    max_num_load_retries: int = MAX_NUM_LOAD_RETRIES
+    load_retry_interval_micros: int = LOAD_RETRY_INTERVAL_MICROS
     monitoring_config_file: str = ""
     enable_prometheus: bool = False
     rest_api_enable_cors_support: bool = False

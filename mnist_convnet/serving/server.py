@@ -33,6 +33,8 @@ def build(options: ServerOptions) -> rest.RestApi:
         options.batching,
         max_images=options.max_images_per_request,
         warmup_iterations=options.num_request_iterations_for_warmup,
+        max_num_load_retries=options.max_num_load_retries,
+        load_retry_interval=options.load_retry_interval_micros / 1e6,
     )
     return rest.RestApi(
         manager,

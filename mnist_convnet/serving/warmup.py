@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from mnist_convnet import contract
+from mnist_convnet.errors import UserError
 
 FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_RECORDS = 1000  # TF Serving reads at most this many (saved_model_warmup_util.cc)
@@ -83,8 +85,12 @@ def read(saved_model_dir: str | Path) -> list[predict_pb2.PredictRequest]:
     if not path.is_file():
         return []
     found = []
-    for record in tf.data.TFRecordDataset(str(path)).take(MAX_RECORDS):
-        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
-        if log.WhichOneof("log_type") == "predict_log":
-            found.append(log.predict_log.request)
+    try:
+        for record in tf.data.TFRecordDataset(str(path)).take(MAX_RECORDS):
+            log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            if log.WhichOneof("log_type") == "predict_log":
+                found.append(log.predict_log.request)
+    except (tf.errors.OpError, DecodeError) as error:
+        reason = error.message if isinstance(error, tf.errors.OpError) else str(error)
+        raise UserError(f"{path} is not a file of TFRecords of PredictionLogs: {reason}") from None
     return found

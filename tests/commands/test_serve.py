@@ -33,10 +33,13 @@ def test_the_flags_become_server_options(tmp_path):
         model_version_policy="latest:2",
         rest_api_enable_cors_support=True,
         num_request_iterations_for_warmup=5,
+        max_num_load_retries=2,
+        load_retry_interval_micros=1500,
     ):
         options = serve.server_options(flags)
     assert (options.grpc_port, options.model_version_policy) == (9000, "latest:2")
     assert options.num_request_iterations_for_warmup == 5
+    assert (options.max_num_load_retries, options.load_retry_interval_micros) == (2, 1500)
     assert options.rest_api_enable_cors_support and options.batching is None
     with flagsaver.flagsaver(model_config_file=str(tmp_path / "m.config")):
         assert serve.server_options(flags).model_dir == ""  # the default is not a second model

@@ -100,12 +100,75 @@ def test_a_broken_version_ends_with_its_error_and_the_old_one_keeps_serving(
 ):
     base = tmp_path / "mnist_convnet"
     _appear(exported, base, 1)
-    manager = models.ModelManager([models.ModelConfig("mnist", base)])
+    manager = models.ModelManager([models.ModelConfig("mnist", base)], max_num_load_retries=0)
     (base / "2").mkdir()
     (base / "2" / "saved_model.pb").write_bytes(b"not a protobuf")
     manager.poll()
     (two, state, message), (one, *_rest) = manager.status("mnist")
     assert (two, state, one) == (2, "END", 1) and "cannot load SavedModel" in message
+    assert manager.servable("mnist").version == 1
+    manager.close()
+
+
+def test_a_version_caught_half_copied_is_served_after_a_retry(exported, tmp_path):
+    """TF Serving's --max_num_load_retries: the failed load leaves version 2 LOADING with
+    its error; completed before the retry is due, it is served by the poll after that,
+    and version 1 answers all the while."""
+    base = tmp_path / "mnist_convnet"
+    _appear(exported, base, 1)
+    manager = models.ModelManager(
+        [models.ModelConfig("mnist", base)], max_num_load_retries=2, load_retry_interval=0.5
+    )
+    (base / "2").mkdir()
+    shutil.copy(exported / "saved_model.pb", base / "2")  # the variables are still to come
+    manager.poll()
+    (two, state, message), _ = manager.status("mnist")
+    assert (two, state) == (2, "LOADING") and message
+    assert manager.servable("mnist").version == 1
+    shutil.rmtree(base / "2")
+    shutil.copytree(exported, base / "2")
+    manager.poll()  # the retry is not due yet: nothing tried, nothing changed
+    assert manager.status("mnist")[0][:2] == (2, "LOADING")
+    time.sleep(0.6)
+    manager.poll()
+    assert manager.status("mnist")[0] == (2, "AVAILABLE", "")
+    assert manager.servable("mnist").version == 2
+    manager.close()
+
+
+def test_a_garbage_warm_up_file_ends_the_version_with_a_sentence(exported, tmp_path):
+    """Retried as often as asked, then END with what is wrong, never LOADING for ever."""
+    base = tmp_path / "mnist_convnet"
+    _appear(exported, base, 1)
+    manager = models.ModelManager(
+        [models.ModelConfig("mnist", base)], max_num_load_retries=1, load_retry_interval=0.0
+    )
+    broken = tmp_path / "broken"
+    shutil.copytree(exported, broken)
+    (broken / "assets.extra" / "tf_serving_warmup_requests").write_bytes(b"\x00garbage" * 50)
+    os.rename(broken, base / "2")
+    manager.poll()
+    assert manager.status("mnist")[0][:2] == (2, "LOADING")
+    manager.poll()
+    (two, state, message), _ = manager.status("mnist")
+    assert (two, state) == (2, "END")
+    assert "tf_serving_warmup_requests is not a file of TFRecords" in message
+    assert manager.servable("mnist").version == 1
+    manager.close()
+
+
+def test_any_failure_of_a_load_ends_in_end_with_its_message(exported, tmp_path, monkeypatch):
+    base = tmp_path / "mnist_convnet"
+    _appear(exported, base, 1)
+    manager = models.ModelManager([models.ModelConfig("mnist", base)], max_num_load_retries=0)
+
+    def broken(self, iterations=1):
+        raise RuntimeError("the disk went away")
+
+    monkeypatch.setattr(models.Servable, "warm_up", broken)
+    _appear(exported, base, 2)
+    manager.poll()
+    assert manager.status("mnist")[0] == (2, "END", "RuntimeError: the disk went away")
     assert manager.servable("mnist").version == 1
     manager.close()
 
