@@ -52,10 +52,12 @@ class _Calls:
         self.pool = futures.ThreadPoolExecutor(threads, thread_name_prefix="grpc")
 
     async def answer(self, api_name: str, build: Callable, request, context):
-        """Runs ``build`` (-> response, or -> (future, finish) for Predict), recording the
-        request; a refusal becomes its gRPC status."""
+        """Runs ``build`` (-> response, or -> (future, finish) for Predict), recording a
+        Predict as TF Serving's PredictionServiceImpl does (it records no other gRPC call);
+        a refusal becomes its gRPC status."""
         started = time.monotonic()
         model = request.model_spec.name if request.HasField("model_spec") else ""
+        record = self.manager.metrics.request if api_name in _RECORDED else _not_recorded
         try:
             if api_name != "Predict":
                 response = build(self.manager, request)
@@ -68,16 +70,23 @@ class _Calls:
                 future, finish = submitted
                 response = finish(await asyncio.wrap_future(future))
         except ServingError as error:
-            self.manager.metrics.request(model, api_name, "GRPC", error.code, 0.0)
+            record(model, api_name, "GRPC", error.code, 0.0)
             await context.abort(getattr(grpc.StatusCode, error.code), str(error))
         except Exception as error:  # a bug of ours: INTERNAL, logged, and keep serving
             if isinstance(error, asyncio.CancelledError):
                 raise
             logging.exception("error serving gRPC %s", api_name)
-            self.manager.metrics.request(model, api_name, "GRPC", "INTERNAL", 0.0)
+            record(model, api_name, "GRPC", "INTERNAL", 0.0)
             await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}")
-        self.manager.metrics.request(model, api_name, "GRPC", "OK", time.monotonic() - started)
+        record(model, api_name, "GRPC", "OK", time.monotonic() - started)
         return response
+
+
+_RECORDED = ("Predict", "Classify", "Regress")  # prediction_service_impl.cc's RecordRequest*
+
+
+def _not_recorded(*args) -> None:
+    pass
 
 
 def _heavy(request) -> bool:

@@ -1,24 +1,32 @@
-"""Prometheus metrics under TF Serving's names, for an operator's dashboards.
+"""Prometheus metrics exactly as TF Serving exposes them, for an operator's dashboards.
 
 TF Serving exports its ``tensorflow::monitoring`` metrics at
 ``/monitoring/prometheus/metrics`` when its ``--monitoring_config_file`` says
 ``prometheus_config { enable: true }``, naming each by its path with ``/`` as ``:``
 (``/tensorflow/serving/request_count`` -> ``:tensorflow:serving:request_count``). The
-same names here, with the same labels and buckets (latencies in microseconds):
+same names here, with the labels, label values and buckets of TF Serving's source
+(``servables/tensorflow/util.cc``, ``saved_model_warmup_util.cc``,
+``batching/batching_session.cc``; latencies in microseconds):
 
     :tensorflow:serving:request_count          counter    model_name, status
     :tensorflow:serving:request_latency        histogram  model_name, API, entrypoint
     :tensorflow:serving:model_warmup_latency   histogram  model_path, status
+    :tensorflow:serving:model_warmup_records_read  counter  model_path, status
     :tensorflow:serving:batching_session:queuing_latency  histogram  thread_pool_name
 
-and two of ours for what TF Serving keeps in percentile samplers Prometheus cannot show:
+TF Serving counts what its handlers count: every REST request to a model, with ``API``
+the verb of its URL (``predict``; empty for the GETs of status and metadata, which name
+none) and ``entrypoint`` REST; gRPC's Predict with ``API`` ``Predict`` and entrypoint
+GRPC; gRPC's GetModelMetadata and GetModelStatus not at all. Two metrics of ours, for what
+TF Serving keeps in percentile samplers Prometheus cannot show:
 
     :mnist_convnet:batching:batch_size         histogram  model_name, signature_name
     :mnist_convnet:batching:queued_rows        gauge      model_name, signature_name
 
-The exposition is prometheus-client's (counters get its ``_total`` suffix, as the
-Prometheus text format asks). Each server has its own registry, so two in one process
-(the tests) count apart.
+prometheus-client records; the page is written as TF Serving's ``prometheus_exporter.cc``
+writes it (``exposition``): a counter by its bare name (prometheus-client would add
+``_total``), no HELP lines, bucket limits and sums with six significant digits. Each
+server has its own registry, so two in one process (the tests) count apart.
 """
 
 from __future__ import annotations
@@ -63,6 +71,12 @@ class Metrics:
             buckets=_LATENCY,
             **common,
         )
+        self._warmup_records = prometheus_client.Counter(
+            ":tensorflow:serving:model_warmup_records_read",
+            "Total number of warmup records read during model warmup.",
+            ["model_path", "status"],
+            **common,
+        )
         self._warmup = prometheus_client.Histogram(
             ":tensorflow:serving:model_warmup_latency",
             "Distribution of wall time (in microseconds) for warming up the model.",
@@ -102,6 +116,7 @@ class Metrics:
     def warmup(self, model_path: str, status: str, seconds: float, records: int) -> None:
         if records:
             self._warmup.labels(model_path, status).observe(seconds * 1e6)
+            self._warmup_records.labels(model_path, status).inc(records)
 
     def batch_observer(self, model_name: str, signature_name: str):
         """The ``Batcher``'s observer for one model's signature."""
@@ -117,7 +132,37 @@ class Metrics:
         return observe
 
     def exposition(self) -> bytes:
-        return prometheus_client.generate_latest(self.registry)
+        """The Prometheus text page, line for line as TF Serving's exporter writes it."""
+        lines = []
+        for family in self.registry.collect():
+            if not family.samples:
+                continue  # a metric with no cell yet: TF Serving prints no TYPE line for it
+            kind = family.type if family.type in ("counter", "gauge", "histogram") else "untyped"
+            lines.append(f"# TYPE {family.name} {kind}")
+            for sample in family.samples:
+                name = family.name if kind in ("counter", "gauge") else sample.name
+                lines.append(f"{name}{{{_labels(sample.labels)}}} {_value(sample)}")
+        return ("\n".join(lines) + "\n").encode()
+
+
+def _labels(labels: dict[str, str]) -> str:
+    """``name="value"`` pairs, the value escaped as TF Serving's SanitizeLabelValue does."""
+    escaped = {k: v.replace("\\", "\\\\").replace('"', '\\"') for k, v in labels.items()}
+    if "le" in escaped and escaped["le"] != "+Inf":
+        escaped["le"] = _six_digits(float(escaped["le"]))
+    return ",".join(f'{k}="{v}"' for k, v in escaped.items())
+
+
+def _value(sample) -> str:
+    """Counts as integers; a histogram's sum as absl::StrCat prints a double."""
+    if sample.name.endswith("_sum"):
+        return _six_digits(sample.value)
+    return str(int(sample.value))
+
+
+def _six_digits(value: float) -> str:
+    """absl's StrCat(double): %g with six significant digits (10, 32.4, 1.27482e+06)."""
+    return f"{value:.6g}"
 
 
 def _monitoring_config_class():

@@ -344,11 +344,13 @@ class RestApi:
         return self.error(400, "Origin header is missing in CORS preflight")
 
     def _record(self, found: Route | None, started: float, reply: Reply) -> Reply:
-        """The request count and latency of a model endpoint (TF Serving's metrics)."""
+        """The request count and latency of a model endpoint, as TF Serving's REST handler
+        records them: ``API`` is the URL's verb, empty for status and metadata."""
         if found is not None and found.kind in ("status", "metadata", *_POSTS):
             code = reply.code if reply.status < 500 else "INTERNAL"
             seconds = time.monotonic() - started
-            self.manager.metrics.request(found.model, found.kind, "REST", code, seconds)
+            api = found.kind if found.kind in _POSTS else ""
+            self.manager.metrics.request(found.model, api, "REST", code, seconds)
         return reply
 
     def _finish(self, reply: Reply) -> Reply:
