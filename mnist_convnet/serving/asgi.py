@@ -8,7 +8,10 @@ joins it to ``rest.RestApi`` the way a loaded server needs:
 - the request body is read on the event loop, without a thread: a client that sends its
   body slowly, or vanishes mid-body, holds no thread and stalls nobody;
 - a body announcing more than ``max_body_bytes`` gets 413 from its header before a byte
-  of it is read, and one sent without a length is cut off at the limit;
+  of it is read, and one sent without a length is cut off at the limit; either way the
+  rest of the body is then read and thrown away for a while (``linger``, nginx's
+  lingering close), so a client that sends its whole body before it reads an answer
+  (Python's urllib) reads the 413 instead of a broken pipe;
 - a small ``:predict`` (one to a few 28x28 instances) is routed, parsed and checked on
   the loop itself, where that costs less than handing it to a thread and back
   (``RestApi.on_the_loop``); its model call still never runs on the loop: pixel rows go
@@ -28,6 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from mnist_convnet.serving.options import LINGER_BYTES
 from mnist_convnet.serving.rest import Deferred, Reply, RestApi
 
 Message = dict[str, Any]
@@ -60,7 +64,9 @@ class AsgiApp:
     async def _http(self, scope: Message, receive: Callable, send: Callable) -> None:
         length = _content_length(scope["headers"])
         if length is not None and length > self.max_body_bytes:
-            await self._too_large(send)  # from the header: nothing of the body is read
+            await self._too_large(send)  # from the header: nothing of the body is kept
+            if not _expects_continue(scope["headers"]):  # such a client sends no body now
+                await linger(receive)
             return
         body = bytearray()
         more = True
@@ -72,6 +78,8 @@ class AsgiApp:
             more = message.get("more_body", False)
             if len(body) > self.max_body_bytes:
                 await self._too_large(send)
+                if more:
+                    await linger(receive)
                 return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         method, path = scope["method"], scope["path"]
@@ -91,8 +99,8 @@ class AsgiApp:
 
     async def _too_large(self, send: Callable) -> None:
         payload = json.dumps({"error": f"request body larger than {self.max_body_bytes} bytes"})
-        reply = Reply(413, [("Content-Type", "application/json")], payload.encode())
-        await _send(send, reply)
+        headers = [("Content-Type", "application/json"), ("Connection", "close")]
+        await _send(send, Reply(413, headers, payload.encode()))
 
     def close(self) -> None:
         """Lets requests under way finish, then closes the API (its batch threads)."""
@@ -104,6 +112,33 @@ async def _send(send: Callable, reply: Reply, head: bool = False) -> None:
     headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else reply.body})
+
+
+LINGER_SECONDS = 10.0  # a refused body is dropped for at most LINGER_BYTES, this long ...
+LINGER_IDLE_SECONDS = 2.0  # ... or until the client sends nothing for this long
+
+
+async def linger(receive: Callable) -> int:
+    """Reads and drops what is left of a refused body, within the budgets above, and
+    returns how many bytes that was. A client still sending gets to the end of its body,
+    and then reads the answer already sent; the connection closes after (the answer says
+    ``Connection: close``). It costs no memory, and a client that sends for ever is cut
+    off by the budgets."""
+    dropped = 0
+    try:
+        async with asyncio.timeout(LINGER_SECONDS):
+            while dropped < LINGER_BYTES:
+                message = await asyncio.wait_for(receive(), LINGER_IDLE_SECONDS)
+                dropped += len(message.get("body", b""))
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        pass
+    return dropped
+
+
+def _expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(k == b"expect" and v.lower() == b"100-continue" for k, v in headers)
 
 
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:

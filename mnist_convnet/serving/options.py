@@ -14,6 +14,10 @@ from mnist_convnet.serving.batching import BatchingOptions
 REST_PORT = 8501  # TF Serving's
 GRPC_PORT = 8500  # TF Serving's
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a REST body, a gRPC message received
+# A body over the limit is answered 413 and then read to its end and dropped, up to this
+# much (nginx's lingering close), so that a client that sends its whole body before it
+# reads (Python's urllib) reads the 413 instead of a broken pipe.
+LINGER_BYTES = 64 * 1024 * 1024
 MAX_IMAGES = 32  # encoded images per request: each costs 10-100 ms of a decode slot
 MAX_DECODES = 2  # image readings at once: more would only queue for the cores
 # Replays of each warm-up request before a version takes traffic. TF Serving replays once

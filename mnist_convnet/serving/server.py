@@ -23,7 +23,7 @@ from mnist_convnet.errors import UserError
 from mnist_convnet.serving import asgi, grpc_api, rest
 from mnist_convnet.serving.configs import check, metrics_path, model_configs
 from mnist_convnet.serving.models import ModelManager
-from mnist_convnet.serving.options import ServerOptions
+from mnist_convnet.serving.options import LINGER_BYTES, ServerOptions
 
 
 def build(options: ServerOptions) -> rest.RestApi:
@@ -92,13 +92,15 @@ def make_server(application, host: str, port: int, server: str, threads: int):
         import waitress
 
         # Waitress reads each body in its I/O loop before a thread takes the request (a
-        # slow client holds no thread) and refuses one over the limit from its header.
+        # slow client holds no thread), spilling large ones to a temporary file; the API
+        # answers one over its limit with its 413. Waitress itself refuses bodies over
+        # LINGER_BYTES from the header and closes at once, as its own limit.
         made = waitress.create_server(
             application,
             host=host,
             port=port,
             threads=threads,
-            max_request_body_size=application.max_body_bytes,
+            max_request_body_size=max(application.max_body_bytes, LINGER_BYTES),
             clear_untrusted_proxy_headers=True,
             connection_limit=1000,  # waitress' 100 would leave clients waiting in the backlog
             backlog=1024,

@@ -17,8 +17,10 @@ from mnist_convnet.serving.asgi import AsgiApp
 from mnist_convnet.serving.rest import INLINE_BODY_BYTES, Deferred, Reply, RestApi
 
 
-def _scope(body_length: int | None = None, method: str = "POST", path: str = "/p") -> dict:
-    headers = [(b"content-type", b"application/json"), (b"x-trace", b"7")]
+def _scope(
+    body_length: int | None = None, method: str = "POST", path: str = "/p", *extra: tuple
+) -> dict:
+    headers = [(b"content-type", b"application/json"), (b"x-trace", b"7"), *extra]
     if body_length is not None:
         headers.append((b"content-length", str(body_length).encode()))
     return {"type": "http", "method": method, "path": path, "query_string": b"", "headers": headers}
@@ -34,7 +36,7 @@ def _request(app: AsgiApp, scope: dict, messages: list[dict]) -> tuple[list[dict
         return messages[read - 1]
 
     async def send(message):
-        sent.append(message)
+        sent.append(dict(message, read_before=read))
 
     asyncio.run(app(scope, receive, send))
     return sent, read
@@ -109,19 +111,55 @@ def test_a_large_predict_and_every_other_request_are_answered_in_a_pool_thread()
     assert all(name.startswith("request") for name in echo.threads)
 
 
+def _chunks(count: int, size: int = 60) -> list[dict]:
+    """A body in ``count`` chunks, the last one ending it."""
+    chunk = {"type": "http.request", "body": b"x" * size, "more_body": True}
+    return [chunk] * (count - 1) + [dict(chunk, more_body=False)]
+
+
 def test_a_body_announced_too_large_is_413_before_any_of_it_is_read():
+    """The 413 goes out from the header; the body is then read and dropped (a client that
+    sends all of it before reading, as urllib does, reads the answer, not a broken pipe)."""
     echo = Echo()
-    sent, read = _request(AsgiApp(echo, threads=1), _scope(body_length=101), [])
-    assert read == 0 and echo.calls == 0
-    assert sent[0]["status"] == 413
+    sent, read = _request(AsgiApp(echo, threads=1), _scope(body_length=240), _chunks(4))
+    assert sent[0]["read_before"] == 0 and sent[0]["status"] == 413 and echo.calls == 0
+    assert (b"connection", b"close") in sent[0]["headers"]
     assert "larger than 100 bytes" in json.loads(sent[1]["body"])["error"]
+    assert read == 4  # the rest of the body, dropped
+
+
+def test_a_client_that_waits_for_100_continue_is_not_waited_for():
+    expect = (b"expect", b"100-continue")
+    sent, read = _request(AsgiApp(Echo(), threads=1), _scope(240, "POST", "/p", expect), [])
+    assert read == 0 and sent[0]["status"] == 413
 
 
 def test_a_body_sent_without_a_length_is_cut_off_at_the_limit():
     echo = Echo()
-    endless = [{"type": "http.request", "body": b"x" * 60, "more_body": True}] * 10
-    sent, read = _request(AsgiApp(echo, threads=1), _scope(), endless)
-    assert read == 2 and echo.calls == 0 and sent[0]["status"] == 413
+    sent, read = _request(AsgiApp(echo, threads=1), _scope(), _chunks(10))
+    assert sent[0]["read_before"] == 2 and echo.calls == 0 and sent[0]["status"] == 413
+    assert read == 10
+
+
+def test_lingering_stops_at_its_byte_and_idle_budgets(monkeypatch):
+    from mnist_convnet.serving import asgi
+
+    monkeypatch.setattr(asgi, "LINGER_BYTES", 600)  # the name asgi reads it by
+    endless = iter([{"type": "http.request", "body": b"x" * 100, "more_body": True}] * 1000)
+    assert asyncio.run(asgi.linger(lambda: _now(next(endless)))) == 600
+
+    monkeypatch.setattr(asgi, "LINGER_IDLE_SECONDS", 0.05)
+
+    async def silent():
+        await asyncio.sleep(60)
+
+    started = time.monotonic()
+    assert asyncio.run(asgi.linger(silent)) == 0
+    assert time.monotonic() - started < 5
+
+
+async def _now(message: dict) -> dict:
+    return message
 
 
 def test_a_client_gone_mid_body_never_reaches_the_api():

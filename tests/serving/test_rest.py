@@ -404,8 +404,9 @@ def test_the_served_process_explains_a_digit(served, test_digits):
 
 @pytest.mark.slow
 def test_the_served_process_refuses_an_oversize_body_from_its_header(served):
+    """Announced over what a server will even drop (LINGER_BYTES): 413 before the body."""
     _, url = served
-    sock = _open_request(url, 50_000_000, b"{")  # announces 50 MB, sends one byte
+    sock = _open_request(url, 100_000_000, b"{")  # announces 100 MB, sends one byte
     try:
         assert sock.recv(12).startswith(b"HTTP/1.1 413")
     finally:
@@ -616,3 +617,58 @@ def test_a_version_exported_before_explain_says_so(short_run, tmp_path, test_dig
         answer = requests.post(url + "/v1/models/old:explain", data=body, timeout=30)
     assert answer.status_code == 400
     assert "has no serving_explain signature: export it again" in answer.json()["error"]
+
+
+def _oversize_with(client: str, url: str, body: bytes) -> tuple[int | str, str]:
+    """(status, body) of a POST of ``body`` by ``client``, or ("error", what it raised)."""
+    import subprocess
+    import tempfile
+    import urllib.error
+    import urllib.request
+
+    import httpx
+
+    try:
+        if client == "urllib":
+            request = urllib.request.Request(url, data=body, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=60) as answer:
+                    return answer.status, answer.read().decode()
+            except urllib.error.HTTPError as error:
+                return error.code, error.read().decode()
+        if client == "requests":
+            answer = requests.post(url, data=body, timeout=60)
+            return answer.status_code, answer.text
+        if client == "httpx":
+            answer = httpx.post(url, content=body, timeout=60)
+            return answer.status_code, answer.text
+        with tempfile.NamedTemporaryFile() as file:
+            file.write(body)
+            file.flush()
+            done = subprocess.run(
+                ["curl", "-sS", "-w", "\n%{http_code}", "--data-binary", f"@{file.name}", url],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        text, _, code = done.stdout.rpartition("\n")
+        return (int(code) if done.returncode == 0 else "error"), text or done.stderr
+    except Exception as error:  # noqa: BLE001 - what the client raised is the finding
+        return "error", repr(error)
+
+
+@pytest.fixture(scope="module", params=["granian", "waitress", "werkzeug"])
+def any_server(exported, request):
+    with serve_process(exported.parent, f"--server={request.param}", "--threads=2") as running:
+        yield running[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("client", ["urllib", "requests", "httpx", "curl"])
+def test_every_client_reads_the_413_of_an_oversize_body(any_server, client):
+    """12 MB against the 4 MB limit: urllib sends all of it before it reads an answer, so
+    the server must read the rest (and drop it) before it closes, or urllib gets a
+    broken pipe instead of the sentence that says what the limit is."""
+    status, text = _oversize_with(client, any_server + ":predict", b" " * 12_000_000)
+    assert status == 413, text
+    assert "request body larger than 4194304 bytes" in json.loads(text)["error"]
