@@ -23,7 +23,12 @@ the parts):
   unloaded, failed requests meanwhile, the slowest answer in that time (a version loaded
   and one unloaded beside the serving one), the new version's first answer against the
   median of its next 20 (warm-up's worth after a new version, as ``first_request`` is
-  after start-up), and the memory change once the old version is unloaded.
+  after start-up), and the memory change once the old version is unloaded;
+- ``respawn``: while a REST and a gRPC client each stream requests (50 a second), the
+  granian worker is killed (SIGKILL) and its parent starts another; per API, the seconds
+  from the kill to the first good answer, the requests lost in flight (sent before the
+  kill, failed after it), those refused while no worker listened (a clean connection
+  error), any other failure or hang (none expected), and the version's state after.
 """
 
 from __future__ import annotations
@@ -31,14 +36,18 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -83,7 +92,7 @@ flags.DEFINE_multi_enum(
 flags.DEFINE_integer(
     "starts", 5, "Fresh servers per kind of first request, with and without warm-up each."
 )
-PARTS = ("first_requests", "load", "hot_swap")
+PARTS = ("first_requests", "load", "hot_swap", "respawn")
 flags.DEFINE_multi_enum(
     "only", list(PARTS), PARTS, "The measurements to make (load and hot_swap share a server)."
 )
@@ -347,7 +356,7 @@ def main(argv: list[str]) -> None:
             (cold / "1" / "assets.extra" / "tf_serving_warmup_requests").unlink(missing_ok=True)
             report["first_request_without_warmup"] = _first_requests(cold, pixels, png)
             report["first_request"] = _first_requests(base, pixels, png)
-        if "load" in FLAGS.only or "hot_swap" in FLAGS.only:
+        if {"load", "hot_swap", "respawn"} & set(FLAGS.only):
             report.update(_on_one_server(base, latest, pixels))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -368,9 +377,89 @@ def _on_one_server(base: Path, latest: Path, pixels: np.ndarray) -> dict:
             report["hot_swap"]["rss_change_mb"] = round(
                 (memory.tree_rss_kb(process.pid) - before) / 1024, 1
             )
+        if "respawn" in FLAGS.only:
+            report["respawn"] = _respawn(process, url, address, pixels)
     finally:
         _stop(process)
     return report
+
+
+def _respawn(process: subprocess.Popen, url: str, address: str, pixels: np.ndarray) -> dict:
+    """The worker killed under a REST and a gRPC stream; what each client saw (above)."""
+    (worker,) = memory.children(process.pid)
+    body = json.dumps({"instances": pixels.tolist()}).encode()
+    seen: dict[str, list] = {"rest": [], "grpc": []}  # (sent, answered, outcome)
+    stop = threading.Event()
+
+    def stream(api: str, call) -> None:
+        while not stop.is_set():
+            sent = time.monotonic()
+            seen[api].append((sent, time.monotonic(), call()))
+            stop.wait(0.02)
+
+    with grpc.insecure_channel(address) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        threads = [
+            threading.Thread(target=stream, args=("rest", lambda: _rest_outcome(url, body))),
+            threading.Thread(target=stream, args=("grpc", lambda: _grpc_outcome(stub, pixels))),
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(1)
+        killed = time.monotonic()
+        os.kill(worker, signal.SIGKILL)
+        while time.monotonic() < killed + 120 and not all(
+            any(t > killed and o == "ok" for _, t, o in seen[api][-3:]) for api in seen
+        ):
+            time.sleep(0.05)
+        time.sleep(0.5)
+        stop.set()
+        for thread in threads:
+            thread.join()
+    status = json.loads(urllib.request.urlopen(url, timeout=30).read())
+    report = {api: _after_the_kill(seen[api], killed) for api in seen}
+    report["state_after"] = status["model_version_status"][0]["state"]
+    report["worker_replaced"] = memory.children(process.pid) not in ([], [worker])
+    return report
+
+
+def _rest_outcome(url: str, body: bytes) -> str:
+    try:
+        with urllib.request.urlopen(url + ":predict", data=body, timeout=10) as answer:
+            return "ok" if answer.status == 200 else f"http {answer.status}"
+    except urllib.error.HTTPError as error:
+        return f"http {error.code}"
+    except TimeoutError:
+        return "hung"
+    except urllib.error.URLError as error:
+        return "hung" if isinstance(error.reason, TimeoutError) else "connection"
+    except (ConnectionError, http.client.HTTPException):
+        return "connection"
+
+
+def _grpc_outcome(stub, pixels: np.ndarray) -> str:
+    try:
+        stub.Predict(_request(pixels), timeout=10)
+        return "ok"
+    except grpc.RpcError as error:
+        if error.code() == grpc.StatusCode.UNAVAILABLE:
+            return "connection"
+        return "hung" if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED else error.code().name
+
+
+def _after_the_kill(seen: list, killed: float) -> dict:
+    """One API's stream around the kill: seconds to the first good answer after it, the
+    requests in flight that it lost, those refused while no worker listened, the rest."""
+    after = [(sent, answered, o) for sent, answered, o in seen if answered > killed]
+    good = [answered for _, answered, o in after if o == "ok"]
+    failed = [(sent, o) for sent, _, o in after if o != "ok"]
+    return {
+        "back_seconds": round(good[0] - killed, 2) if good else None,
+        "lost_in_flight": sum(sent <= killed for sent, _ in failed),
+        "refused_while_down": sum(sent > killed and o == "connection" for sent, o in failed),
+        "other_failures": sorted({o for _, o in failed if o != "connection"}),
+        "requests_after": len(after),
+    }
 
 
 def _load(process: subprocess.Popen, url: str, address: str, pixels: np.ndarray) -> dict:

@@ -4,16 +4,19 @@
 model manager and the REST API from it, and each way of serving starts gRPC in the
 process that holds the model, so both APIs share its versions, batchers and limits:
 
-- granian: a parent that watches one worker process; the worker loads the models, starts
-  gRPC and the version poller, and serves REST through ``asgi.AsgiApp``;
+- granian: a parent that watches one worker process, and starts a new one if it dies
+  once serving; the worker loads the models, starts gRPC and the version poller, and
+  serves REST through ``asgi.AsgiApp``;
 - waitress, werkzeug: all in this process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import os
+import signal
 import socket
 import sys
 
@@ -149,10 +152,24 @@ def granian_app(options: ServerOptions, url: str):
         rest_api = build_after_freezing(options)
         grpc_address = start_beside(rest_api, options)
     except UserError as error:
+        os.kill(os.getppid(), GIVE_UP)  # a worker that cannot start is not to be respawned
         print(f"error: {error}", file=sys.stderr, flush=True)
         os._exit(error.exit_code)
     announce(rest_api, url, grpc_address)
+    os.kill(os.getppid(), SERVING)  # from now on, a worker that dies is respawned
     return asgi.AsgiApp(rest_api, options.threads)
+
+
+SERVING, GIVE_UP = signal.SIGUSR1, signal.SIGUSR2  # worker -> granian's parent process
+
+
+def respawn_once_serving(server) -> None:
+    """granian's parent respawns a worker that dies (``kill -9``, the OOM killer) once a
+    worker has loaded the models and answered: before that, a worker that exits has
+    found a model it cannot load, and a respawn would only fail again. A respawned worker
+    that cannot load them either (the folder gone meanwhile) ends the server, non-zero."""
+    signal.signal(SERVING, lambda *_: setattr(server, "respawn_failed_workers", True))
+    signal.signal(GIVE_UP, lambda *_: setattr(server, "respawn_failed_workers", False))
 
 
 def serve_granian(options: ServerOptions) -> None:
@@ -164,6 +181,8 @@ def serve_granian(options: ServerOptions) -> None:
 
     check(options)  # no model: refused before any process starts
     port = free_port(options.host, options.port)
+    if options.grpc_port == 0:  # chosen here, so that a respawned worker takes the same one
+        options = dataclasses.replace(options, grpc_port=free_port(options.host, 0))
     loader = functools.partial(granian_app, options, f"http://{options.host}:{port}")
     server = Server(
         "mnist_convnet.serving.asgi",  # a label only: the loader builds the app
@@ -173,7 +192,9 @@ def serve_granian(options: ServerOptions) -> None:
         workers=1,  # one model in memory, one batcher: requests merge across all clients
         backlog=1024,
         log_level=LogLevels.warning,
+        respawn_failed_workers=False,  # until the worker serves: respawn_once_serving
     )
+    respawn_once_serving(server)
     server.serve(target_loader=loader, wrap_loader=False)
 
 

@@ -1,5 +1,5 @@
-"""Memory of a server: the process and every process it started (granian serves from a
-child), read from /proc. No flags here, so tests can import it too."""
+"""Memory and children of a server: the process and every process it started (granian
+serves from a child), read from /proc. No flags here, so tests can import it too."""
 
 from __future__ import annotations
 
@@ -18,3 +18,11 @@ def tree_rss_kb(pid: int) -> int:
         for task in Path(f"/proc/{current}/task").iterdir():
             pending += [int(c) for c in (task / "children").read_text().split()]
     return total
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (granian's worker, for its parent)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found

@@ -9,12 +9,16 @@ from tests.helpers import run_bench
 
 
 def test_a_tiny_run_loads_both_apis_and_swaps_a_version_without_a_failure(exported, data_dir):
-    """One server (~15 s): the fast tier's smoke run of the load and the hot swap."""
+    """One server (~20 s): the fast tier's smoke run of the load, the hot swap and a worker
+    killed under load, which its parent replaces: each client gets answers again, loses
+    at most the one request it had in flight, and meanwhile is refused cleanly (a
+    connection error), never left hanging or answered with an error."""
     report = run_bench(
         "grpc_rest",
         f"--model_dir={exported.parent}",
         "--only=load",
         "--only=hot_swap",
+        "--only=respawn",
         "--seconds=1",
         "--rounds=1",
         "--clients=2",
@@ -31,6 +35,12 @@ def test_a_tiny_run_loads_both_apis_and_swaps_a_version_without_a_failure(export
     assert swap["slowest_request_ms"] > 0
     row = swap["first_request_on_new_version"]
     assert row["ratio"] == pytest.approx(row["first_ms"] / row["warm_median_ms"], rel=0.02)
+    respawn = report["respawn"]
+    assert respawn["worker_replaced"] and respawn["state_after"] == "AVAILABLE"
+    for api in ("rest", "grpc"):
+        seen = respawn[api]
+        assert seen["back_seconds"] is not None and seen["other_failures"] == [], (api, seen)
+        assert seen["lost_in_flight"] <= 1, (api, seen)
 
 
 @pytest.mark.slow  # two server starts, each TensorFlow's import, a load and a warm-up: ~30 s
