@@ -27,8 +27,10 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 import tensorflow as tf
@@ -104,10 +106,31 @@ def check_manual_dir(manual_dir: str | os.PathLike) -> None:
             )
 
 
+MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"  # where tfds downloads
+REACH_SECONDS = 5.0
+
+
+def check_reachable(url: str = MNIST_URL) -> None:
+    """Raises ``DataError`` at once when the download host cannot be reached (no network,
+    no DNS), saying what to do instead, rather than letting tfds retry for minutes."""
+    host = urllib.parse.urlsplit(url).hostname
+    try:
+        socket.create_connection((host, 443), timeout=REACH_SECONDS).close()
+    except OSError as error:
+        files = "\n".join(f"  {name}  sha256 {digest}" for name, (_, digest) in MNIST_FILES.items())
+        raise DataError(
+            f"cannot reach {host} to download MNIST ({first_line(error)}). Offline, put the "
+            f"four official files in a folder and pass --manual_dir=FOLDER (or set "
+            f"${MANUAL_DIR_ENV}); they are at {url}:\n{files}"
+        ) from None
+
+
 def _prepare(builder: tfds.core.DatasetBuilder, manual_dir: str | None) -> None:
     """Runs tfds' download-and-prepare, reading the official files from ``manual_dir``."""
     if manual_dir is not None:
         check_manual_dir(manual_dir)
+    else:
+        check_reachable()
     tfds.display_progress_bar(sys.stderr.isatty())
     config = tfds.download.DownloadConfig(manual_dir=manual_dir)
     try:

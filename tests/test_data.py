@@ -236,3 +236,47 @@ def test_cli_bad_manual_dir_is_one_line_and_exit_2(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: MNIST manual dir ")
+
+
+def test_an_unreachable_download_host_is_refused_at_once_with_the_remedy():
+    """Nothing listens on 127.0.0.1:443 here: refused at once, the way an offline machine
+    refuses (no DNS, no route), and the error says what to do instead."""
+    with pytest.raises(DataError) as error:
+        data.check_reachable("https://127.0.0.1/")
+    message = str(error.value)
+    assert "cannot reach 127.0.0.1" in message and "--manual_dir=FOLDER" in message
+    assert "MNIST_MANUAL_DIR" in message
+    for name, (_, sha256) in data.MNIST_FILES.items():
+        assert f"{name}  sha256 {sha256}" in message
+
+
+# `mnist-convnet train` on a machine with no network: every connection fails as it does
+# offline, in a child process, with no manual dir and a fresh tfds folder.
+_OFFLINE_TRAIN = """
+import runpy, socket, sys
+def offline(*args, **kwargs):
+    raise OSError(101, "Network is unreachable")
+socket.create_connection = offline
+sys.argv = ["mnist-convnet", *sys.argv[1:]]
+runpy.run_module("mnist_convnet", run_name="__main__")
+"""
+
+
+@pytest.mark.slow
+def test_cli_offline_without_a_manual_dir_is_one_error_naming_the_remedy(tmp_path):
+    result = run_python(
+        "-c",
+        _OFFLINE_TRAIN,
+        "train",
+        "--epochs=1",
+        f"--data_dir={tmp_path / 'tfds'}",
+        f"--export_dir={tmp_path / 'export'}",
+        f"--log_dir={tmp_path / 'logs'}",
+        timeout=120,  # tfds' own retries took 3.5 minutes before this check
+        MNIST_MANUAL_DIR=None,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot reach storage.googleapis.com" in errors[0]
+    assert "--manual_dir=FOLDER" in result.stderr and "t10k-images-idx3-ubyte.gz" in result.stderr
