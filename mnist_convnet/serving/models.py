@@ -80,6 +80,7 @@ class Servable:
         self.batching, self.decodes, self.metrics = batching, decodes, metrics
         self.max_images = max_images
         self._batchers: dict[str, Batcher] = {}
+        self._closed = False
         self._lock = threading.Lock()
 
     def input_names(self, signature_name: str) -> list[str]:
@@ -149,8 +150,11 @@ class Servable:
             raise invalid(f"the model rejected the input: {message}") from None
 
     def _batcher(self, signature_name: str) -> Batcher:
-        """The signature's batcher, made on first use."""
+        """The signature's batcher, made on first use; none once the version is closed (a
+        late request that still holds it runs alone, and no thread keeps it in memory)."""
         with self._lock:
+            if self._closed:
+                raise BatcherClosed
             if signature_name not in self._batchers:
                 name = contract.INPUTS[signature_name]
                 call = lambda rows: self._call(signature_name, {name: rows})
@@ -203,6 +207,7 @@ class Servable:
         """Stops the batch threads after the rows they hold. The session closes when the
         last request holding this version lets go of it (as TF Serving's handles do)."""
         with self._lock:
+            self._closed = True
             batchers, self._batchers = list(self._batchers.values()), {}
         for batcher in batchers:
             batcher.close()

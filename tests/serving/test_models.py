@@ -251,3 +251,39 @@ def test_unloading_drops_the_servable_one_poll_after_its_successor_came(exported
         )["probabilities"]
     ).all()
     manager.close()
+
+
+def test_a_late_request_on_an_unloaded_version_makes_no_batcher_and_lets_it_go(
+    exported, tmp_path, test_digits
+):
+    """A request that took version 1 just before its unload still gets its answer (run
+    alone), but makes no new batcher, whose threads would keep the version in memory;
+    asked for by number after the unload, version 1 is NOT_FOUND."""
+    import gc
+    import weakref
+
+    from mnist_convnet.serving.batching import BatchingOptions
+    from mnist_convnet.serving.status import ServingError
+
+    base = tmp_path / "mnist_convnet"
+    _appear(exported, base, 1)
+    manager = models.ModelManager(
+        [models.ModelConfig("mnist", base)], BatchingOptions(max_batch_size=8)
+    )
+    late = manager.servable("mnist")  # taken by a request before the swap
+    _appear(exported, base, 2)
+    manager.poll()
+    manager.poll()  # version 1 unloaded: its batchers closed
+    assert late._batchers == {}
+    threads_before = threading.active_count()
+    answer = late.predict("serving_default", {"pixels": test_digits[0][:2]})
+    assert answer["classes"].shape == (2,)
+    assert late._batchers == {} and threading.active_count() == threads_before
+    with pytest.raises(ServingError) as refused:
+        manager.servable("mnist", version=1)
+    assert refused.value.code == "NOT_FOUND"
+    gone = weakref.ref(late)
+    del late, answer
+    gc.collect()
+    assert gone() is None
+    manager.close()
