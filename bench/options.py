@@ -19,7 +19,8 @@ median ms per step over the rounds, and its fastest over the default's fastest.
     no_cache           the default *without* ``data.load``'s in-memory cache: every
                        epoch reads and decodes the tfds files again
     no_prefetch        the default *without* ``prefetch`` in ``data.train_batches``
-    augmented          the default with ``--augment=1`` (the augmented recipe's batches)
+    augmented          the default with ``--augment=1 --deslant`` (the augmented recipe's
+                       batches and its Deslant layer)
     pipeline           no training: ms to produce one batch of 128 by ``data.train_batches``
     pipeline_augmented the same with ``augment=1``: whether augmentation keeps up with a
                        training step on its own (compare with ``default``'s ms per step)
@@ -50,7 +51,7 @@ VARIANTS: dict[str, dict] = {
     "onednn_off": {"env": {"TF_ENABLE_ONEDNN_OPTS": "0"}},
     "no_cache": {"cache": False},
     "no_prefetch": {"prefetch": False},
-    "augmented": {"augment": 1.0},
+    "augmented": {"augment": 1.0, "deslant": True},
     "pipeline": {"pipeline": 0.0},
     "pipeline_augmented": {"pipeline": 1.0},
 }
@@ -84,6 +85,7 @@ def measure(variant: str, steps: int) -> float:
         deterministic=options.get("deterministic", True),
         steps_per_call=options.get("steps_per_call", Config.steps_per_call),
         augment=options.get("augment"),
+        deslant=options.get("deslant"),
     )
     result = loop.train_and_evaluate(config, datasets)
     return result.history[1]["epoch_seconds"] / steps

@@ -5,6 +5,7 @@ The package is laid out in the order a training run happens, then what uses its 
     data.py          MNIST from tensorflow-datasets -> batched tf.data pipelines
     augment.py       training batches changed the ways other writers and scanners differ
     networks.py      the networks' entries: builder, default recipe, max-pooling (no TF)
+    deslant.py       each digit sheared upright by its ink's second moments (a layer)
     model.py         the networks (keras.io convnet, LeNet-5, the article's), their logits z
     backprop.py      the article's equations: softmax cross-entropy, every layer backward
     step.py          one training step: dL/dz = p - y, tape or hand-written backprop

@@ -21,6 +21,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from mnist_convnet.deslant import Deslant, shear_matrices
 from mnist_convnet.model import NUM_CLASSES
 
 # --- softmax + cross-entropy: the article's equations (1)-(4) ---------------------------
@@ -292,6 +293,15 @@ def _weight(variable, weights: Mapping[str, tf.Tensor] | None) -> tf.Tensor:
     return variable if weights is None else weights.get(variable.path, variable)
 
 
+def deslant_backward(dout: tf.Tensor, shear: tf.Tensor) -> tf.Tensor:
+    """The deslant layer backward: out[y] = W[y] · in[y], so ∂L/∂in[y] = W[y]ᵀ · ∂L/∂out[y].
+
+    W is taken as this image's fixed shear: how the slant s itself moves with each pixel
+    is left out (no weight lies below this first layer; for ∂L/∂x it is the image's own
+    shear undone, which is what the page shows)."""
+    return tf.matmul(shear, tf.cast(dout, tf.float32), transpose_a=True)
+
+
 def layer_forward(
     layer: keras.layers.Layer,
     h: tf.Tensor,
@@ -304,6 +314,9 @@ def layer_forward(
     ``weights`` (variable path -> tensor) replaces the layer's own weights, so a caller can
     run the network with W − η ∂L/∂W without assigning to the served variables.
     """
+    if isinstance(layer, Deslant):
+        shear = shear_matrices(tf.cast(h, tf.float32))
+        return tf.matmul(shear, tf.cast(h, tf.float32)), shear
     if isinstance(layer, keras.layers.ZeroPadding2D):
         (top, bottom), (left, right) = layer.padding
         if not top == bottom == left == right:
@@ -359,6 +372,8 @@ def layer_backward(
 
     ``first`` skips ∂L/∂input where nothing below needs it; ``weights`` as in
     ``layer_forward`` (the ones that forward pass used)."""
+    if isinstance(layer, Deslant):
+        return deslant_backward(dout, cache), {}
     if isinstance(layer, keras.layers.ZeroPadding2D):
         return pad_backward(dout, cache), {}
     if isinstance(layer, keras.layers.Rescaling):

@@ -233,12 +233,13 @@ def restore_model(checkpoint_dir: str | Path, model_name: str | None = None) -> 
     restored: list[keras.Model] = []
 
     def restore(path: str) -> None:
-        recorded = recorded_run(path).get("model", "keras_convnet")
+        run = recorded_run(path)
+        recorded = run.get("model", "keras_convnet")
         if model_name not in (None, recorded):
             raise UserError(
                 f"checkpoint {path} does not hold a {model_name} model: it holds {recorded}"
             )
-        model = model_lib.build(recorded)
+        model = model_lib.build(recorded, deslant=bool(run.get("deslant")))
         status = tf.train.Checkpoint(model=model).restore(path)
         status.expect_partial().assert_existing_objects_matched()
         restored.append(model)

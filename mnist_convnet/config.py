@@ -39,12 +39,13 @@ RECIPES: dict[str, dict[str, Any]] = {
         "adam_beta_2": 0.999,
         "dropout": 0.5,
         "augment": 0.0,
+        "deslant": False,
     },
     # keras.io's network for other writers than MNIST's: half of each training batch
     # slanted, turned, scaled, bent, re-penned, blurred or coarsened, flags drawn on 1s and
-    # bars through 7s (augment.py), with a rate that
-    # warms up and decays and half keras.io's dropout, which augmented data does not need
-    # (chosen on the validation split and the writers' tuning set: docs/captures.md).
+    # bars through 7s (augment.py), every digit then deslanted (deslant.py), with a rate
+    # that warms up and decays and half keras.io's dropout, which augmented data does not
+    # need (chosen on the validation split and the writers' tuning set: docs/captures.md).
     "augmented": {
         "epochs": 15,
         "batch_size": 128,
@@ -53,6 +54,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "adam_beta_2": 0.999,
         "dropout": 0.25,
         "augment": 1.0,
+        "deslant": True,
     },
     # The same network to 99% in a fraction of the time: one cycle of a high rate, Adam's
     # second moment averaged over ~100 steps instead of ~1,000, and half keras.io's
@@ -66,6 +68,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "adam_beta_2": 0.99,
         "dropout": 0.25,
         "augment": 0.0,
+        "deslant": False,
     },
     # What lifts LeNet-5 past 98.9%: 4x the steps, a rate decaying to 0 (docs/networks.md).
     "lenet5": {
@@ -76,12 +79,18 @@ RECIPES: dict[str, dict[str, Any]] = {
         "adam_beta_2": 0.999,
         "dropout": 0.5,  # LeNet-5 has no Dropout layer; keras_convnet under this recipe does
         "augment": 0.0,
+        "deslant": False,
     },
 }
 # Fields added after checkpoints were first written, with the value those checkpoints were
 # trained under: at that value a field stays out of the fingerprint, so they still resume.
 # (A field a network does not have, such as LeNet-5's dropout, is None: out of it too.)
-LATER_FINGERPRINT_FIELDS = {"adam_beta_2": 0.999, "dropout": 0.5, "augment": 0.0}
+LATER_FINGERPRINT_FIELDS = {
+    "adam_beta_2": 0.999,
+    "dropout": 0.5,
+    "augment": 0.0,
+    "deslant": False,
+}
 # The names of step.GRADIENTS and optimizer.LR_SCHEDULES (a test keeps them in step), here
 # so that Config, and --help, need no TensorFlow.
 GRADIENT_MODES = ("tape", "manual")
@@ -164,6 +173,13 @@ class Config:
         at_least=0,
         resume_must_match=True,
     )
+    deslant: bool | None = option(
+        None,
+        "A Deslant first layer (deslant.py): every digit sheared upright by its ink's second "
+        "moments, in training and in every served path; keras_convnet only (default: the "
+        "recipe's).",
+        resume_must_match=True,
+    )
     seed: int = option(
         0,
         "Seeds weights, dropout, data order and augmentation.",
@@ -207,10 +223,12 @@ class Config:
         network = NETWORKS[self.model]
         if self.dropout is not None and not network.dropout:
             raise UserError(f"model={self.model} has no Dropout layer; drop dropout")
+        if self.deslant and not network.deslant:
+            raise UserError(f"model={self.model} takes no Deslant layer; drop deslant")
         recipe = self.recipe or network.recipe
         object.__setattr__(self, "recipe", recipe)
         for name, value in RECIPES[recipe].items():
-            if name == "dropout" and not network.dropout:
+            if name in ("dropout", "deslant") and not getattr(network, name):
                 continue  # the keras.io recipe on the article's network: nothing to drop
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)

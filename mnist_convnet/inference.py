@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from mnist_convnet import export
+from mnist_convnet import contract, export
 from mnist_convnet.errors import UserError, first_line
 
 Classifier = Callable[[np.ndarray], np.ndarray]
@@ -96,6 +96,17 @@ def _batched(run, batch_size: int) -> Classifier:
     return classify
 
 
+def _deslants(loaded, network: str) -> bool:
+    """Whether a SavedModel's network starts with a ``Deslant`` layer. The layer has no
+    weights to tell by; its ops' name scope (``keras_convnet_1/deslant_1/...``) does."""
+    graph = loaded.signatures[contract.SERVING_FLOAT].graph.as_graph_def()
+    return any(
+        node.name.startswith(network) and "/deslant" in node.name
+        for function in graph.library.function
+        for node in function.node_def
+    )
+
+
 def load_keras_model(path: str | os.PathLike):
     """The Keras model a SavedModel was exported from, its layers back and its weights in.
 
@@ -112,7 +123,8 @@ def load_keras_model(path: str | os.PathLike):
         raise UserError(
             f"{path}: cannot tell which of {sorted(model_lib.MODELS)} this SavedModel holds"
         )
-    model = model_lib.build(names.pop())
+    name = names.pop()
+    model = model_lib.build(name, deslant=_deslants(loaded, name))
     target = model.trainable_variables
     if [tuple(v.shape) for v in target] != [tuple(v.shape) for v in source]:
         raise UserError(f"{path}: its weights do not fit a freshly built {model.name}")

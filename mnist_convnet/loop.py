@@ -203,7 +203,9 @@ def _build(config: Config, strategy: tf.distribute.Strategy, total_steps: int):
     """The model and Adam, made from the run's seed in the strategy's scope."""
     seed_everything(config.seed, config.deterministic)
     with strategy.scope():
-        model = model_lib.build(config.model, config.precision, config.dropout)
+        model = model_lib.build(
+            config.model, config.precision, config.dropout, bool(config.deslant)
+        )
         return model, optimizer_lib.make_optimizer(model, config, total_steps)
 
 

@@ -27,21 +27,25 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from mnist_convnet.deslant import Deslant
 from mnist_convnet.networks import NETWORKS
 
 NUM_CLASSES = 10  # the digits 0-9
 IMAGE_SHAPE = (28, 28, 1)  # MNIST's grey 28x28 images, with a channel axis for Conv2D
 
 
-def build_model(dropout: float = 0.5) -> keras.Sequential:
+def build_model(dropout: float = 0.5, deslant: bool = False) -> keras.Sequential:
     """The keras.io convnet, layer for layer (34,826 trainable parameters).
 
     ``dropout`` is the rate of its one Dropout layer: keras.io's 0.5 unless a recipe says
     otherwise (it changes no weight, only how training treats the 1,600 features).
+    ``deslant`` puts a ``Deslant`` layer (no weights: ``deslant.py``) before the first
+    convolution, so every digit the network is trained on or asked about stands upright.
     """
     return keras.Sequential(
         [
             keras.Input(shape=IMAGE_SHAPE),
+            *([Deslant()] if deslant else []),
             keras.layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
             keras.layers.MaxPooling2D(pool_size=(2, 2)),
             keras.layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
@@ -120,20 +124,27 @@ MODELS: dict[str, Callable[[], keras.Sequential]] = {
 }
 
 
-def build(name: str, precision: str = "float32", dropout: float | None = None) -> keras.Sequential:
+def build(
+    name: str, precision: str = "float32", dropout: float | None = None, deslant: bool = False
+) -> keras.Sequential:
     """The model called ``name`` (one of ``MODELS``), freshly initialised.
 
     ``precision="mixed_bfloat16"`` computes the layers in bfloat16 and keeps the weights
     in float32 (Keras' mixed-precision policy, set only while the layers are built).
     ``dropout``: the rate of its Dropout layer, for networks that have one (default: the
-    builder's own).
+    builder's own). ``deslant``: a ``Deslant`` first layer, for networks that take one.
     """
     if dropout is not None and not NETWORKS[name].dropout:
         raise ValueError(f"{name} has no Dropout layer")
+    if deslant and not NETWORKS[name].deslant:
+        raise ValueError(f"{name} takes no Deslant layer")
+    options = {"dropout": dropout} if dropout is not None else {}
+    if deslant:
+        options["deslant"] = True
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
-        return MODELS[name]() if dropout is None else MODELS[name](dropout=dropout)
+        return MODELS[name](**options)
     finally:
         keras.config.set_dtype_policy(previous)
 

@@ -19,10 +19,13 @@ class Network:
     recipe: str  # its default recipe, a key of config.RECIPES
     max_pools: bool
     dropout: bool = False  # its builder takes the Dropout layer's rate, ``dropout=``
+    deslant: bool = False  # its builder takes ``deslant=True``: a Deslant first layer
 
 
 NETWORKS = {
-    "keras_convnet": Network("build_model", recipe="keras.io", max_pools=True, dropout=True),
+    "keras_convnet": Network(
+        "build_model", recipe="keras.io", max_pools=True, dropout=True, deslant=True
+    ),
     "lenet5": Network("build_lenet5", recipe="lenet5", max_pools=False),
     "article": Network("build_article", recipe="keras.io", max_pools=True),
 }
