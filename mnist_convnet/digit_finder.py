@@ -1056,7 +1056,7 @@ def read_digit(grey: tf.Tensor, extent: tf.Tensor | None = None) -> tuple[tf.Ten
     digit, int32 status). The digit is zeros unless status is FOUND."""
     extent = tf.shape(grey) if extent is None else extent
     # The negative of an MNIST digit is one inverted, not re-found: the finder would frame
-    # it again, moved (docs/serving.md, "What an image request costs (#21, item 6)").
+    # it again, moved (docs/serving.md, "What an image request costs").
     # Sliced first: nothing here touches a large image's pixels. Rounded first: a reader
     # given RGB makes white 254.99998 in float32, and the negative's paper must be 0.
     top_left = grey[:SIZE, :SIZE]

@@ -85,8 +85,8 @@ flags.DEFINE_integer(
     "num_request_iterations_for_warmup",
     options.WARMUP_ITERATIONS,
     "How many times each request of a version's assets.extra/tf_serving_warmup_requests is "
-    "replayed before the version takes traffic (TF Serving's flag; its default replays once, "
-    "after which the next call here still took 2-4x a warm one).",
+    "replayed before the version takes traffic (TF Serving's flag; its default replays "
+    "once, which leaves the next calls slower than warm ones: docs/serving.md).",
     lower_bound=1,
 )
 flags.DEFINE_enum(
