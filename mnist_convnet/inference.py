@@ -46,7 +46,7 @@ def load_saved_model(path: str | os.PathLike):
     # A truncated variables file surfaces as IndexError, a missing piece as KeyError.
     except (OSError, ValueError, IndexError, KeyError, tf.errors.OpError) as error:
         raise UserError(f"cannot load SavedModel {folder}: {first_line(error)}") from None
-    if "serving_default" not in loaded.signatures:
+    if contract.SERVING_DEFAULT not in loaded.signatures:
         raise UserError(f"SavedModel {folder} has no serving_default signature")
     return loaded
 
@@ -78,7 +78,7 @@ def load_classifier(path: str | os.PathLike, batch_size: int = 1000) -> Classifi
 
 def saved_model_classifier(loaded, path: str | os.PathLike, batch_size: int = 1000) -> Classifier:
     """``load_classifier`` for a SavedModel already loaded (from ``path``, for the error)."""
-    signature = loaded.signatures.get("serving_float")
+    signature = loaded.signatures.get(contract.SERVING_FLOAT)
     if signature is None:
         raise UserError(f"{path} has no serving_float signature (exported by an older version?)")
     return _batched(

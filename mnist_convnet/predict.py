@@ -17,14 +17,14 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from mnist_convnet import digit_finder, preprocess
+from mnist_convnet import contract, digit_finder, preprocess
 from mnist_convnet.errors import UserError
 from mnist_convnet.lite import digit_result, number_digit
 
 
 def signature(loaded, number: bool):
     """The SavedModel's image signature; a clear error for one exported before it existed."""
-    name = "serving_number" if number else "serving_images"
+    name = contract.SERVING_NUMBER if number else contract.SERVING_IMAGES
     fn = loaded.signatures.get(name)
     if fn is None or (not number and "image" not in fn.structured_outputs):
         raise UserError(

@@ -164,7 +164,7 @@ def build_archive(model: keras.Model) -> keras.export.ExportArchive:
         return _outputs(model(floats, training=False))
 
     archive.add_endpoint(
-        name="serving_default",
+        name=contract.SERVING_DEFAULT,
         fn=lambda pixels: predict(pixels_to_floats(pixels)),
         input_signature=[PIXELS],
     )
@@ -173,13 +173,13 @@ def build_archive(model: keras.Model) -> keras.export.ExportArchive:
         digits = traced(find_digits)(images)
         return {**predict(pixels_to_floats(digits)), "image": digits}
 
-    archive.add_endpoint(name="serving_images", fn=read_images, input_signature=[IMAGES])
+    archive.add_endpoint(name=contract.SERVING_IMAGES, fn=read_images, input_signature=[IMAGES])
     archive.add_endpoint(
-        name="serving_number",
+        name=contract.SERVING_NUMBER,
         fn=lambda images: read_numbers(model, images),
         input_signature=[IMAGES],
     )
-    archive.add_endpoint(name="serving_float", fn=predict, input_signature=[FLOATS])
+    archive.add_endpoint(name=contract.SERVING_FLOAT, fn=predict, input_signature=[FLOATS])
     archive.add_endpoint(
         name=contract.SERVING_EXPLAIN,
         fn=lambda images, label, learning_rate: explain.explain(

@@ -60,7 +60,7 @@ def save_classifier(loaded, folder: str | os.PathLike) -> Path:
     in a fraction of a second. The files converted from it have the same signature, ops,
     weights and answers (only internal tensor names differ).
     """
-    signatures = {"serving_float": loaded.signatures["serving_float"]}
+    signatures = {contract.SERVING_FLOAT: loaded.signatures[contract.SERVING_FLOAT]}
     tf.saved_model.save(_weights(loaded), str(folder), signatures=signatures)
     return Path(folder)
 
@@ -71,7 +71,7 @@ def convert(
     """One TF Lite flatbuffer of kind ``float32``, ``dynamic_range`` or ``int8``, from a
     SavedModel's ``serving_float`` (an export, or ``save_classifier``'s smaller copy)."""
     converter = tf.lite.TFLiteConverter.from_saved_model(
-        str(saved_model_dir), signature_keys=["serving_float"]
+        str(saved_model_dir), signature_keys=[contract.SERVING_FLOAT]
     )
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if kind in ("dynamic_range", "int8"):
@@ -101,7 +101,7 @@ class Reader(tf.Module):
     def __init__(self, loaded) -> None:
         super().__init__()
         self.loaded = loaded  # its variables go to the converter (convert_reader)
-        self._classify = loaded.signatures["serving_float"]
+        self._classify = loaded.signatures[contract.SERVING_FLOAT]
 
     @classmethod
     def from_saved_model(cls, saved_model_dir: str | os.PathLike) -> Reader:

@@ -52,3 +52,23 @@ def test_a_reading_is_hard_when_unsure_or_nearly_tied(top, second, hard):
     assert contract.is_hard([top, second] + [rest] * 8) is hard
     # A runner-up within the margin is hard however sure the top looks on its own.
     assert contract.is_hard([0.91, 0.45] + [0.0] * 8)
+
+
+def test_signature_names_are_written_only_in_the_contract():
+    """Every module names a signature by its ``contract.SERVING_*`` constant: a literal
+    elsewhere is a name that a rename would miss."""
+    import re
+    from pathlib import Path
+
+    from mnist_convnet import contract
+
+    package = Path(contract.__file__).parent
+    literal = re.compile(r"""(["'])serving_(default|images|number|float|explain)\1""")
+    found = [
+        f"{path.relative_to(package)}:{number}"
+        for path in package.rglob("*.py")
+        if path.name != "contract.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if literal.search(line)
+    ]
+    assert found == []
