@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.captures --model_dir=saved_models/mnist_convnet --per_kind=200
 
-Captures are MNIST *test* digits rendered by ``mnist_convnet.testing.captures`` (photos, scans,
+Captures are MNIST *test* digits rendered by ``testbed.captures`` (photos, scans,
 canvases, ...); the digits are drawn from test images 5000-9999 with seed 11, which the
 digit-finder was never tuned on (tuning used images 0-4999, seed 7), and the ``UNSEEN``
 kinds were never used in tuning at all. Each image is read
@@ -43,9 +43,9 @@ from absl import app, flags
 from bench.entry_points import read_predict, read_rest, read_tf_only, reader_files
 from mnist_convnet import inference
 from mnist_convnet.serving import rest
-from mnist_convnet.testing import captures
-from mnist_convnet.testing.idx import read_idx
-from mnist_convnet.testing.servers import serve_in_thread
+from testbed import captures
+from testbed.idx import read_idx
+from testbed.servers import serve_in_thread
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel (version or base).")
 flags.DEFINE_integer("per_kind", 200, "Captures per kind.")

@@ -28,7 +28,7 @@ from absl import app, flags
 
 from mnist_convnet import contract, data
 from mnist_convnet.serving import protocol, rest
-from mnist_convnet.testing.servers import serve_in_thread
+from testbed.servers import serve_in_thread
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel base folder.")
 flags.DEFINE_integer("digits", 20, "MNIST test digits to explain.")

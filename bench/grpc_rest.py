@@ -63,8 +63,8 @@ from tensorflow_serving.apis import (
 
 from bench import summaries
 from mnist_convnet import data, export
-from mnist_convnet.testing import memory
-from mnist_convnet.testing.servers import wait_until_answering
+from testbed import memory
+from testbed.servers import wait_until_answering
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel base folder.")
 flags.DEFINE_integer("seconds", 10, "Seconds of load per run.")

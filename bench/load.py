@@ -50,7 +50,7 @@ from absl import app, flags
 
 from bench import summaries
 from mnist_convnet import data
-from mnist_convnet.testing import captures, memory
+from testbed import captures, memory
 
 SETTINGS = {
     "before": ["--server=werkzeug"],

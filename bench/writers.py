@@ -2,7 +2,7 @@
 
     python -m bench.writers --model_dir=saved_models/mnist_convnet --per_kind=100
 
-The writers' set (``mnist_convnet.testing.writers``): digits drawn from stroke models of
+The writers' set (``testbed.writers``): digits drawn from stroke models of
 styles MNIST's writers rarely used, and MNIST *test* digits (images 5000-9999) pushed to
 the edges of their style, each captured as a scan, a photo, a canvas or a low-resolution
 scan. It is made twice: with the seed recipes were chosen on (``tuning``) and with a
@@ -33,8 +33,8 @@ from absl import app, flags
 
 from bench.entry_points import read_predict, read_tf_only, reader_files
 from mnist_convnet import inference
-from mnist_convnet.testing import writers
-from mnist_convnet.testing.idx import read_idx
+from testbed import writers
+from testbed.idx import read_idx
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel (version or base).")
 flags.DEFINE_integer("per_kind", 100, "Images per style or transform, in each set.")

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from mnist_convnet.serving import rest  # noqa: E402
-from mnist_convnet.testing.servers import serve_in_thread  # noqa: E402
+from testbed.servers import serve_in_thread  # noqa: E402
 from tests.test_page import SEVEN, _draw  # noqa: E402
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel base folder.")

@@ -30,8 +30,6 @@ The package is laid out in the order a training run happens, then what uses its 
     evaluation.py    accuracy, confusion matrix, per-class scores (NumPy only)
     visualize.py     what the network learned, as figures
     plots.py         the matplotlib drawing behind them
-    testing/         for tests and benchmarks: captures of MNIST test digits, other
-                     writers' digits, memory
     errors.py        UserError: one clear line instead of a traceback
     files.py         files written whole (temp name, then rename), or one clear error
     commands/        the mnist-convnet command line (absl flags live only there)

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from mnist_convnet import digit_finder
-from mnist_convnet.testing.servers import wait_until_answering
+from testbed.servers import wait_until_answering
 
 # The finder as the signatures run it, traced once a worker for every test module that
 # calls it (each tf.function of it is a trace of its own: ~3 s).

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from mnist_convnet import contract, digit_finder
-from mnist_convnet.testing import captures
+from testbed import captures
 from tests.helpers import find_digit
 
 

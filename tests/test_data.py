@@ -12,7 +12,7 @@ import tensorflow_datasets as tfds
 
 from mnist_convnet import data
 from mnist_convnet.errors import DataError
-from mnist_convnet.testing.idx import read_idx
+from testbed.idx import read_idx
 from tests.helpers import run_python
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from mnist_convnet import digit_finder
-from mnist_convnet.testing import captures
+from testbed import captures
 from tests.helpers import find_digit
 
 find_number = tf.function(digit_finder.find_number, input_signature=[tf.TensorSpec([], tf.string)])

@@ -18,7 +18,7 @@ import requests
 
 from mnist_convnet import contract
 from mnist_convnet.serving import rest
-from mnist_convnet.testing.servers import serve_in_thread
+from testbed.servers import serve_in_thread
 
 # A real Chromium draws on the page: seconds per test.
 pytestmark = pytest.mark.slow
@@ -177,7 +177,7 @@ def test_a_photo_of_a_number_is_read(site, browser, test_digits, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from mnist_convnet.testing import captures
+    from testbed import captures
 
     pixels, labels = test_digits
     rng = np.random.default_rng(4)
@@ -202,7 +202,7 @@ def test_a_blank_photo_says_no_digit(site, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from mnist_convnet.testing import captures
+    from testbed import captures
 
     blank = tmp_path / "blank.png"
     blank.write_bytes(captures.encode(np.full((60, 60), 250.0)))
@@ -335,7 +335,7 @@ def test_the_device_reads_photos_as_the_server_does_without_a_request(
     device mode sends no :predict request at all."""
     from selenium.webdriver.common.by import By
 
-    from mnist_convnet.testing import captures
+    from testbed import captures
 
     url, app = device_site
     pixels, _ = test_digits
@@ -369,7 +369,7 @@ def test_reads_that_arrive_while_the_device_loads_share_one_load(
     (LiteRT.js refuses a second ``loadLiteRt``) and hang the page on an empty status."""
     from selenium.webdriver.common.by import By
 
-    from mnist_convnet.testing import captures
+    from testbed import captures
 
     url, app = device_site
     pixels, labels = test_digits
@@ -392,7 +392,7 @@ def test_reads_that_arrive_while_the_device_loads_share_one_load(
 def test_the_device_reads_a_drawing_and_refuses_a_blank_page(device_site, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
-    from mnist_convnet.testing import captures
+    from testbed import captures
 
     url, app = device_site
     asked = app.predicts

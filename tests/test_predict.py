@@ -82,7 +82,7 @@ def test_an_unreadable_file_is_reported_and_the_rest_still_run(exported, digit_f
 
 @pytest.mark.slow  # `mnist-convnet predict` in a child process, as a user runs it
 def test_numbers_and_files_without_a_digit(exported, test_digits, tmp_path):
-    from mnist_convnet.testing import captures
+    from testbed import captures
 
     pixels, labels = test_digits
     row = captures.on_paper(captures.row(np.random.default_rng(2), list(pixels[5:8]), 70))

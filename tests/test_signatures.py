@@ -69,7 +69,7 @@ def test_image_bytes_are_classified_as_the_28x28_they_return(saved_model, test_d
 
 
 def test_a_number_is_read_digit_by_digit(saved_model, test_digits):
-    from mnist_convnet.testing import captures
+    from testbed import captures
 
     pixels, labels = test_digits
     row = captures.on_paper(captures.row(np.random.default_rng(0), list(pixels[:4]), 70))

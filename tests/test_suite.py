@@ -55,7 +55,6 @@ def _imported(tree: ast.Module) -> set[str]:
                 "mnist_convnet",
                 "mnist_convnet.commands",
                 "mnist_convnet.serving",
-                "mnist_convnet.testing",
             ):
                 names |= {f"{node.module}.{alias.name}" for alias in node.names}
             else:

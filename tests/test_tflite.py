@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from mnist_convnet import contract, data, lite, tflite
-from mnist_convnet.testing import captures
+from testbed import captures
 
 
 @pytest.fixture(scope="module")

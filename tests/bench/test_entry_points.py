@@ -7,7 +7,7 @@ import pytest
 
 from bench import entry_points
 from mnist_convnet import tflite
-from mnist_convnet.testing import captures
+from testbed import captures
 
 
 @pytest.mark.slow  # a `predict` process; bench.captures' and bench.writers' smoke runs

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_convnet.testing import captures
+from testbed import captures
 from tests.helpers import run_python
 
 

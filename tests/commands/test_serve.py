@@ -13,7 +13,7 @@ import requests
 from absl.testing import flagsaver
 
 from mnist_convnet.commands import serve
-from mnist_convnet.testing.servers import wait_until_answering
+from testbed.servers import wait_until_answering
 from tests.helpers import parsed_flags, user_env
 
 

@@ -29,7 +29,7 @@ from tensorflow_serving.apis import (
 
 from mnist_convnet.serving import grpc_api, models, rest
 from mnist_convnet.serving.batching import BatchingOptions
-from mnist_convnet.testing.servers import serve_in_thread
+from testbed.servers import serve_in_thread
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from mnist_convnet.errors import UserError
 from mnist_convnet.serving import metrics, models, rest
 from mnist_convnet.serving.batching import BatchingOptions
 from mnist_convnet.serving.options import WARMUP_ITERATIONS
-from mnist_convnet.testing.servers import serve_in_thread
+from testbed.servers import serve_in_thread
 
 
 def test_the_monitoring_config_file_is_tf_servings_text_format(tmp_path):

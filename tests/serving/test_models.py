@@ -16,7 +16,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from mnist_convnet.serving import grpc_api, models, rest
-from mnist_convnet.testing.servers import serve_in_thread
+from testbed.servers import serve_in_thread
 
 
 def _appear(exported: Path, base: Path, version: int) -> None:

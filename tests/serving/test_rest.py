@@ -16,8 +16,8 @@ from PIL import Image
 from mnist_convnet.serving import rest
 from mnist_convnet.serving.batching import BatchingOptions
 from mnist_convnet.serving.status import ServingError
-from mnist_convnet.testing.memory import tree_rss_kb
-from mnist_convnet.testing.servers import serve_in_thread
+from testbed.memory import tree_rss_kb
+from testbed.servers import serve_in_thread
 from tests.helpers import serve_process
 
 
@@ -78,7 +78,7 @@ def test_b64_images_are_classified_as_the_28x28_they_return(server, test_digits)
 
 
 def test_signature_name_is_honoured(server, test_digits):
-    from mnist_convnet.testing import captures
+    from testbed import captures
 
     pixels, labels = test_digits
     row = captures.encode(

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mnist_convnet.serving import rest
-from mnist_convnet.testing.servers import serve_in_thread
+from testbed.servers import serve_in_thread
 from tests.helpers import serve_process
 
 # Hundreds of generated requests per test.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mnist_convnet.testing.idx import read_idx
+from testbed.idx import read_idx
 
 
 def test_the_test_files_hold_10000_digits_the_first_a_seven(manual_dir):

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from mnist_convnet.testing.memory import tree_rss_kb
+from testbed.memory import tree_rss_kb
 
 
 def test_a_child_holding_memory_is_counted_in_its_parents_tree():

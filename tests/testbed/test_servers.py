@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from mnist_convnet.testing.servers import serve_in_thread, wait_until_answering
+from testbed.servers import serve_in_thread, wait_until_answering
 
 
 def _hello(environ, start_response):

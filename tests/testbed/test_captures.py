@@ -16,9 +16,9 @@ import pytest
 import requests
 
 from mnist_convnet.serving import rest
-from mnist_convnet.testing import captures
-from mnist_convnet.testing.idx import read_idx
-from mnist_convnet.testing.servers import serve_in_thread
+from testbed import captures
+from testbed.idx import read_idx
+from testbed.servers import serve_in_thread
 from tests.helpers import run_python
 
 # Every capture through four entry points, three of them child processes.

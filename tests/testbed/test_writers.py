@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_convnet.testing import writers
-from mnist_convnet.testing.idx import read_idx
+from testbed import writers
+from testbed.idx import read_idx
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from PIL import Image, ImageDraw
 
-from mnist_convnet.testing import captures
+from testbed import captures
 
 Rng = np.random.Generator
 Point = tuple[float, float]
