@@ -67,7 +67,7 @@ def export_saved_model(model: keras.Model, export_dir: str | os.PathLike) -> Pat
     try:
         staging = Path(tempfile.mkdtemp(prefix=".export-", dir=base))
     except OSError as error:
-        raise UserError(f"cannot write to export dir {base}: {error.strerror}") from None
+        raise files.cannot_write(base, error, "export dir") from None
     try:
         with signatures.function_calls_optimised_once():
             archive = signatures.build_archive(model)

@@ -15,15 +15,18 @@ from pathlib import Path
 from mnist_convnet.errors import UserError
 
 
+def cannot_write(path: str | os.PathLike, error: OSError, what: str = "") -> UserError:
+    """The one sentence for a place we cannot write: "cannot write to [what ]PATH: why"."""
+    return UserError(f"cannot write to {what}{' ' if what else ''}{path}: {error.strerror}")
+
+
 def writable_dir(path: str | os.PathLike, what: str = "") -> Path:
     """``path`` as a folder that exists (made if needed), or the one clear error."""
     folder = Path(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserError(
-            f"cannot write to {what}{' ' if what else ''}{folder}: {error.strerror}"
-        ) from None
+        raise cannot_write(folder, error, what) from None
     return folder
 
 
@@ -39,5 +42,5 @@ def write_whole(path: str | os.PathLike, content: bytes) -> Path:
             partial.unlink(missing_ok=True)
         except OSError:  # its folder is not one: there is nothing to clean up
             pass
-        raise UserError(f"cannot write to {path}: {error.strerror}") from None
+        raise cannot_write(path, error) from None
     return path

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from absl import app, flags, logging
 
+from mnist_convnet import files
 from mnist_convnet.commands import flags as shared
-from mnist_convnet.errors import UserError, exit_on_user_error
+from mnist_convnet.errors import exit_on_user_error
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -73,7 +74,7 @@ def _check_writable(folder: str) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
             pass
     except OSError as error:
-        raise UserError(f"cannot write to {folder}: {error.strerror}") from None
+        raise files.cannot_write(folder, error) from None
 
 
 def check(flags_obj: flags.FlagValues) -> tuple[Config, str]:
