@@ -382,6 +382,7 @@ class ModelManager:
         state = self._states[config.name].get(version, (LOADING, ""))
         self._set(config.name, version, LOADING, state[1])
         started = time.monotonic()
+        servable = None
         try:
             servable = Servable(
                 config.name,
@@ -395,6 +396,8 @@ class ModelManager:
             loaded = time.monotonic()
             servable.warm_up(self.warmup_iterations)
         except Exception as error:  # any failure: retried, then END, never LOADING for ever
+            if servable is not None:
+                servable.close()  # batch threads a failed warm-up started
             self._failed(config.name, version, error)
             return
         self._retries.pop((config.name, version), None)

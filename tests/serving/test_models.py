@@ -287,3 +287,32 @@ def test_a_late_request_on_an_unloaded_version_makes_no_batcher_and_lets_it_go(
     gc.collect()
     assert gone() is None
     manager.close()
+
+
+def test_a_warm_up_that_fails_half_way_leaves_no_batch_thread(exported, tmp_path, monkeypatch):
+    """The replay had made a batcher (its threads hold the version) before it failed: the
+    failed version's batchers are closed with it."""
+    from mnist_convnet.errors import UserError
+    from mnist_convnet.serving.batching import BatchingOptions
+
+    base = tmp_path / "mnist_convnet"
+    _appear(exported, base, 1)
+    manager = models.ModelManager(
+        [models.ModelConfig("mnist", base)],
+        BatchingOptions(max_batch_size=8),
+        max_num_load_retries=0,
+    )
+    before = {t for t in threading.enumerate() if t.name.startswith("batch-")}
+
+    def half_way(self, iterations=1):
+        self.predict("serving_default", {"pixels": np.zeros((1, 28, 28), np.uint8)})
+        raise UserError("the second record is broken")
+
+    monkeypatch.setattr(models.Servable, "warm_up", half_way)
+    _appear(exported, base, 2)
+    manager.poll()
+    assert manager.status("mnist")[0] == (2, "END", "the second record is broken")
+    time.sleep(0.5)  # closed batchers' threads finish
+    after = {t for t in threading.enumerate() if t.name.startswith("batch-") and t.is_alive()}
+    assert after <= before
+    manager.close()
