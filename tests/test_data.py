@@ -238,9 +238,11 @@ def test_cli_bad_manual_dir_is_one_line_and_exit_2(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("error: MNIST manual dir ")
 
 
-def test_an_unreachable_download_host_is_refused_at_once_with_the_remedy():
+def test_an_unreachable_download_host_is_refused_at_once_with_the_remedy(monkeypatch):
     """Nothing listens on 127.0.0.1:443 here: refused at once, the way an offline machine
     refuses (no DNS, no route), and the error says what to do instead."""
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(DataError) as error:
         data.check_reachable("https://127.0.0.1/")
     message = str(error.value)
@@ -274,9 +276,17 @@ def test_cli_offline_without_a_manual_dir_is_one_error_naming_the_remedy(tmp_pat
         f"--log_dir={tmp_path / 'logs'}",
         timeout=120,  # tfds' own retries took 3.5 minutes before this check
         MNIST_MANUAL_DIR=None,
+        HTTPS_PROXY=None,
+        https_proxy=None,
     )
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot reach storage.googleapis.com" in errors[0]
     assert "--manual_dir=FOLDER" in result.stderr and "t10k-images-idx3-ubyte.gz" in result.stderr
+
+
+def test_behind_a_proxy_the_download_is_left_to_it(monkeypatch):
+    """A direct connection says nothing when downloads go through $HTTPS_PROXY."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    data.check_reachable("https://127.0.0.1/")  # refused directly; no error: the proxy decides
