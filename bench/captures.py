@@ -41,7 +41,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from bench.entry_points import read_predict, read_rest, read_tf_only, reader_files
-from mnist_convnet import inference
+from mnist_convnet import versions
 from mnist_convnet.serving import rest
 from testbed import captures
 from testbed.idx import read_idx
@@ -128,7 +128,7 @@ def latency(loaded, readers: dict[str, Path], files: list[Path], rounds: int = 5
 def main(argv: list[str]) -> None:
     del argv
     images, labels = test_digits(Path(FLAGS.mnist_dir))
-    model_dir = str(inference.resolve_saved_model(FLAGS.model_dir))
+    model_dir = str(versions.resolve(FLAGS.model_dir))
     loaded = tf.saved_model.load(model_dir)
     kinds = (
         FLAGS.kinds.split(",")

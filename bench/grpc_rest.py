@@ -62,7 +62,7 @@ from tensorflow_serving.apis import (
 )
 
 from bench import summaries
-from mnist_convnet import data, export
+from mnist_convnet import data, versions
 from testbed import memory
 from testbed.servers import wait_until_answering
 
@@ -304,7 +304,7 @@ def _hot_swap(address: str, base: Path, version_dir: Path, pixels: np.ndarray) -
     thread = threading.Thread(target=stream)
     thread.start()
     time.sleep(2)
-    new = export.next_version(base)
+    new = versions.next_number(base)
     staging = base / f".export-bench-{new}"
     shutil.copytree(version_dir, staging)
     appeared = time.monotonic()
@@ -339,7 +339,7 @@ def main(argv: list[str]) -> None:
     images, _ = data.as_numpy(data.load(FLAGS.data_dir, data.default_manual_dir()).test, 1)
     pixels = np.round(images[..., 0] * 255).astype(np.uint8)
     png = tf.io.encode_png(255 - pixels[0][..., None]).numpy()
-    latest = export.latest_version_dir(FLAGS.model_dir)
+    latest = versions.latest(FLAGS.model_dir)
     folder = Path(tempfile.mkdtemp(prefix="grpc-rest-"))
     report: dict = {
         "model": str(latest),

@@ -30,7 +30,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from bench import flops
-from mnist_convnet import data, export, inference, lite, loop, tflite
+from mnist_convnet import data, export, inference, lite, loop, tflite, versions
 from mnist_convnet import model as model_lib
 from mnist_convnet.config import Config
 
@@ -117,7 +117,7 @@ def measure_inference(datasets: data.Datasets, epochs: int, seed: int) -> dict:
     """SavedModel images/s at several batch sizes; TF Lite single-image latency in LiteRT."""
     del epochs, seed
     images, _ = data.as_numpy(datasets.test, max(BATCHES))
-    version_dir = inference.resolve_saved_model(flags.FLAGS.model_dir)
+    version_dir = versions.resolve(flags.FLAGS.model_dir)
     loaded = inference.load_saved_model(version_dir)
     signature = loaded.signatures["serving_float"]
     throughput = {}

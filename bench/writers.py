@@ -32,7 +32,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from bench.entry_points import read_predict, read_tf_only, reader_files
-from mnist_convnet import inference
+from mnist_convnet import versions
 from testbed import writers
 from testbed.idx import read_idx
 
@@ -106,7 +106,7 @@ def _mean(kinds: dict[str, dict], names: list[str], door: str) -> float | None:
 
 def main(argv: list[str]) -> None:
     del argv
-    model_dir = str(inference.resolve_saved_model(FLAGS.model_dir))
+    model_dir = str(versions.resolve(FLAGS.model_dir))
     loaded = tf.saved_model.load(model_dir)
     readers = reader_files(model_dir, FLAGS.readers)
     report = {

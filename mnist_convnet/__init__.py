@@ -16,6 +16,7 @@ The package is laid out in the order a training run happens, then what uses its 
     loop.py          epochs of steps, metrics, TensorBoard: train_and_evaluate
     distribute.py    tf.distribute strategies, and which worker does what
     interrupt.py     SIGTERM/SIGINT -> checkpoint, then stop
+    versions.py      TF Serving's version-folder layout: numbers, the latest, complete ones
     export.py        versioned SavedModels in TF Serving's layout
     signatures.py    the SavedModel's serving signatures
     explain.py       one digit forward and back through every layer, for the page's panel

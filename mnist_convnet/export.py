@@ -29,31 +29,8 @@ from tensorflow.core.framework import function_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.saved_model import fingerprinting_utils
 
-from mnist_convnet import files, signatures
-from mnist_convnet.errors import UserError
+from mnist_convnet import files, signatures, versions
 from mnist_convnet.serving import warmup
-
-
-def versions(export_dir: str | os.PathLike) -> list[int]:
-    """The version numbers present under ``export_dir``, ascending."""
-    base = Path(export_dir)
-    if not base.is_dir():
-        return []
-    return sorted(int(p.name) for p in base.iterdir() if p.name.isdigit() and p.is_dir())
-
-
-def next_version(export_dir: str | os.PathLike) -> int:
-    """One more than the highest existing version; 1 for an empty or new folder."""
-    existing = versions(export_dir)
-    return existing[-1] + 1 if existing else 1
-
-
-def latest_version_dir(export_dir: str | os.PathLike) -> Path:
-    """The folder of the highest version, which is what TF Serving would load."""
-    existing = versions(export_dir)
-    if not existing:
-        raise UserError(f"no SavedModel versions (1/, 2/, ...) found in {export_dir}")
-    return Path(export_dir) / str(existing[-1])
 
 
 def export_saved_model(model: keras.Model, export_dir: str | os.PathLike) -> Path:
@@ -75,7 +52,7 @@ def export_saved_model(model: keras.Model, export_dir: str | os.PathLike) -> Pat
         merge_duplicate_constants(staging / "saved_model")
         warmup.write(staging / "saved_model")  # before the rename: it appears with the rest
         while True:
-            target = base / str(next_version(base))
+            target = base / str(versions.next_number(base))
             try:
                 os.rename(staging / "saved_model", target)  # fails if target exists
                 return target
@@ -100,7 +77,7 @@ def merge_duplicate_constants(saved_model_dir: Path) -> tuple[int, int]:
     control input or a device is left alone. The fingerprint is written again: it is a
     checksum of ``saved_model.pb``.
     """
-    path = saved_model_dir / "saved_model.pb"
+    path = saved_model_dir / versions.SAVED_MODEL
     proto = saved_model_pb2.SavedModel.FromString(path.read_bytes())
     before = after = 0
     for meta_graph in proto.meta_graphs:

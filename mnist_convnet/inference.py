@@ -20,27 +20,15 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from mnist_convnet import contract, export
+from mnist_convnet import contract, versions
 from mnist_convnet.errors import UserError, first_line
 
 Classifier = Callable[[np.ndarray], np.ndarray]
 
 
-def resolve_saved_model(path: str | os.PathLike) -> Path:
-    """A SavedModel folder: ``path`` itself, or the latest version inside it."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"no such file or folder: {path}")
-    if (path / "saved_model.pb").is_file():
-        return path
-    if path.is_dir() and export.versions(path):
-        return export.latest_version_dir(path)
-    raise UserError(f"{path} is not a SavedModel (no saved_model.pb) nor a folder of versions")
-
-
 def load_saved_model(path: str | os.PathLike):
     """``tf.saved_model.load`` with one clear error for a broken or foreign SavedModel."""
-    folder = resolve_saved_model(path)
+    folder = versions.resolve(path)
     try:
         loaded = tf.saved_model.load(str(folder))
     # A truncated variables file surfaces as IndexError, a missing piece as KeyError.

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from mnist_convnet import versions
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -130,7 +132,7 @@ def exported(short_run, tmp_path_factory) -> Path:
 
     base = _run_folder(tmp_path_factory) / "models" / "mnist_convnet"
     with _one_worker_at_a_time(base.parent.with_suffix(".lock")):
-        if not export.versions(base):
+        if not versions.numbers(base):
             export.export_saved_model(short_run[0].model, base)
     return base / "1"
 

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from mnist_convnet import distribute, export
+from mnist_convnet import distribute, versions
 from tests.helpers import checkpoint_values, parsed_flags, train_argv, user_env
 
 STEPS = [
@@ -113,7 +113,7 @@ def test_multi_worker_two_processes_match_one_process_and_only_the_chief_exports
     chief, worker = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
     assert chief["replicas"] == worker["replicas"] == 2
     assert chief["export_dir"] == str(tmp_path / "export" / "1") and worker["export_dir"] is None
-    assert export.versions(tmp_path / "export") == [1]
+    assert versions.numbers(tmp_path / "export") == [1]
     assert [p.name for p in (tmp_path / "ckpt").glob("*.index")] == ["ckpt-12.index"]
     _assert_close_checkpoints(folder / "ckpt", tmp_path / "ckpt")
     assert abs(chief["test_accuracy"] - reference["test_accuracy"]) <= 0.002

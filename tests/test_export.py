@@ -13,9 +13,8 @@ import tensorflow as tf
 from tensorflow.core.protobuf import fingerprint_pb2, saved_model_pb2
 from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
 
-from mnist_convnet import export
+from mnist_convnet import export, versions
 from mnist_convnet import model as model_lib
-from mnist_convnet.errors import UserError
 from tests.helpers import run_python
 
 # A child process that imports TensorFlow only: what a serving host has.
@@ -91,21 +90,7 @@ def test_second_export_is_the_next_version_and_leaves_no_temporaries(
     assert traced == [1, 1]
     assert [f.experimental_get_tracing_count() for f in finder] == traced
     assert sorted(p.name for p in base.iterdir()) == ["1", "2"]
-    assert export.latest_version_dir(base) == second
-
-
-def test_versions_are_numeric_folders_only(tmp_path):
-    for name in ("3", "10", "checkpoints", ".export-x"):
-        (tmp_path / name).mkdir()
-    (tmp_path / "7").write_text("a file, not a version")
-    assert export.versions(tmp_path) == [3, 10]
-    assert export.next_version(tmp_path) == 11
-    assert export.next_version(tmp_path / "new") == 1
-
-
-def test_latest_version_of_empty_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(UserError, match="no SavedModel versions"):
-        export.latest_version_dir(tmp_path)
+    assert versions.latest(base) == second
 
 
 @pytest.mark.slow
@@ -135,7 +120,7 @@ def test_a_failed_export_leaves_no_version_and_keeps_earlier_ones(
         export.export_saved_model(trained_like_model, base)
     assert sorted(p.name for p in base.iterdir()) == ["1"]  # no "2", no temporary folder
     monkeypatch.undo()
-    assert export.latest_version_dir(base) == base / "1"
+    assert versions.latest(base) == base / "1"
     assert export.export_saved_model(trained_like_model, base) == base / "2"
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from mnist_convnet import evaluation, files, lite
+from mnist_convnet import evaluation, files, lite, versions
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.errors import exit_on_user_error
 
@@ -64,7 +64,7 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
     """Converts, evaluates and returns the report."""
     from mnist_convnet import data, inference, tflite  # TensorFlow: not for --help
 
-    saved_model = inference.resolve_saved_model(flags_obj.model_dir)
+    saved_model = versions.resolve(flags_obj.model_dir)
     datasets = datasets_override or shared.load_datasets(flags_obj)
     representative, _ = data.as_numpy(datasets.train, flags_obj.representative_images)
     images, labels = data.as_numpy(datasets.test, flags_obj.test_images)

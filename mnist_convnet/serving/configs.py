@@ -13,6 +13,7 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from mnist_convnet import versions
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving import metrics
 from mnist_convnet.serving.options import ServerOptions
@@ -109,14 +110,6 @@ def read_model_config_file(path: str | Path) -> list[ModelConfig]:
     return models
 
 
-def complete_versions(base_path: Path) -> list[int]:
-    """Version folders holding a whole SavedModel (our exports appear by one rename)."""
-    if not base_path.is_dir():
-        return []
-    found = [p for p in base_path.iterdir() if p.name.isdigit() and p.is_dir()]
-    return sorted(int(p.name) for p in found if (p / "saved_model.pb").is_file())
-
-
 def model_configs(options: ServerOptions) -> list[ModelConfig]:
     """The models to serve: from ``--model_config_file``, or the one ``--model_dir``."""
     if options.model_config_file:
@@ -126,7 +119,7 @@ def model_configs(options: ServerOptions) -> list[ModelConfig]:
     if not options.model_dir:
         raise UserError("give --model_dir (a base folder of versions) or --model_config_file")
     base = Path(options.model_dir)
-    if (base / "saved_model.pb").is_file():
+    if versions.is_saved_model(base):
         raise UserError(
             f"{base} is a SavedModel version folder; give its base folder ({base.parent}), "
             "as TF Serving's --model_base_path"
@@ -145,6 +138,6 @@ def check(options: ServerOptions) -> None:
     """Everything about what to serve that can be refused without TensorFlow: the model
     configs, a base folder with no complete version, the monitoring config."""
     for config in model_configs(options):
-        if not complete_versions(config.base_path):
+        if not versions.complete(config.base_path):
             raise UserError(f"no SavedModel versions (1/, 2/, ...) found in {config.base_path}")
     metrics_path(options)

@@ -38,12 +38,12 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from mnist_convnet import contract, digit_finder, inference
+from mnist_convnet import contract, digit_finder, versions
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving import protocol, tensors, warmup
 from mnist_convnet.serving.batching import Batcher, BatcherClosed, BatchingOptions, QueueFull
 from mnist_convnet.serving.bundle import SavedModelBundle
-from mnist_convnet.serving.configs import ModelConfig, complete_versions
+from mnist_convnet.serving.configs import ModelConfig
 from mnist_convnet.serving.metrics import Metrics
 from mnist_convnet.serving.options import (
     LOAD_RETRY_INTERVAL_MICROS,
@@ -72,7 +72,7 @@ class Servable:
         max_images: int = MAX_IMAGES,
     ) -> None:
         self.name, self.version, self.path = name, version, path
-        self.bundle = SavedModelBundle(inference.resolve_saved_model(path))
+        self.bundle = SavedModelBundle(versions.resolve(path))
         self.signature_defs = self.bundle.signature_defs
         self.signatures = list(self.signature_defs)
         if contract.SERVING_DEFAULT not in self.signatures:
@@ -296,7 +296,7 @@ class ModelManager:
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         for config in models:
-            if not complete_versions(config.base_path):
+            if not versions.complete(config.base_path):
                 raise UserError(f"no SavedModel versions (1/, 2/, ...) found in {config.base_path}")
         self.poll()  # load now: fail at start-up, not at the first request
         for config in models:
@@ -354,7 +354,7 @@ class ModelManager:
         poll later (docs/serving.md, "Hot swap, the old version's requests")."""
         with self._poll_lock:
             for config in self.configs.values():
-                wanted = config.policy.choose(complete_versions(config.base_path))
+                wanted = config.policy.choose(versions.complete(config.base_path))
                 arriving = [v for v in wanted if self._to_load(config.name, v)]
                 for version in arriving:
                     self._load(config, version)

@@ -12,7 +12,7 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from mnist_convnet import export
+from mnist_convnet import versions
 from mnist_convnet.commands import train
 from mnist_convnet.config import Config
 from mnist_convnet.errors import UserError
@@ -74,7 +74,7 @@ def test_every_model_trains_in_both_modes_and_exports(mnist, tmp_path, model_nam
     # --model alone runs the network's own recipe: LeNet-5's is batch 32, cosine decay.
     expected = {"lenet5": ("lenet5", 32, "cosine")}.get(model_name, ("keras.io", 128, "constant"))
     assert (summary["recipe"], summary["batch_size"], summary["lr_schedule"]) == expected
-    assert export.versions(tmp_path / "export") == [1]
+    assert versions.numbers(tmp_path / "export") == [1]
     # Eight steps already beat guessing: an untrained net scores about ln 10 ≈ 2.30.
     assert 0.0 < summary["test_loss"] < math.log(10)
 
@@ -98,7 +98,7 @@ def test_console_script_end_to_end_then_export_from_checkpoint(data_dir, tmp_pat
     again = _cli("export", *common)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout.strip().splitlines()[-1])["export_dir"].endswith("/2")
-    assert export.versions(tmp_path / "export") == [1, 2]
+    assert versions.numbers(tmp_path / "export") == [1, 2]
 
 
 BAD_VALUES = [

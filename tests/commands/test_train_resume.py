@@ -17,7 +17,7 @@ import time
 import pytest
 import tensorflow as tf
 
-from mnist_convnet import export, loop
+from mnist_convnet import loop, versions
 from mnist_convnet.config import Config
 from tests.helpers import assert_same_checkpoints, train_argv, user_env
 
@@ -71,7 +71,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(data_dir, tmp_path, unin
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from" in resumed.stderr and f"ckpt-{killed_at}" in resumed.stderr
     assert_same_checkpoints(uninterrupted / "ckpt", tmp_path / "ckpt")
-    assert export.versions(tmp_path / "export") == [1]
+    assert versions.numbers(tmp_path / "export") == [1]
 
 
 @pytest.mark.slow
@@ -99,7 +99,7 @@ def test_sigterm_checkpoints_exits_143_and_the_same_command_resumes(
     message = lines[-1]
     assert message.startswith("error: stopped by signal 15 at epoch "), message
     assert "checkpoint saved in" in message and "Run the same command to resume" in message
-    assert not (tmp_path / "export").exists() or not export.versions(tmp_path / "export")
+    assert not (tmp_path / "export").exists() or not versions.numbers(tmp_path / "export")
     stopped_at = _latest_number(tmp_path / "ckpt")
     assert 40 < stopped_at < 80, "the signal's own checkpoint, inside epoch 2"
 

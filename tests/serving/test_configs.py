@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mnist_convnet import versions
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving import configs, metrics
 from mnist_convnet.serving.options import ServerOptions
@@ -65,7 +66,7 @@ def test_only_whole_versions_count(tmp_path):
     (tmp_path / "1" / "saved_model.pb").write_bytes(b"")
     (tmp_path / "2").mkdir()  # being written: no saved_model.pb yet
     (tmp_path / ".export-x").mkdir()
-    assert configs.complete_versions(tmp_path) == [1]
+    assert versions.complete(tmp_path) == [1]
 
 
 def test_the_models_come_from_a_base_folder_or_a_config_file(exported, tmp_path):
