@@ -53,6 +53,8 @@ def check(settings: Any) -> None:
     """Every field's rules, on a frozen dataclass being made; an int given for a float field
     becomes that float (``learning_rate=1`` is the run ``--learning_rate=1`` makes)."""
     for field in dataclasses.fields(settings):
+        if "help" not in field.metadata:
+            continue  # a plain field (ServerOptions.batching): not a setting of its own
         value = getattr(settings, field.name)
         if field_type(field) is float and type(value) is int:
             object.__setattr__(settings, field.name, float(value))

@@ -39,8 +39,8 @@ def define_flags_of(settings_class: type) -> None:
     }
     for field in dataclasses.fields(settings_class):
         meta = field.metadata
-        if not meta["flag"]:
-            continue
+        if not meta.get("flag"):
+            continue  # flag=False, or a plain field that is not a setting
         help_text = meta["help"]
         if meta["choices"]:
             help_text += f" One of: {', '.join(meta['choices'])}."
@@ -51,7 +51,7 @@ def define_flags_of(settings_class: type) -> None:
 
 def from_flags(settings_class: type, flags_obj: flags.FlagValues):
     """The settings the flags describe (raises ``UserError`` for a bad value)."""
-    names = [f.name for f in dataclasses.fields(settings_class) if f.metadata["flag"]]
+    names = [f.name for f in dataclasses.fields(settings_class) if f.metadata.get("flag")]
     return settings_class(**{name: flags_obj[name].value for name in names})
 
 

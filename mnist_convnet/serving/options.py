@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from mnist_convnet import settings
 from mnist_convnet.serving.batching import BatchingOptions
+from mnist_convnet.settings import option
 
 REST_PORT = 8501  # TF Serving's
 GRPC_PORT = 8500  # TF Serving's
@@ -32,25 +34,87 @@ SERVERS = ("granian", "waitress", "werkzeug")
 
 @dataclasses.dataclass(frozen=True)
 class ServerOptions:
-    """What to serve and how (the flags of ``mnist-convnet serve``)."""
+    """What to serve and how: the flags of ``mnist-convnet serve`` (``commands/serve.py``
+    makes one from each field but ``model_dir``, a flag the commands share, and
+    ``batching``, which ``--enable_batching`` and ``BatchingOptions``' flags make). Checked
+    as ``Config`` is (``settings.py``): a bad value is one sentence, before TensorFlow."""
 
-    model_dir: str = ""
-    model_name: str = "mnist"
-    model_config_file: str = ""
-    model_version_policy: str = "latest"
-    version_labels: str = ""
-    host: str = "127.0.0.1"
-    port: int = 8501
-    grpc_port: int = GRPC_PORT  # -1: no gRPC
-    server: str = "granian"
-    threads: int = 32
-    max_body_bytes: int = MAX_BODY_BYTES
-    max_images_per_request: int = MAX_IMAGES
-    num_request_iterations_for_warmup: int = WARMUP_ITERATIONS
-    batching: BatchingOptions | None = None
-    file_system_poll_wait_seconds: float = 1.0
-    max_num_load_retries: int = MAX_NUM_LOAD_RETRIES
-    load_retry_interval_micros: int = LOAD_RETRY_INTERVAL_MICROS
-    monitoring_config_file: str = ""
-    enable_prometheus: bool = False
-    rest_api_enable_cors_support: bool = False
+    model_dir: str = option("", "A SavedModel base folder of versions.", flag=False)
+    model_name: str = option("mnist", "The <name> in /v1/models/<name> and in gRPC's model_spec.")
+    model_config_file: str = option(
+        "",
+        "TF Serving's model config: a text ModelServerConfig (model_config_list { config { "
+        "name, base_path, model_version_policy, version_labels } ... }); several models in "
+        "one server.",
+    )
+    model_version_policy: str = option(
+        "latest",
+        "Which versions of --model_dir to serve: latest, latest:N, all, or specific:1,3 "
+        "(TF Serving's ServableVersionPolicy).",
+    )
+    version_labels: str = option("", "Labels for versions, e.g. stable=1,canary=2: /labels/stable.")
+    host: str = option("127.0.0.1", "Address to bind; 0.0.0.0 exposes it to the network.")
+    port: int = option(REST_PORT, "REST port (TF Serving's is 8501; 0: a free one).", at_least=0)
+    grpc_port: int = option(
+        GRPC_PORT, "gRPC port (TF Serving's is 8500; 0: a free one; -1: no gRPC).", at_least=-1
+    )
+    server: str = option(
+        "granian",
+        "granian: HTTP parsed in Rust outside Python's GIL, in a worker process that is "
+        "restarted if it dies (mnist_convnet/serving/asgi.py); waitress: pure Python, a "
+        "fixed pool of threads, keep-alive connections; werkzeug: its development server, a "
+        "thread and a connection per request (docs/serving.md).",
+        choices=SERVERS,
+    )
+    threads: int = option(
+        32,
+        "Request threads, for REST and for gRPC: how many requests run the model or wait "
+        "for a batch at once.",
+        at_least=1,
+    )
+    max_body_bytes: int = option(
+        MAX_BODY_BYTES, "Largest REST request body, and largest gRPC message received.", at_least=1
+    )
+    max_images_per_request: int = option(
+        MAX_IMAGES,
+        f"Encoded images one request may send (each is read in its own turn of the "
+        f"{MAX_DECODES} image readers, so a long request cannot hold them).",
+        at_least=1,
+    )
+    num_request_iterations_for_warmup: int = option(
+        WARMUP_ITERATIONS,
+        "How many times each request of a version's assets.extra/tf_serving_warmup_requests "
+        "is replayed before the version takes traffic (TF Serving's flag; its default "
+        "replays once, which leaves the next calls slower than warm ones: docs/serving.md).",
+        at_least=1,
+    )
+    file_system_poll_wait_seconds: float = option(
+        1.0, "How often the base folders are polled for new versions (0: only at start)."
+    )
+    max_num_load_retries: int = option(
+        MAX_NUM_LOAD_RETRIES,
+        "How many more times a version that failed to load (a folder caught half copied, "
+        "say) is tried before it is END (TF Serving's flag and default).",
+        at_least=0,
+    )
+    load_retry_interval_micros: int = option(
+        LOAD_RETRY_INTERVAL_MICROS,
+        "Microseconds between those tries (TF Serving's flag and default: a minute).",
+        at_least=0,
+    )
+    monitoring_config_file: str = option(
+        "",
+        "TF Serving's monitoring config, e.g. prometheus_config { enable: true, path: "
+        '"/monitoring/prometheus/metrics" }: Prometheus metrics on the REST port.',
+    )
+    enable_prometheus: bool = option(
+        False, "Shorthand: Prometheus metrics at /monitoring/prometheus/metrics."
+    )
+    rest_api_enable_cors_support: bool = option(
+        False,
+        "Add TF Serving's CORS headers to REST answers, so pages on other origins can call it.",
+    )
+    batching: BatchingOptions | None = None  # --enable_batching and its flags
+
+    def __post_init__(self) -> None:
+        settings.check(self)
