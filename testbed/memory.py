@@ -15,8 +15,7 @@ def tree_rss_kb(pid: int) -> int:
         for line in Path(f"/proc/{current}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
-        for task in Path(f"/proc/{current}/task").iterdir():
-            pending += [int(c) for c in (task / "children").read_text().split()]
+        pending += children(current)
     return total
 
 
