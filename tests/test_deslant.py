@@ -54,6 +54,18 @@ def test_an_upright_digit_is_left_as_it_is(mnist):
         assert (after[..., 0].sum(1) * rows).sum() / after.sum() == pytest.approx(centre, abs=0.05)
 
 
+@pytest.mark.parametrize("lean", [-0.9, -0.4, 0.0, 0.5, 1.2])
+def test_training_reads_the_same_shear_with_the_image_transform_kernel(lean, mnist):
+    """``resampled`` (what training runs) gives the builtins' matrices' numbers: steep
+    bars whose rows move past the border, and real digits; the layer picks it in training."""
+    images = tf.concat([tf.constant(_bar(lean)[None]), next(iter(mnist.train.batch(32)))[0]], 0)
+    expected = deslant.deslant(images).numpy()
+    np.testing.assert_allclose(deslant.resampled(images), expected, atol=1e-5)
+    layer = deslant.Deslant()
+    np.testing.assert_allclose(layer(images, training=True), expected, atol=1e-5)
+    np.testing.assert_array_equal(layer(images, training=False), expected)
+
+
 def test_the_keras_convnet_takes_it_as_a_first_layer_without_weights():
     model = model_lib.build("keras_convnet", deslant=True)
     assert isinstance(model.layers[0], deslant.Deslant)
