@@ -19,7 +19,7 @@ import numpy as np
 import requests
 import tensorflow as tf
 
-from mnist_convnet import tflite
+from mnist_convnet.export import tflite
 
 
 def read_tf_only(loaded, encoded: bytes, number: bool) -> tuple[str, np.ndarray | None]:

@@ -26,8 +26,9 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from mnist_convnet import contract, data
+from mnist_convnet import contract
 from mnist_convnet.serving import protocol, rest
+from mnist_convnet.training import data
 from testbed.servers import serve_in_thread
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel base folder.")

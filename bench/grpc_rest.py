@@ -62,7 +62,8 @@ from tensorflow_serving.apis import (
 )
 
 from bench import summaries
-from mnist_convnet import data, versions
+from mnist_convnet import versions
+from mnist_convnet.training import data
 from testbed import memory
 from testbed.servers import wait_until_answering
 

@@ -16,12 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-from mnist_convnet import lite
+from mnist_convnet.reading import litert
 
 
 def main(argv: list[str]) -> None:
-    readers = {Path(p).stem: lite.LiteReader(p, num_threads=1) for p in argv[1].split(",")}
-    frames = [lite.fill_frame(lite.load_image(p))[:2] for p in argv[2:]]
+    readers = {Path(p).stem: litert.LiteReader(p, num_threads=1) for p in argv[1].split(",")}
+    frames = [litert.fill_frame(litert.load_image(p))[:2] for p in argv[2:]]
     times: dict[str, list[float]] = {name: [] for name in readers}
     for name, reader in readers.items():
         for round_ in range(2):  # the first warms up

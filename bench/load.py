@@ -49,7 +49,7 @@ import numpy as np
 from absl import app, flags
 
 from bench import summaries
-from mnist_convnet import data
+from mnist_convnet.training import data
 from testbed import captures, memory
 
 SETTINGS = {

@@ -30,9 +30,12 @@ import tensorflow as tf
 from absl import app, flags
 
 from bench import flops
-from mnist_convnet import data, export, inference, lite, loop, tflite, versions
-from mnist_convnet import model as model_lib
-from mnist_convnet.config import Config
+from mnist_convnet import versions
+from mnist_convnet.export import saved_model, tflite
+from mnist_convnet.network import model as model_lib
+from mnist_convnet.reading import inference, litert
+from mnist_convnet.training import data, loop
+from mnist_convnet.training.config import Config
 
 flags.DEFINE_integer("epochs", 15, "Epochs to train.")
 flags.DEFINE_integer("seed", 0, "Seed.")
@@ -76,7 +79,7 @@ def measure_ours(
     )
     result = loop.train_and_evaluate(config, datasets)
     if flags.FLAGS.export_dir:
-        export.export_saved_model(result.model, flags.FLAGS.export_dir)
+        saved_model.export_saved_model(result.model, flags.FLAGS.export_dir)
     return {
         "training_flops_per_image": flops.training_flops_per_image(result.model),
         "epoch_seconds": [h["epoch_seconds"] for h in result.history],
@@ -140,7 +143,7 @@ def measure_inference(datasets: data.Datasets, epochs: int, seed: int) -> dict:
         for kind in ("float32", "int8"):
             path = Path(tmp) / f"{kind}.tflite"
             path.write_bytes(tflite.convert(classifier, kind, representative))
-            latency = lite.LiteModel(path).latency_ms(images[0], runs=flags.FLAGS.lite_runs)
+            latency = litert.LiteModel(path).latency_ms(images[0], runs=flags.FLAGS.lite_runs)
             lite_rows[kind] = {k: round(v, 4) for k, v in latency.items()}
             lite_rows[kind]["bytes"] = path.stat().st_size
     return {"saved_model": throughput, "tflite_single_image": lite_rows}

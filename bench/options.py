@@ -67,8 +67,8 @@ def measure(variant: str, steps: int) -> float:
         intra, inter = options["threads"]
         tf.config.threading.set_intra_op_parallelism_threads(intra)
         tf.config.threading.set_inter_op_parallelism_threads(inter)
-    from mnist_convnet import data, loop
-    from mnist_convnet.config import Config
+    from mnist_convnet.training import data, loop
+    from mnist_convnet.training.config import Config
 
     datasets = data.load(None, data.default_manual_dir())
     if "pipeline" in options:
@@ -96,7 +96,7 @@ def _pipeline_seconds(datasets, augment: float, steps: int) -> float:
     them but this loop, after one epoch's worth of the same length warmed it up."""
     import time
 
-    from mnist_convnet import data
+    from mnist_convnet.training import data
 
     def batches(epoch: int):
         return data.train_batches(datasets.train, datasets.num_train, 128, epoch, 0, augment)
@@ -115,7 +115,7 @@ def _uncached(datasets):
 
     import tensorflow_datasets as tfds
 
-    from mnist_convnet import data
+    from mnist_convnet.training import data
 
     train, validation, test = data.scaled_splits(tfds.builder("mnist"))
     return dataclasses.replace(datasets, train=train, validation=validation, test=test)

@@ -98,7 +98,7 @@ def _ops(b: int) -> dict[str, tuple]:
 
 def _alternatives(b: int) -> dict[str, tuple]:
     """Hand-written replacements for the costliest memory-bound op, timed alongside it."""
-    from mnist_convnet import backprop
+    from mnist_convnet.network import backprop
 
     rng = np.random.default_rng(1)
     a1 = tf.nn.relu(tf.constant(rng.standard_normal((b, 26, 26, 32)).astype(np.float32)))
@@ -117,8 +117,8 @@ def _whole_step(b: int):
 
     import keras
 
-    from mnist_convnet import model as model_lib
-    from mnist_convnet import step
+    from mnist_convnet.network import model as model_lib
+    from mnist_convnet.training import step
 
     model = model_lib.build("keras_convnet")
     optimizer = keras.optimizers.Adam(1e-3)

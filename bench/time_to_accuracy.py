@@ -43,9 +43,9 @@ import numpy as np
 from absl import app, flags
 
 from bench import summaries
-from mnist_convnet import data, loop
-from mnist_convnet import model as model_lib
-from mnist_convnet.config import Config
+from mnist_convnet.network import model as model_lib
+from mnist_convnet.training import data, loop
+from mnist_convnet.training.config import Config
 
 flags.DEFINE_list("runs", ["fit", "ours", "fast"], "Which ways to train.")
 flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Seeds; every run trains once per seed.")

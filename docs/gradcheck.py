@@ -1,4 +1,4 @@
-"""Prints how far each hand-written backward in mnist_convnet/backprop.py is from autodiff.
+"""Prints how far each hand-written backward in mnist_convnet/network/backprop.py is from autodiff.
 
     .venv/bin/python docs/gradcheck.py
 
@@ -14,7 +14,7 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from mnist_convnet import backprop as bp
+from mnist_convnet.network import backprop as bp
 
 rng = np.random.default_rng(0)
 

@@ -83,7 +83,7 @@ def data_dir(request, tmp_path_factory, manual_dir) -> Path:
     A prepared dataset is never half-written: tfds prepares into ``incomplete.*`` and
     renames. test_data.py still prepares from the files into folders of its own.
     """
-    from mnist_convnet import data
+    from mnist_convnet.training import data
 
     cache = getattr(request.config, "cache", None)
     folder = cache.mkdir("tfds") if cache else _run_folder(tmp_path_factory) / "tfds"
@@ -94,7 +94,7 @@ def data_dir(request, tmp_path_factory, manual_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def mnist(data_dir):
-    from mnist_convnet import data
+    from mnist_convnet.training import data
 
     return data.load(str(data_dir), None)
 
@@ -110,8 +110,8 @@ def short_run(mnist, tmp_path_factory):
 
     Returns ``(loop.Result, folder)``; about 97% test accuracy, enough to read real digits.
     """
-    from mnist_convnet import loop
-    from mnist_convnet.config import Config
+    from mnist_convnet.training import loop
+    from mnist_convnet.training.config import Config
 
     folder = _run_folder(tmp_path_factory) / "short_run"
     config = Config(epochs=2, max_steps_per_epoch=150, seed=0, verbose=False)
@@ -128,12 +128,12 @@ def short_run(mnist, tmp_path_factory):
 def exported(short_run, tmp_path_factory) -> Path:
     """The short run's model exported as version 1 under a base folder of its own (once a
     run; tests only read it, or copy it)."""
-    from mnist_convnet import export
+    from mnist_convnet.export import saved_model
 
     base = _run_folder(tmp_path_factory) / "models" / "mnist_convnet"
     with _one_worker_at_a_time(base.parent.with_suffix(".lock")):
         if not versions.numbers(base):
-            export.export_saved_model(short_run[0].model, base)
+            saved_model.export_saved_model(short_run[0].model, base)
     return base / "1"
 
 
@@ -149,7 +149,8 @@ def saved_model(exported):
 @pytest.fixture(scope="session")
 def reader_file(exported, tmp_path_factory) -> Path:
     """``reader.tflite`` of the short run's export (about 20 s to convert, once a run)."""
-    from mnist_convnet import files, tflite
+    from mnist_convnet import files
+    from mnist_convnet.export import tflite
 
     path = _run_folder(tmp_path_factory) / "reader" / "reader.tflite"
     with _one_worker_at_a_time(path.parent.with_suffix(".lock")):
@@ -165,7 +166,7 @@ def test_digits(mnist):
     """The first 20 test images as uint8 [20, 28, 28] and their labels."""
     import numpy as np
 
-    from mnist_convnet import data
+    from mnist_convnet.training import data
 
     images, labels = data.as_numpy(mnist.test, 20)
     return np.round(images[..., 0] * 255).astype(np.uint8), labels

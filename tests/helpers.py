@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from mnist_convnet import digit_finder
+from mnist_convnet.finder import digit_finder
 from testbed.servers import wait_until_answering
 
 # The finder as the signatures run it, traced once a worker for every test module that

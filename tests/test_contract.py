@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_convnet import contract, digit_finder
+from mnist_convnet import contract
+from mnist_convnet.finder import digit_finder
 from testbed import captures
 from tests.helpers import find_digit
 

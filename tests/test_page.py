@@ -297,7 +297,7 @@ class _CountingPredicts:
 @pytest.fixture(scope="module")
 def device_site(exported, reader_file, tmp_path_factory):
     """A server whose model has its reader.tflite where `make export-tflite` puts it."""
-    from mnist_convnet import tflite
+    from mnist_convnet.export import tflite
 
     base = tmp_path_factory.mktemp("device") / "mnist_convnet"
     shutil.copytree(exported, base / "1")

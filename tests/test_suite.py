@@ -51,11 +51,8 @@ def _imported(tree: ast.Module) -> set[str]:
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mnist_convnet"):
-            if node.module in (
-                "mnist_convnet",
-                "mnist_convnet.commands",
-                "mnist_convnet.serving",
-            ):
+            folder = PACKAGE.joinpath(*node.module.split(".")[1:])
+            if (folder / "__init__.py").is_file():  # from a package: its modules by name
                 names |= {f"{node.module}.{alias.name}" for alias in node.names}
             else:
                 names.add(node.module)
@@ -97,7 +94,7 @@ def test_every_bench_module_has_a_smoke_test_in_the_fast_tier():
 
 def test_a_slow_mark_takes_a_test_or_a_file_out_of_the_fast_tier(tmp_path):
     """The rule above reads the marks as pytest's ``-m "not slow"`` does."""
-    header = "import pytest\nfrom mnist_convnet import data\n\n\n"
+    header = "import pytest\nfrom mnist_convnet.training import data\n\n\n"
     (tmp_path / "test_marked.py").write_text(
         header + "@pytest.mark.slow\ndef test_a():\n    pass\n"
     )
@@ -107,7 +104,7 @@ def test_a_slow_mark_takes_a_test_or_a_file_out_of_the_fast_tier(tmp_path):
     assert _fast_test_files(tmp_path) == {}
     (tmp_path / "test_fast.py").write_text(header + "def test_c():\n    pass\n")
     assert [_imported(tree) for tree in _fast_test_files(tmp_path).values()] == [
-        {"mnist_convnet.data"}
+        {"mnist_convnet.training.data"}
     ]
 
 

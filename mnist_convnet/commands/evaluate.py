@@ -26,7 +26,9 @@ shared.define_data_flags()
 def main(argv: list[str]) -> None:
     if len(argv) != 2:
         raise app.UsageError(f"usage: {USAGE}")
-    from mnist_convnet import data, evaluation, inference  # TensorFlow: not for --help
+    from mnist_convnet.figures import evaluation
+    from mnist_convnet.reading import inference
+    from mnist_convnet.training import data  # TensorFlow: not for --help
 
     with exit_on_user_error():
         classify = inference.load_classifier(argv[1])

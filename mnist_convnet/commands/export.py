@@ -42,8 +42,9 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     with exit_on_user_error():
         checkpoint_dir = check(flags.FLAGS)
-        from mnist_convnet import checkpoints, export  # TensorFlow: not for --help
+        from mnist_convnet.export import saved_model
+        from mnist_convnet.training import checkpoints  # TensorFlow: not for --help
 
         model = checkpoints.restore_model(checkpoint_dir)
-        version_dir = export.export_saved_model(model, flags.FLAGS.export_dir)
+        version_dir = saved_model.export_saved_model(model, flags.FLAGS.export_dir)
     print(json.dumps({"export_dir": str(version_dir)}), flush=True)

@@ -20,12 +20,14 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from mnist_convnet import evaluation, files, lite, versions
+from mnist_convnet import files, versions
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.errors import exit_on_user_error
+from mnist_convnet.figures import evaluation
+from mnist_convnet.reading import litert
 
 if TYPE_CHECKING:
-    from mnist_convnet import data
+    from mnist_convnet.training import data
 
 shared.define_model_dir_flag()
 shared.define_data_flags()
@@ -37,7 +39,7 @@ flags.DEFINE_integer(
 
 
 def _classifier_row(path: Path, images: np.ndarray, labels: np.ndarray, baseline: float) -> dict:
-    model = lite.LiteModel(path)
+    model = litert.LiteModel(path)
     accuracy = evaluation.scores(labels, model.predict(images))["accuracy"]
     return {
         "accuracy": accuracy,
@@ -48,9 +50,9 @@ def _classifier_row(path: Path, images: np.ndarray, labels: np.ndarray, baseline
 
 def _reader_row(path: Path, images: np.ndarray, labels: np.ndarray) -> dict:
     """Accuracy of reader.tflite on test digits as frames (the 28x28 image itself)."""
-    from mnist_convnet import tflite
+    from mnist_convnet.export import tflite
 
-    reader = lite.LiteReader(path)
+    reader = litert.LiteReader(path)
     read = [reader.read_image(Image.fromarray(image[..., 0])) for image in images]
     right = sum(r.get("digit") == int(label) for r, label in zip(read, labels))
     return {
@@ -62,7 +64,9 @@ def _reader_row(path: Path, images: np.ndarray, labels: np.ndarray) -> dict:
 
 def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = None) -> dict:
     """Converts, evaluates and returns the report."""
-    from mnist_convnet import data, inference, tflite  # TensorFlow: not for --help
+    from mnist_convnet.export import tflite
+    from mnist_convnet.reading import inference
+    from mnist_convnet.training import data  # TensorFlow: not for --help
 
     saved_model = versions.resolve(flags_obj.model_dir)
     datasets = datasets_override or shared.load_datasets(flags_obj)

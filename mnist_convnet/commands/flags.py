@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from absl import flags
 
 if TYPE_CHECKING:  # imported where used: `predict --tflite` must not load TensorFlow
-    from mnist_convnet import data
-    from mnist_convnet.config import Config
+    from mnist_convnet.training import data
+    from mnist_convnet.training.config import Config
 
 DEFAULT_EXPORT_DIR = "saved_models/mnist_convnet"
 
@@ -57,14 +57,14 @@ def from_flags(settings_class: type, flags_obj: flags.FlagValues):
 
 def define_config_flags() -> None:
     """The training flags, one for every ``Config`` field."""
-    from mnist_convnet.config import Config
+    from mnist_convnet.training.config import Config
 
     define_flags_of(Config)
 
 
 def config_from_flags(flags_obj: flags.FlagValues) -> Config:
     """The ``Config`` the flags describe (raises ``UserError`` for a bad value)."""
-    from mnist_convnet.config import Config
+    from mnist_convnet.training.config import Config
 
     return from_flags(Config, flags_obj)
 
@@ -95,7 +95,7 @@ def define_data_flags() -> None:
 
 def load_datasets(flags_obj: flags.FlagValues) -> data.Datasets:
     """MNIST as the data flags say."""
-    from mnist_convnet import data
+    from mnist_convnet.training import data
 
     return data.load(flags_obj.data_dir, flags_obj.manual_dir or data.default_manual_dir())
 

@@ -5,10 +5,10 @@
     mnist-convnet predict --model_dir=saved_models/mnist_convnet/3 digit.png
     mnist-convnet predict --tflite=saved_models/mnist_convnet_tflite/1/reader.tflite photo.jpg
 
-One JSON line per image (see ``mnist_convnet/predict.py``); a file that cannot be read or
+One JSON line per image (see ``mnist_convnet/reading/predict.py``); a file that cannot be read or
 has no digit gets ``{"path", "error"}``, the others still run, and the exit code is 1 if
 any failed. With ``--tflite`` the files are decoded with Pillow and read by LiteRT alone,
-the way a phone app does it (``mnist_convnet/lite.py``): TensorFlow is never imported.
+the way a phone app does it (``mnist_convnet/reading/litert.py``): TensorFlow is never imported.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import sys
 
 from absl import app, flags
 
-from mnist_convnet import preprocess
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.commands.main import loading_native
 from mnist_convnet.errors import UserError, exit_on_user_error
+from mnist_convnet.finder import preprocess
 
 LOADS_TENSORFLOW = False  # only without --tflite, and then quietly (``_reader``)
 USAGE = "mnist-convnet predict [--number] [--model_dir=... | --tflite=reader.tflite] FILE_OR_DIR..."
@@ -39,19 +39,19 @@ flags.DEFINE_string(
 def _reader(number: bool):
     """A function from a file path to its JSON dict."""
     if flags.FLAGS.tflite:
-        from mnist_convnet import lite  # NumPy, Pillow and LiteRT: no TensorFlow
+        from mnist_convnet.reading import litert  # NumPy, Pillow and LiteRT: no TensorFlow
 
         path = flags.FLAGS.tflite
         try:
             with loading_native():  # LiteRT announces its XNNPACK delegate on stderr
-                reader = lite.LiteReader(path)
+                reader = litert.LiteReader(path)
         except (ValueError, RuntimeError) as error:  # not a flatbuffer, or no such file
             raise UserError(f"cannot load {path}: {error}") from None
         if number and "read_number" not in reader.signatures:
             raise UserError(f"{path} reads single digits only (no read_number signature)")
         return lambda file: reader.read_file(file, number)
     with loading_native():
-        from mnist_convnet import inference, predict
+        from mnist_convnet.reading import inference, predict
 
     fn = predict.signature(inference.load_saved_model(flags.FLAGS.model_dir), number)
     return lambda file: predict.read_file(fn, file, number)

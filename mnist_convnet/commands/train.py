@@ -24,8 +24,8 @@ from mnist_convnet.errors import exit_on_user_error
 if TYPE_CHECKING:
     import tensorflow as tf
 
-    from mnist_convnet import data, loop
-    from mnist_convnet.config import Config
+    from mnist_convnet.training import data, loop
+    from mnist_convnet.training.config import Config
 
 # distribute.STRATEGIES, named here so that --help needs no TensorFlow (a test keeps them
 # the same).
@@ -99,7 +99,8 @@ def run(
     already loaded and a strategy they already made.
     """
     config, checkpoint_dir = check(flags_obj)
-    from mnist_convnet import distribute, export, interrupt, loop  # TensorFlow: not for --help
+    from mnist_convnet.export import saved_model
+    from mnist_convnet.training import distribute, interrupt, loop  # TensorFlow: not for --help
 
     if flags_obj.logical_cpus:  # before anything starts TensorFlow's devices
         distribute.split_cpu(flags_obj.logical_cpus)
@@ -114,7 +115,7 @@ def run(
         )
     version_dir = None
     if distribute.should_export(strategy):
-        version_dir = export.export_saved_model(result.model, flags_obj.export_dir)
+        version_dir = saved_model.export_saved_model(result.model, flags_obj.export_dir)
         logging.info("exported SavedModel to %s", version_dir)
     return _summary(config, result, version_dir, flags_obj.strategy, strategy, log_dir)
 

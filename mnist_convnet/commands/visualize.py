@@ -38,7 +38,9 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     FLAGS = flags.FLAGS
     with exit_on_user_error():
-        from mnist_convnet import data, inference, visualize  # TensorFlow: not for --help
+        from mnist_convnet.figures import visualize
+        from mnist_convnet.reading import inference
+        from mnist_convnet.training import data  # TensorFlow: not for --help
 
         model = inference.load_keras_model(FLAGS.model_dir)
         run_dir = visualize.find_run(FLAGS.log_dir) if FLAGS.log_dir else None

@@ -5,9 +5,8 @@ tensors.py    TensorProto <-> arrays, as TF Serving writes them on gRPC
 status.py     one error for every refusal: TF Serving's code and its HTTP status
 bundle.py     one version as TF Serving loads it: a session over its MetaGraph
 configs.py    which models and versions to serve: config file, policies, labels (no TF)
-models.py     the model manager: versions polled, loaded, warmed up, unloaded by policy
+servables.py  the model manager: versions polled, loaded, warmed up, unloaded by policy
 batching.py   dynamic batching: concurrent requests merged into one model call
-warmup.py     assets.extra/tf_serving_warmup_requests, written at export, replayed
 metrics.py    Prometheus metrics under TF Serving's names
 api.py        Predict, GetModelMetadata, GetModelStatus in TF Serving's messages
 rest.py       the REST routes and answers (WSGI), and the draw-a-digit page

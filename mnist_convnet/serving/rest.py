@@ -41,11 +41,12 @@ from absl import logging
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
-from mnist_convnet import contract, tflite
+from mnist_convnet import contract
+from mnist_convnet.export import tflite
 from mnist_convnet.serving import api, protocol
 from mnist_convnet.serving.batching import BatchingOptions
-from mnist_convnet.serving.models import ModelConfig, ModelManager
 from mnist_convnet.serving.options import MAX_BODY_BYTES
+from mnist_convnet.serving.servables import ModelConfig, ModelManager
 from mnist_convnet.serving.status import ServingError, invalid, not_found
 
 # LiteRT.js as npm installs it beside the page (static/package-lock.json pins it): the

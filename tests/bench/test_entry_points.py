@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench import entry_points
-from mnist_convnet import tflite
+from mnist_convnet.export import tflite
 from testbed import captures
 
 

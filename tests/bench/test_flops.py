@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import flops
-from mnist_convnet import model
+from mnist_convnet.network import model
 
 
 def test_the_keras_convnets_flops_are_the_hand_count():

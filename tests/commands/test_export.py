@@ -37,8 +37,8 @@ def test_export_dir_finds_its_own_runs_checkpoints_and_network(mnist, tmp_path):
     import numpy as np
     import tensorflow as tf
 
-    from mnist_convnet import checkpoints, data, loop
-    from mnist_convnet.config import Config
+    from mnist_convnet.training import checkpoints, data, loop
+    from mnist_convnet.training.config import Config
 
     tiny = dict(epochs=1, max_steps_per_epoch=2, verbose=False)
     decoy = tmp_path / "saved_models" / "checkpoints" / "mnist_convnet"
@@ -61,9 +61,9 @@ def test_a_damaged_newest_checkpoint_exports_the_one_before_as_train_resumes(mni
     import numpy as np
     import tensorflow as tf
 
-    from mnist_convnet import checkpoints, data, loop
-    from mnist_convnet import model as model_lib
-    from mnist_convnet.config import Config
+    from mnist_convnet.network import model as model_lib
+    from mnist_convnet.training import checkpoints, data, loop
+    from mnist_convnet.training.config import Config
 
     ckpt = tmp_path / "ckpt"
     config = Config(epochs=2, max_steps_per_epoch=2, verbose=False)

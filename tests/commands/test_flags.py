@@ -8,8 +8,8 @@ import pytest
 from absl.testing import flagsaver
 
 from mnist_convnet.commands import flags as shared
-from mnist_convnet.config import Config
 from mnist_convnet.errors import UserError
+from mnist_convnet.training.config import Config
 from tests.helpers import parsed_flags
 
 importlib.import_module("mnist_convnet.commands.train")  # defines the Config flags

@@ -14,9 +14,9 @@ from absl.testing import flagsaver
 
 from mnist_convnet import versions
 from mnist_convnet.commands import train
-from mnist_convnet.config import Config
 from mnist_convnet.errors import UserError
-from mnist_convnet.step import GRADIENTS
+from mnist_convnet.training.config import Config
+from mnist_convnet.training.step import GRADIENTS
 from tests.helpers import parsed_flags, run_python, train_argv, user_env
 
 FLAGS = flags.FLAGS
@@ -200,8 +200,8 @@ def test_help_lists_the_training_flags_with_their_help_and_exits_0():
 
 
 def test_the_strategy_names_of_the_flag_are_distributes():
-    from mnist_convnet import distribute
     from mnist_convnet.commands import train
+    from mnist_convnet.training import distribute
 
     assert train.STRATEGIES == distribute.STRATEGIES
 

@@ -17,8 +17,9 @@ import time
 import pytest
 import tensorflow as tf
 
-from mnist_convnet import loop, versions
-from mnist_convnet.config import Config
+from mnist_convnet import versions
+from mnist_convnet.training import loop
+from mnist_convnet.training.config import Config
 from tests.helpers import assert_same_checkpoints, train_argv, user_env
 
 RESUME_FLAGS = ["--epochs=2", "--max_steps_per_epoch=40", "--log_dir="]

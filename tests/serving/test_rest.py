@@ -187,7 +187,7 @@ def test_sixteen_decompression_bombs_at_once_are_refused_cheaply(exported, test_
     Each is refused from its header (400), ordinary requests keep being answered within a
     second, and the server's memory grows by at most 200 MB.
     """
-    from tests.test_digit_finder import _png_bomb
+    from tests.finder.test_digit_finder import _png_bomb
 
     bomb = {"instances": [{"b64": base64.b64encode(_png_bomb(20000, 20000)).decode()}]}
     with serve_process(exported.parent) as (server, url):
@@ -470,13 +470,13 @@ def test_labels_and_versions_by_path(exported, tmp_path, test_digits):
     404, and naming one never loads it."""
     import shutil
 
-    from mnist_convnet.serving import configs, models
+    from mnist_convnet.serving import configs, servables
 
     base = tmp_path / "mnist_convnet"
     for version in (1, 2):
         shutil.copytree(exported, base / str(version))
     policy = configs.VersionPolicy.parse("latest:1")
-    manager = models.ModelManager([configs.ModelConfig("mnist", base, policy, {"stable": 2})])
+    manager = servables.ModelManager([configs.ModelConfig("mnist", base, policy, {"stable": 2})])
     body = _instances(test_digits[0][0].tolist())
     with serve_in_thread(rest.RestApi(manager)) as url:
         model = url + "/v1/models/mnist"
@@ -599,7 +599,7 @@ def test_a_version_exported_before_explain_says_so(short_run, tmp_path, test_dig
     """An older export (no serving_explain) is still served; :explain says what to do."""
     import keras
 
-    from mnist_convnet import signatures
+    from mnist_convnet.export import signatures
 
     archive = keras.export.ExportArchive()
     archive.track(short_run[0].model)
