@@ -1,6 +1,6 @@
 """What the digit-finder promises every caller, in plain Python (no TensorFlow).
 
-The finder runs in two graphs built from one source (``digit_finder.py``): the
+The finder runs in two graphs built from one source (``finder/``): the
 SavedModel's signatures and ``reader.tflite``. Their callers — ``predict``, the REST
 server, a phone app through ``reading/litert.py``, the page — agree with it on these numbers and
 words, so each is defined once, here, where a TF-free client can import it.

@@ -6,19 +6,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from mnist_convnet.finder import digit_finder
+from mnist_convnet.finder import find
 from testbed.servers import wait_until_answering
 
 # The finder as the signatures run it, traced once a worker for every test module that
 # calls it (each tf.function of it is a trace of its own: ~3 s).
-find_digit = tf.function(digit_finder.find_digit, input_signature=[tf.TensorSpec([], tf.string)])
+find_digit = tf.function(find.find_digit, input_signature=[tf.TensorSpec([], tf.string)])
 
 
 def user_env(**env: str | None) -> dict[str, str]:
@@ -134,3 +136,25 @@ def parsed_flags():
     if not flags.FLAGS.is_parsed():
         flags.FLAGS.mark_as_parsed()
     return flags.FLAGS
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two images' pixels."""
+    return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid grey PNG of width x height black pixels, compressed ~1000:1, built row by row."""
+    packer = zlib.compressobj(9)
+    row = b"\0" * (width + 1)  # filter byte + pixels
+    body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )

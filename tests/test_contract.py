@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from mnist_convnet import contract
-from mnist_convnet.finder import digit_finder
+from mnist_convnet.finder import find, refusals
 from testbed import captures
 from tests.helpers import find_digit
 
@@ -37,11 +37,11 @@ def test_every_status_has_its_own_reason():
 )
 def test_the_saved_model_refuses_with_the_reason_the_reader_returns(grey, status):
     """One sentence for one status, whichever graph says it."""
-    _, got = digit_finder.read_digit(tf.constant(grey, tf.float32))
+    _, got = find.read_digit(tf.constant(grey, tf.float32))
     assert int(got) == status
     with pytest.raises(tf.errors.InvalidArgumentError) as error:
         find_digit(tf.constant(captures.encode(grey)))
-    assert digit_finder.error_message(error.value) == contract.REASONS[status]
+    assert refusals.error_message(error.value) == contract.REASONS[status]
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,10 @@
     serving_images    images  string [batch]: encoded PNG/JPEG/GIF/BMP, any size — a photo,
                               a scan, a canvas export; what TF Serving REST clients send as
                               {"b64": ...}. The digit is found in the graph
-                              (``digit_finder.find_digit``); also returns ``image``, the
+                              (``find.find_digit``); also returns ``image``, the
                               uint8 [batch, 28, 28] the model saw
     serving_number    images  string [batch]: a row of handwritten digits per image, read
-                              left to right (``digit_finder.find_number``)
+                              left to right (``find.find_number``)
     serving_float     images  float32 [batch, 28, 28, 1] in [0, 1]: the Keras model's own
                               input, used for the TF Lite conversion
     serving_explain   images, label, learning_rate: float32 [batch, 28, 28, 1] in [0, 1],
@@ -38,7 +38,7 @@ from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
 from tensorflow.python.eager import context
 
 from mnist_convnet import contract
-from mnist_convnet.finder import digit_finder
+from mnist_convnet.finder import find
 from mnist_convnet.network import explain
 
 PIXELS = tf.TensorSpec(shape=None, dtype=tf.uint8, name="pixels")
@@ -79,17 +79,17 @@ def pixels_to_floats(pixels: tf.Tensor) -> tf.Tensor:
 @tf.function(input_signature=[IMAGES], autograph=False)
 def find_digits(images: tf.Tensor) -> tf.Tensor:
     """Encoded images [B] -> uint8 [B, 28, 28]: each one's digit, found and MNIST-framed."""
-    spec = tf.TensorSpec([digit_finder.SIZE, digit_finder.SIZE], tf.uint8)
-    return tf.map_fn(digit_finder.find_digit, images, fn_output_signature=spec)
+    spec = tf.TensorSpec([contract.SIZE, contract.SIZE], tf.uint8)
+    return tf.map_fn(find.find_digit, images, fn_output_signature=spec)
 
 
 @tf.function(input_signature=[IMAGES], autograph=False)
 def find_numbers(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Encoded images [B] -> each one's digit crops uint8 [B, MAX_DIGITS, 28, 28], their
     boxes int32 [B, MAX_DIGITS, 4] and how many there are, int32 [B]."""
-    most, size = digit_finder.MAX_DIGITS, digit_finder.SIZE
+    most, size = contract.MAX_DIGITS, contract.SIZE
     return tf.map_fn(
-        digit_finder.find_number,
+        find.find_number,
         images,
         fn_output_signature=(
             tf.TensorSpec([most, size, size], tf.uint8),
@@ -109,7 +109,7 @@ def traced(finder: tf.types.experimental.PolymorphicFunction):
 
 def read_numbers(model: keras.Model, images: tf.Tensor) -> dict[str, tf.Tensor]:
     """Encoded images [B] -> the outputs of ``serving_number`` (see the module's doc)."""
-    most = digit_finder.MAX_DIGITS
+    most = contract.MAX_DIGITS
     crops, boxes, counts = traced(find_numbers)(images)
     present = tf.sequence_mask(counts, most)
     found = tf.boolean_mask(crops, present)

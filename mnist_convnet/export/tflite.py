@@ -12,7 +12,7 @@ and the whole reader, the digit-finder in front of the classifier:
 
     reader.tflite         an RGBA frame in, the digit (read_digit) or the number
                           (read_number) out, with a status instead of errors; the
-                          finder is ``digit_finder.py``, the same functions that build
+                          finder is ``finder/``, the same functions that build
                           the SavedModel's serving_images, converted with builtin ops
                           only (no Select TF ops, no custom ops). Contract: ``reading/litert.py``.
     reader_dynamic_range.tflite  the same with the classifier's weights stored as int8
@@ -33,7 +33,7 @@ import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema
 
 from mnist_convnet import contract, files
-from mnist_convnet.finder import digit_finder
+from mnist_convnet.finder import decode, find
 
 KINDS = ("float32", "dynamic_range", "int8")
 READERS = ("reader", "reader_dynamic_range")
@@ -114,9 +114,9 @@ class Reader(tf.Module):
 
     @tf.function(input_signature=[FRAME, FRAME_SIZE], autograph=False)
     def read_digit(self, frame: tf.Tensor, size: tf.Tensor) -> dict[str, tf.Tensor]:
-        grey, size = digit_finder.frame_grey(frame, size)
-        digit, status = digit_finder.read_digit(grey, size)
-        found = tf.equal(status, digit_finder.FOUND)
+        grey, size = decode.frame_grey(frame, size)
+        digit, status = find.read_digit(grey, size)
+        found = tf.equal(status, contract.FOUND)
         probabilities = tf.where(found, self._probabilities(digit), 0.0)
         best = tf.cast(tf.argmax(probabilities, axis=-1), tf.int32)
         return {
@@ -128,16 +128,16 @@ class Reader(tf.Module):
 
     @tf.function(input_signature=[FRAME, FRAME_SIZE], autograph=False)
     def read_number(self, frame: tf.Tensor, size: tf.Tensor) -> dict[str, tf.Tensor]:
-        grey, size = digit_finder.frame_grey(frame, size)
-        digits, boxes, count, status = digit_finder.read_number(grey, size)
-        present = tf.range(digit_finder.MAX_DIGITS) < tf.where(
-            tf.equal(status, digit_finder.FOUND), count, 0
+        grey, size = decode.frame_grey(frame, size)
+        digits, boxes, count, status = find.read_number(grey, size)
+        present = tf.range(contract.MAX_DIGITS) < tf.where(
+            tf.equal(status, contract.FOUND), count, 0
         )
         probabilities = self._probabilities(digits) * tf.expand_dims(
             tf.cast(present, tf.float32), 1
         )
         best = tf.cast(tf.argmax(probabilities, axis=-1), tf.int32)
-        most = digit_finder.MAX_DIGITS
+        most = contract.MAX_DIGITS
         return {
             "count": tf.reshape(count, [1]),
             "digits": tf.reshape(tf.where(present, best, -1), [1, most]),

@@ -1,6 +1,6 @@
 """A user's image file -> bytes the SavedModel's digit-finder can read, or a clear error.
 
-The digit-finder (``digit_finder.py``) runs inside the SavedModel and reads PNG, JPEG, GIF
+The digit-finder (``finder/``) runs inside the SavedModel and reads PNG, JPEG, GIF
 and BMP with TensorFlow's decoders. ``mnist-convnet predict`` sends it those files as they
 are. Pillow steps in only where TensorFlow cannot read a file faithfully, turning it into
 a PNG for the same graph:

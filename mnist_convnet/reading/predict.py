@@ -7,7 +7,7 @@ that cannot be read or has no digit. ``hard`` is true where the network was unsu
 (``contract.is_hard``): worth a second look.
 
 The digit is found by the SavedModel itself (its ``serving_images`` / ``serving_number``
-signatures, see ``digit_finder.py``), exactly as TF Serving and ``mnist-convnet serve``
+signatures, see ``finder/``), exactly as TF Serving and ``mnist-convnet serve``
 find it; ``preprocess.py`` only converts what TensorFlow cannot decode.
 """
 
@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from mnist_convnet import contract
 from mnist_convnet.errors import UserError
-from mnist_convnet.finder import digit_finder, preprocess
+from mnist_convnet.finder import preprocess, refusals
 from mnist_convnet.reading.litert import digit_result, number_digit
 
 
@@ -53,7 +53,7 @@ def read_file(fn, path: Path, number: bool) -> dict:
     except preprocess.ImageError as error:
         return {**result, "error": str(error)}
     except tf.errors.InvalidArgumentError as error:
-        return {**result, "error": digit_finder.error_message(error)}
+        return {**result, "error": refusals.error_message(error)}
     if number:
         return {**result, **_number(outputs)}
     return {**result, **digit_result(outputs["probabilities"][0].numpy())}

@@ -41,7 +41,7 @@ from absl import logging
 from mnist_convnet import contract, versions
 from mnist_convnet.errors import UserError
 from mnist_convnet.export import warmup
-from mnist_convnet.finder import digit_finder
+from mnist_convnet.finder import refusals
 from mnist_convnet.serving import protocol, tensors
 from mnist_convnet.serving.batching import Batcher, BatcherClosed, BatchingOptions, QueueFull
 from mnist_convnet.serving.bundle import SavedModelBundle
@@ -148,7 +148,7 @@ class Servable:
         try:
             return self.bundle.run(signature_name, inputs)
         except tf.errors.InvalidArgumentError as error:
-            message = digit_finder.error_message(error)
+            message = refusals.error_message(error)
             raise invalid(f"the model rejected the input: {message}") from None
 
     def _batcher(self, signature_name: str) -> Batcher:

@@ -84,7 +84,7 @@ def test_a_number_is_read_digit_by_digit(saved_model, test_digits):
 
 
 def test_no_digit_and_bombs_are_invalid_argument(saved_model):
-    from tests.finder.test_digit_finder import _png_bomb
+    from tests.helpers import png_bomb
 
     for name in ("serving_images", "serving_number"):
         with pytest.raises(tf.errors.InvalidArgumentError, match="no digit found"):
@@ -92,7 +92,7 @@ def test_no_digit_and_bombs_are_invalid_argument(saved_model):
                 images=tf.constant([_png(np.full((40, 40), 255, np.uint8))])
             )
         with pytest.raises(tf.errors.InvalidArgumentError, match="at most 25000000"):
-            saved_model.signatures[name](images=tf.constant([_png_bomb(8000, 8000)]))
+            saved_model.signatures[name](images=tf.constant([png_bomb(8000, 8000)]))
 
 
 def test_wrong_pixel_shape_is_refused(saved_model):

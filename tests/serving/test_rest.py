@@ -187,9 +187,9 @@ def test_sixteen_decompression_bombs_at_once_are_refused_cheaply(exported, test_
     Each is refused from its header (400), ordinary requests keep being answered within a
     second, and the server's memory grows by at most 200 MB.
     """
-    from tests.finder.test_digit_finder import _png_bomb
+    from tests.helpers import png_bomb
 
-    bomb = {"instances": [{"b64": base64.b64encode(_png_bomb(20000, 20000)).decode()}]}
+    bomb = {"instances": [{"b64": base64.b64encode(png_bomb(20000, 20000)).decode()}]}
     with serve_process(exported.parent) as (server, url):
         ordinary = {"instances": test_digits[0][:1].tolist()}
         assert requests.post(url + ":predict", json=ordinary, timeout=30).status_code == 200
