@@ -6,7 +6,7 @@
         http://127.0.0.1:8501/v1/models/mnist:predict
 
 and open http://127.0.0.1:8501/ in a browser to draw digits for the model to read. New
-versions in the base folder are served as they appear (mnist_convnet/serving/servables.py).
+versions in the base folder are served as they appear (mnist_convnet/serving/core.py).
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ from tensorflow_serving.apis import (
 
 from mnist_convnet import contract
 from mnist_convnet.serving import protocol, tensors
-from mnist_convnet.serving.servables import ModelManager, Servable
+from mnist_convnet.serving.core import ModelManager
+from mnist_convnet.serving.servables import Servable
 from mnist_convnet.serving.status import invalid
 
 SIGNATURE_DEF = "signature_def"  # the one metadata field TF Serving knows

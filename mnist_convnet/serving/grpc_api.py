@@ -35,8 +35,8 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 from mnist_convnet import contract
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving import api
+from mnist_convnet.serving.core import ModelManager
 from mnist_convnet.serving.options import GRPC_PORT
-from mnist_convnet.serving.servables import ModelManager
 from mnist_convnet.serving.status import ServingError
 
 DEFAULT_PORT = GRPC_PORT

@@ -2,7 +2,7 @@
 
 ``ServerOptions`` is everything ``mnist-convnet serve`` was told (``server.py`` starts
 what it describes); the limits are the defaults of its flags, each where it bites in
-``servables.py``, ``rest.py`` or ``grpc_api.py``.
+``core.py``, ``rest.py`` or ``grpc_api.py``.
 """
 
 from __future__ import annotations

@@ -45,8 +45,9 @@ from mnist_convnet import contract
 from mnist_convnet.export import tflite
 from mnist_convnet.serving import api, protocol
 from mnist_convnet.serving.batching import BatchingOptions
+from mnist_convnet.serving.configs import ModelConfig
+from mnist_convnet.serving.core import ModelManager
 from mnist_convnet.serving.options import MAX_BODY_BYTES
-from mnist_convnet.serving.servables import ModelConfig, ModelManager
 from mnist_convnet.serving.status import ServingError, invalid, not_found
 
 # LiteRT.js as npm installs it beside the page (static/package-lock.json pins it): the

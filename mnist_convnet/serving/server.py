@@ -25,8 +25,8 @@ from absl import logging
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving import asgi, grpc_api, rest
 from mnist_convnet.serving.configs import check, metrics_path, model_configs
+from mnist_convnet.serving.core import ModelManager
 from mnist_convnet.serving.options import LINGER_BYTES, ServerOptions
-from mnist_convnet.serving.servables import ModelManager
 
 
 def build(options: ServerOptions) -> rest.RestApi:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2
 
-from mnist_convnet.serving import api, servables
+from mnist_convnet.serving import api, configs, core
 from mnist_convnet.serving.status import ServingError
 
 
 def test_status_as_tf_servings_rest_prints_it(exported):
-    manager = servables.ModelManager([servables.ModelConfig("mnist", exported.parent)])
+    manager = core.ModelManager([configs.ModelConfig("mnist", exported.parent)])
     request = get_model_status_pb2.GetModelStatusRequest(
         model_spec=api.model_spec_for("mnist", None, None)
     )

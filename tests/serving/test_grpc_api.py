@@ -27,7 +27,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from mnist_convnet.serving import grpc_api, rest, servables
+from mnist_convnet.serving import configs, core, grpc_api, rest
 from mnist_convnet.serving.batching import BatchingOptions
 from testbed.servers import serve_in_thread
 
@@ -35,8 +35,8 @@ from testbed.servers import serve_in_thread
 @pytest.fixture(scope="module")
 def both(exported):
     """(gRPC channel, REST model URL, manager) over one manager, batching on."""
-    manager = servables.ModelManager(
-        [servables.ModelConfig("mnist", exported.parent, labels={"stable": 1})],
+    manager = core.ModelManager(
+        [configs.ModelConfig("mnist", exported.parent, labels={"stable": 1})],
         BatchingOptions(max_batch_size=32),
     )
     api = rest.RestApi(manager)
@@ -196,7 +196,7 @@ def test_tf_servings_error_codes(both, test_digits):
 
 def test_a_full_batch_queue_is_resource_exhausted(exported, test_digits):
     options = BatchingOptions(max_batch_size=1, num_batch_threads=1, max_enqueued_batches=1)
-    manager = servables.ModelManager([servables.ModelConfig("mnist", exported.parent)], options)
+    manager = core.ModelManager([configs.ModelConfig("mnist", exported.parent)], options)
     batcher = manager.servable("mnist")._batcher("serving_default")
     release, started, real = threading.Event(), threading.Event(), batcher.fn
     batcher.fn = lambda rows: (started.set(), release.wait(30), real(rows))[2]
@@ -251,7 +251,7 @@ def test_serving_explain_through_predict_gives_rests_explanation(both, test_digi
 def test_an_unbatched_model_call_runs_in_the_pool_not_on_grpcs_loop(exported, test_digits):
     """Without batching a pixel Predict's model call goes to the pool: on the loop it would
     hold every other call until it returned."""
-    manager = servables.ModelManager([servables.ModelConfig("mnist", exported.parent)])
+    manager = core.ModelManager([configs.ModelConfig("mnist", exported.parent)])
     servable = manager.servable("mnist")
     real, ran_in = servable._call, []
     servable._call = lambda *a: ran_in.append(threading.current_thread().name) or real(*a)

@@ -7,7 +7,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from mnist_convnet.errors import UserError
-from mnist_convnet.serving import metrics, rest, servables
+from mnist_convnet.serving import configs, core, metrics, rest
 from mnist_convnet.serving.batching import BatchingOptions
 from mnist_convnet.serving.options import WARMUP_ITERATIONS
 from testbed.servers import serve_in_thread
@@ -27,8 +27,8 @@ def test_the_monitoring_config_file_is_tf_servings_text_format(tmp_path):
 
 
 def test_a_scrape_counts_requests_by_status_and_times_the_good_ones(exported, test_digits):
-    manager = servables.ModelManager(
-        [servables.ModelConfig("mnist", exported.parent)], BatchingOptions(max_batch_size=8)
+    manager = core.ModelManager(
+        [configs.ModelConfig("mnist", exported.parent)], BatchingOptions(max_batch_size=8)
     )
     api = rest.RestApi(manager, metrics_path=metrics.DEFAULT_PATH)
     with serve_in_thread(api) as url:
@@ -140,8 +140,8 @@ def test_the_scrape_is_tf_servings_exposition_for_the_metrics_we_share(exported,
 
     from mnist_convnet.serving import grpc_api
 
-    manager = servables.ModelManager(
-        [servables.ModelConfig("mnist", exported.parent)], BatchingOptions(max_batch_size=8)
+    manager = core.ModelManager(
+        [configs.ModelConfig("mnist", exported.parent)], BatchingOptions(max_batch_size=8)
     )
     api = rest.RestApi(manager, metrics_path=metrics.DEFAULT_PATH)
     server = grpc_api.start(manager, "127.0.0.1", 0, threads=2, max_message_bytes=1 << 20)

@@ -78,12 +78,10 @@ def test_b64_images_are_classified_as_the_28x28_they_return(server, test_digits)
 
 
 def test_signature_name_is_honoured(server, test_digits):
-    from testbed import captures
+    from testbed import sheet
 
     pixels, labels = test_digits
-    row = captures.encode(
-        captures.on_paper(captures.row(np.random.default_rng(1), list(pixels[:3]), 60))
-    )
+    row = sheet.encode(sheet.on_paper(sheet.row(np.random.default_rng(1), list(pixels[:3]), 60)))
     number = requests.post(
         server + ":predict",
         timeout=30,
@@ -470,13 +468,13 @@ def test_labels_and_versions_by_path(exported, tmp_path, test_digits):
     404, and naming one never loads it."""
     import shutil
 
-    from mnist_convnet.serving import configs, servables
+    from mnist_convnet.serving import configs, core
 
     base = tmp_path / "mnist_convnet"
     for version in (1, 2):
         shutil.copytree(exported, base / str(version))
     policy = configs.VersionPolicy.parse("latest:1")
-    manager = servables.ModelManager([configs.ModelConfig("mnist", base, policy, {"stable": 2})])
+    manager = core.ModelManager([configs.ModelConfig("mnist", base, policy, {"stable": 2})])
     body = _instances(test_digits[0][0].tolist())
     with serve_in_thread(rest.RestApi(manager)) as url:
         model = url + "/v1/models/mnist"

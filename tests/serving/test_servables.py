@@ -15,7 +15,7 @@ import requests
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from mnist_convnet.serving import grpc_api, rest, servables
+from mnist_convnet.serving import configs, core, grpc_api, rest, servables
 from testbed.servers import serve_in_thread
 
 
@@ -42,7 +42,7 @@ def test_a_new_version_is_served_within_seconds_with_no_failed_request(
     version 1 is then unloaded (END) and refused (404), never loaded again on demand."""
     base = tmp_path / "mnist_convnet"
     _appear(exported, base, 1)
-    manager = servables.ModelManager([servables.ModelConfig("mnist", base)])
+    manager = core.ModelManager([configs.ModelConfig("mnist", base)])
     manager.start_polling(0.2)
     server = grpc_api.start(manager, "127.0.0.1", 0, threads=4, max_message_bytes=1 << 22)
     failures, versions, stop = [], [], threading.Event()
@@ -100,7 +100,7 @@ def test_a_broken_version_ends_with_its_error_and_the_old_one_keeps_serving(
 ):
     base = tmp_path / "mnist_convnet"
     _appear(exported, base, 1)
-    manager = servables.ModelManager([servables.ModelConfig("mnist", base)], max_num_load_retries=0)
+    manager = core.ModelManager([configs.ModelConfig("mnist", base)], max_num_load_retries=0)
     (base / "2").mkdir()
     (base / "2" / "saved_model.pb").write_bytes(b"not a protobuf")
     manager.poll()
@@ -116,8 +116,8 @@ def test_a_version_caught_half_copied_is_served_after_a_retry(exported, tmp_path
     and version 1 answers all the while."""
     base = tmp_path / "mnist_convnet"
     _appear(exported, base, 1)
-    manager = servables.ModelManager(
-        [servables.ModelConfig("mnist", base)], max_num_load_retries=2, load_retry_interval=0.5
+    manager = core.ModelManager(
+        [configs.ModelConfig("mnist", base)], max_num_load_retries=2, load_retry_interval=0.5
     )
     (base / "2").mkdir()
     shutil.copy(exported / "saved_model.pb", base / "2")  # the variables are still to come
@@ -140,8 +140,8 @@ def test_a_garbage_warm_up_file_ends_the_version_with_a_sentence(exported, tmp_p
     """Retried as often as asked, then END with what is wrong, never LOADING for ever."""
     base = tmp_path / "mnist_convnet"
     _appear(exported, base, 1)
-    manager = servables.ModelManager(
-        [servables.ModelConfig("mnist", base)], max_num_load_retries=1, load_retry_interval=0.0
+    manager = core.ModelManager(
+        [configs.ModelConfig("mnist", base)], max_num_load_retries=1, load_retry_interval=0.0
     )
     broken = tmp_path / "broken"
     shutil.copytree(exported, broken)
@@ -160,7 +160,7 @@ def test_a_garbage_warm_up_file_ends_the_version_with_a_sentence(exported, tmp_p
 def test_any_failure_of_a_load_ends_in_end_with_its_message(exported, tmp_path, monkeypatch):
     base = tmp_path / "mnist_convnet"
     _appear(exported, base, 1)
-    manager = servables.ModelManager([servables.ModelConfig("mnist", base)], max_num_load_retries=0)
+    manager = core.ModelManager([configs.ModelConfig("mnist", base)], max_num_load_retries=0)
 
     def broken(self, iterations=1):
         raise RuntimeError("the disk went away")
@@ -180,7 +180,7 @@ def test_a_call_that_would_block_runs_on_the_executor_given(exported, tmp_path, 
 
     base = tmp_path / "mnist_convnet"
     _appear(exported, base, 1)
-    manager = servables.ModelManager([servables.ModelConfig("mnist", base)])
+    manager = core.ModelManager([configs.ModelConfig("mnist", base)])
     servable = manager.servable("mnist")
     pixels, _ = test_digits
     inputs = {"pixels": pixels[:2]}
@@ -200,7 +200,7 @@ def test_every_version_is_warmed_up_before_it_answers(exported, tmp_path):
     """The export's warm-up file is replayed on load: each signature has run once."""
     base = tmp_path / "mnist_convnet"
     _appear(exported, base, 1)
-    manager = servables.ModelManager([servables.ModelConfig("mnist", base)])
+    manager = core.ModelManager([configs.ModelConfig("mnist", base)])
     text = manager.metrics.exposition().decode()
     assert ':tensorflow:serving:model_warmup_latency_count{model_path="' in text
     assert manager.servable("mnist").warm_up() == 5  # one request per signature
@@ -221,7 +221,7 @@ def test_each_warm_up_request_is_replayed_as_often_as_asked(exported, tmp_path, 
     monkeypatch.setattr(servables.Servable, "predict", counted)
     base = tmp_path / "mnist_convnet"
     _appear(exported, base, 1)
-    manager = servables.ModelManager([servables.ModelConfig("mnist", base)], warmup_iterations=3)
+    manager = core.ModelManager([configs.ModelConfig("mnist", base)], warmup_iterations=3)
     assert calls == {name: 3 for name in manager.servable("mnist").signatures}
     assert len(calls) == 5
     manager.close()
@@ -235,7 +235,7 @@ def test_unloading_drops_the_servable_one_poll_after_its_successor_came(exported
 
     base = tmp_path / "mnist_convnet"
     _appear(exported, base, 1)
-    manager = servables.ModelManager([servables.ModelConfig("mnist", base)])
+    manager = core.ModelManager([configs.ModelConfig("mnist", base)])
     old = weakref.ref(manager.servable("mnist"))
     _appear(exported, base, 2)
     manager.poll()
@@ -267,8 +267,8 @@ def test_a_late_request_on_an_unloaded_version_makes_no_batcher_and_lets_it_go(
 
     base = tmp_path / "mnist_convnet"
     _appear(exported, base, 1)
-    manager = servables.ModelManager(
-        [servables.ModelConfig("mnist", base)], BatchingOptions(max_batch_size=8)
+    manager = core.ModelManager(
+        [configs.ModelConfig("mnist", base)], BatchingOptions(max_batch_size=8)
     )
     late = manager.servable("mnist")  # taken by a request before the swap
     _appear(exported, base, 2)
@@ -297,8 +297,8 @@ def test_a_warm_up_that_fails_half_way_leaves_no_batch_thread(exported, tmp_path
 
     base = tmp_path / "mnist_convnet"
     _appear(exported, base, 1)
-    manager = servables.ModelManager(
-        [servables.ModelConfig("mnist", base)],
+    manager = core.ModelManager(
+        [configs.ModelConfig("mnist", base)],
         BatchingOptions(max_batch_size=8),
         max_num_load_retries=0,
     )
