@@ -43,7 +43,7 @@ from absl import app, flags
 from bench.entry_points import read_predict, read_rest, read_tf_only, reader_files
 from mnist_convnet import versions
 from mnist_convnet.serving import rest
-from testbed import captures
+from testbed import captures, sheet
 from testbed.idx import read_idx
 from testbed.servers import serve_in_thread
 
@@ -75,15 +75,13 @@ def test_digits(folder: Path, start: int = 5000) -> tuple[np.ndarray, np.ndarray
 def _jpeg_640x480() -> bytes:
     rng = np.random.default_rng(0)
     digit = test_digits(Path(FLAGS.mnist_dir))[0][0]
-    grey = captures.on_paper(captures.single(rng, digit, 200, (480, 640)), 220, 60)
-    return captures.encode(
-        captures.noise(captures.uneven_light(grey, rng, 0.4), rng, 4), "JPEG", quality=85
-    )
+    grey = sheet.on_paper(sheet.single(rng, digit, 200, (480, 640)), 220, 60)
+    return sheet.encode(sheet.noise(sheet.uneven_light(grey, rng, 0.4), rng, 4), "JPEG", quality=85)
 
 
 def _mnist_png() -> bytes:
     """A test digit as MNIST has it, a 28x28 PNG: the smallest image a client sends."""
-    return captures.encode(test_digits(Path(FLAGS.mnist_dir))[0][0], "PNG")
+    return sheet.encode(test_digits(Path(FLAGS.mnist_dir))[0][0], "PNG")
 
 
 def latency(loaded, readers: dict[str, Path], files: list[Path], rounds: int = 5) -> dict:
@@ -125,6 +123,41 @@ def latency(loaded, readers: dict[str, Path], files: list[Path], rounds: int = 5
     return report
 
 
+def _read_kind(kind, digits, loaded, model_dir, readers, url, folder) -> tuple[dict, list[Path]]:
+    """One kind's captures, written to ``folder`` and read through every door: accuracy
+    per door, disagreements between them, and each reader's agreement with tf_only."""
+    number = kind.startswith("number_")
+    lengths = tuple(int(n) for n in FLAGS.digits_per_number)
+    items = list(captures.capture_set(*digits, [kind], FLAGS.per_kind, FLAGS.seed, lengths))
+    paths = []
+    for _, index, encoded, suffix, _ in items:
+        paths.append(folder / f"{kind}_{index:04d}{suffix}")
+        paths[-1].write_bytes(encoded)
+    by_predict = read_predict(model_dir, paths, number)
+    by_reader = {n: read_predict(model_dir, paths, number, str(p)) for n, p in readers.items()}
+    right = {"tf_only": 0, "predict": 0, "rest": 0, **{f"tflite:{n}": 0 for n in readers}}
+    agree = dict.fromkeys(readers, 0)
+    disagree = 0
+    for path, (_, _, encoded, _, label) in zip(paths, items):
+        tf_read, tf_image = read_tf_only(loaded, encoded, number)
+        rest_read, rest_image = read_rest(url, encoded, number)
+        reads = {"tf_only": tf_read, "predict": by_predict.get(str(path)), "rest": rest_read}
+        same_image = (tf_image is None and rest_image is None) or (
+            tf_image is not None and rest_image is not None and np.array_equal(tf_image, rest_image)
+        )
+        disagree += len(set(reads.values())) > 1 or not same_image
+        for name, found in by_reader.items():
+            reads[f"tflite:{name}"] = found.get(str(path))
+            agree[name] += found.get(str(path)) == tf_read
+        for entry, read in reads.items():
+            right[entry] += read == label
+    entry = {e: round(r / len(items), 4) for e, r in right.items()}
+    entry["disagreements"] = disagree
+    for name, count in agree.items():
+        entry[f"{name}_agrees"] = round(count / len(items), 4)
+    return entry, paths
+
+
 def main(argv: list[str]) -> None:
     del argv
     images, labels = test_digits(Path(FLAGS.mnist_dir))
@@ -154,46 +187,10 @@ def main(argv: list[str]) -> None:
     with serve_in_thread(server) as base:
         url = f"{base}/v1/models/mnist/versions/{Path(model_dir).name}:predict"
         for kind in kinds:
-            number = kind.startswith("number_")
-            lengths = tuple(int(n) for n in FLAGS.digits_per_number)
-            items = list(
-                captures.capture_set(images, labels, [kind], FLAGS.per_kind, FLAGS.seed, lengths)
+            report["kinds"][kind], paths = _read_kind(
+                kind, (images, labels), loaded, model_dir, readers, url, folder
             )
-            paths = []
-            for _, index, encoded, suffix, _ in items:
-                paths.append(folder / f"{kind}_{index:04d}{suffix}")
-                paths[-1].write_bytes(encoded)
-            by_predict = read_predict(model_dir, paths, number)
-            by_reader = {
-                n: read_predict(model_dir, paths, number, str(p)) for n, p in readers.items()
-            }
-            right = {"tf_only": 0, "predict": 0, "rest": 0, **{f"tflite:{n}": 0 for n in readers}}
-            agree = dict.fromkeys(readers, 0)
-            disagree = 0
-            for path, (_, _, encoded, _, label) in zip(paths, items):
-                tf_read, tf_image = read_tf_only(loaded, encoded, number)
-                rest_read, rest_image = read_rest(url, encoded, number)
-                reads = {
-                    "tf_only": tf_read,
-                    "predict": by_predict.get(str(path)),
-                    "rest": rest_read,
-                }
-                same_image = (tf_image is None and rest_image is None) or (
-                    tf_image is not None
-                    and rest_image is not None
-                    and np.array_equal(tf_image, rest_image)
-                )
-                disagree += len(set(reads.values())) > 1 or not same_image
-                for name, found in by_reader.items():
-                    reads[f"tflite:{name}"] = found.get(str(path))
-                    agree[name] += found.get(str(path)) == tf_read
-                for entry, read in reads.items():
-                    right[entry] += read == label
-            report["kinds"][kind] = {e: round(r / len(items), 4) for e, r in right.items()}
-            report["kinds"][kind]["disagreements"] = disagree
-            for name, count in agree.items():
-                report["kinds"][kind][f"{name}_agrees"] = round(count / len(items), 4)
-            if not number:
+            if not kind.startswith("number_"):
                 sample += paths[:5]
             print(kind, report["kinds"][kind], file=sys.stderr, flush=True)
     report["latency"] = latency(loaded, readers, sample)

@@ -64,7 +64,7 @@ from tensorflow_serving.apis import (
 from bench import summaries
 from mnist_convnet import versions
 from mnist_convnet.training import data
-from testbed import memory
+from testbed import clients, memory
 from testbed.servers import wait_until_answering
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel base folder.")
@@ -100,78 +100,11 @@ flags.DEFINE_multi_enum(
 FLAGS = flags.FLAGS
 
 
-def _percentiles(seconds: list[float]) -> dict:
-    ms = np.asarray(seconds) * 1000
-    return {
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
-    }
-
-
 def _request(pixels: np.ndarray) -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "mnist"
     request.inputs["pixels"].CopyFrom(tf.make_tensor_proto(pixels))
     return request
-
-
-async def _grpc_load(address: str, request, clients: int, seconds: float) -> dict:
-    latencies, errors = [], 0
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        deadline = time.monotonic() + seconds
-
-        async def client() -> None:
-            nonlocal errors
-            while time.monotonic() < deadline:
-                start = time.perf_counter()
-                try:
-                    await stub.Predict(request, timeout=30)
-                    latencies.append(time.perf_counter() - start)
-                except grpc.RpcError:
-                    errors += 1
-
-        await asyncio.gather(*(client() for _ in range(clients)))
-    return {
-        "requests_per_second": round(len(latencies) / seconds, 1),
-        "errors": errors,
-        **_percentiles(latencies),
-    }
-
-
-def _rest_load(host: str, port: int, body: bytes, clients: int, seconds: float) -> dict:
-    latencies, errors, lock = [], [0], threading.Lock()
-    deadline = time.monotonic() + seconds
-    headers = {"Content-Type": "application/json"}
-
-    def client() -> None:
-        connection = http.client.HTTPConnection(host, port, timeout=30)
-        while time.monotonic() < deadline:
-            start = time.perf_counter()
-            try:
-                connection.request("POST", "/v1/models/mnist:predict", body, headers)
-                response = connection.getresponse()
-                response.read()
-                ok = response.status == 200
-            except OSError:
-                ok = False
-                connection = http.client.HTTPConnection(host, port, timeout=30)
-            with lock:
-                if ok:
-                    latencies.append(time.perf_counter() - start)
-                else:
-                    errors[0] += 1
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return {
-        "requests_per_second": round(len(latencies) / seconds, 1),
-        "errors": errors[0],
-        **_percentiles(latencies),
-    }
 
 
 def _first_requests(base: Path, pixels: np.ndarray, png: bytes) -> dict:
@@ -470,15 +403,17 @@ def _load(process: subprocess.Popen, url: str, address: str, pixels: np.ndarray)
     request = _request(pixels)
     runs = []
     for round_ in range(FLAGS.rounds):
-        for clients in map(int, FLAGS.clients):
-            grpc_run = asyncio.run(_grpc_load(address, request, clients, FLAGS.seconds))
-            rest_run = _rest_load(host, int(port), body, clients, FLAGS.seconds)
-            runs.append({"round": round_, "clients": clients, "api": "grpc", **grpc_run})
-            runs.append({"round": round_, "clients": clients, "api": "rest", **rest_run})
+        for count in map(int, FLAGS.clients):
+            grpc_run = asyncio.run(clients.grpc_load(address, request, count, FLAGS.seconds))
+            rest_run = clients.rest_load(host, int(port), body, count, FLAGS.seconds)
+            runs.append({"round": round_, "clients": count, "api": "grpc", **grpc_run})
+            runs.append({"round": round_, "clients": count, "api": "rest", **rest_run})
     report: dict = {"load": runs}
     if FLAGS.soak_seconds:
         before = memory.tree_rss_kb(process.pid)
-        soak = asyncio.run(_grpc_load(address, request, FLAGS.soak_clients, FLAGS.soak_seconds))
+        soak = asyncio.run(
+            clients.grpc_load(address, request, FLAGS.soak_clients, FLAGS.soak_seconds)
+        )
         growth = (memory.tree_rss_kb(process.pid) - before) / 1024
         report["soak"] = {
             "clients": FLAGS.soak_clients,

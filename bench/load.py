@@ -50,7 +50,7 @@ from absl import app, flags
 
 from bench import summaries
 from mnist_convnet.training import data
-from testbed import captures, memory
+from testbed import memory, sheet
 
 SETTINGS = {
     "before": ["--server=werkzeug"],
@@ -79,7 +79,7 @@ def payloads(folder: Path) -> dict[str, Path]:
     """one.json files: the first MNIST test digit as pixels and as a b64 PNG."""
     images, _ = data.as_numpy(data.load(flags.FLAGS.data_dir, data.default_manual_dir()).test, 1)
     digit = np.round(images[0, :, :, 0] * 255).astype(np.uint8)
-    png = captures.encode(255 - digit, "PNG")  # dark ink on white paper
+    png = sheet.encode(255 - digit, "PNG")  # dark ink on white paper
     bodies = {
         "pixels": {"instances": [digit.tolist()]},
         "b64_png": {"instances": [{"b64": base64.b64encode(png).decode()}]},

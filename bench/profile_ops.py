@@ -32,6 +32,10 @@ _SAME = {"strides": [1, 1, 1, 1], "padding": "VALID"}
 _POOL = {"ksize": [1, 2, 2, 1], "strides": [1, 2, 2, 1], "padding": "VALID"}
 
 
+def _relu_grad(gradient: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+    return tf.raw_ops.ReluGrad(gradients=gradient, features=tf.nn.relu(x))
+
+
 def _ops(b: int) -> dict[str, tuple]:
     """name -> (function, FLOPs or 0) on tensors shaped as in keras_convnet's step."""
     rng = np.random.default_rng(0)

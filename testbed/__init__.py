@@ -2,10 +2,12 @@
 outside the ``mnist_convnet`` that is installed and served. It may import
 ``mnist_convnet``; ``mnist_convnet`` never imports it.
 
+    sheet.py      ink and paper: a digit drawn, placed, lit, blurred, noised, encoded
     captures.py   MNIST test digits rendered as photos, scans and canvases
     writers.py    other writers' digits: styles drawn from stroke models, MNIST test
                   digits pushed to the edges of their style (the writers' set)
     memory.py     a server's resident memory, and the processes it started
     servers.py    a WSGI app served from a thread; waiting for a server to answer
+    clients.py    load generators: many concurrent gRPC or REST clients of one server
     idx.py        the official MNIST files read without tfds
 """

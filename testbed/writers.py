@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from PIL import Image, ImageDraw
 
-from testbed import captures
+from testbed import captures, sheet
 
 Rng = np.random.Generator
 Point = tuple[float, float]
@@ -195,21 +195,21 @@ def _framed(cover: np.ndarray, rng: Rng) -> np.ndarray:
 
 def scan(rng: Rng, cover: np.ndarray) -> tuple[bytes, str]:
     """A flatbed scan: clean paper, a little sensor noise, PNG."""
-    grey = captures.on_paper(_framed(cover, rng), rng.uniform(225, 252), rng.uniform(10, 70))
-    return captures.encode(captures.noise(grey, rng, 2)), ".png"
+    grey = sheet.on_paper(_framed(cover, rng), rng.uniform(225, 252), rng.uniform(10, 70))
+    return sheet.encode(sheet.noise(grey, rng, 2)), ".png"
 
 
 def photo(rng: Rng, cover: np.ndarray) -> tuple[bytes, str]:
     """A phone photo under a lamp: uneven light, noise, JPEG."""
-    grey = captures.on_paper(_framed(cover, rng), rng.uniform(190, 240), rng.uniform(20, 80))
-    grey = captures.noise(captures.uneven_light(grey, rng, rng.uniform(0.2, 0.45)), rng, 4)
-    return captures.encode(grey, "JPEG", quality=int(rng.integers(60, 92))), ".jpg"
+    grey = sheet.on_paper(_framed(cover, rng), rng.uniform(190, 240), rng.uniform(20, 80))
+    grey = sheet.noise(sheet.uneven_light(grey, rng, rng.uniform(0.2, 0.45)), rng, 4)
+    return sheet.encode(grey, "JPEG", quality=int(rng.integers(60, 92))), ".jpg"
 
 
 def canvas(rng: Rng, cover: np.ndarray) -> tuple[bytes, str]:
     """Drawn on a screen: white on black or black on white, exact levels, PNG."""
-    grey = captures.on_paper(_framed(cover, rng), 0.0, 255.0)
-    return captures.encode(grey if rng.random() < 0.5 else 255 - grey), ".png"
+    grey = sheet.on_paper(_framed(cover, rng), 0.0, 255.0)
+    return sheet.encode(grey if rng.random() < 0.5 else 255 - grey), ".png"
 
 
 def low_res_scan(rng: Rng, cover: np.ndarray) -> tuple[bytes, str]:
@@ -219,10 +219,10 @@ def low_res_scan(rng: Rng, cover: np.ndarray) -> tuple[bytes, str]:
     small = Image.fromarray(np.round(cover * 255).astype(np.uint8)).resize(
         (width, height), Image.Resampling.BOX
     )
-    grey = captures.on_paper(
+    grey = sheet.on_paper(
         _framed(np.asarray(small, np.float64) / 255, rng), rng.uniform(215, 250), 20
     )
-    return captures.encode(captures.noise(grey, rng, 2)), ".png"
+    return sheet.encode(sheet.noise(grey, rng, 2)), ".png"
 
 
 SCENES: dict[str, Callable[[Rng, np.ndarray], tuple[bytes, str]]] = {
@@ -248,7 +248,7 @@ def drawn(rng: Rng, style: str) -> tuple[bytes, str, str]:
 
 
 def _slanted(rng: Rng, digit: np.ndarray) -> np.ndarray:
-    cover = captures.ink(digit, int(rng.integers(60, 130)), rng)
+    cover = sheet.ink(digit, int(rng.integers(60, 130)), rng)
     shear = np.tan(np.radians(rng.uniform(15, 35))) * rng.choice([-1, 1])
     h, w = cover.shape
     extra = int(abs(shear) * h) + 2
@@ -264,12 +264,12 @@ def _slanted(rng: Rng, digit: np.ndarray) -> np.ndarray:
 def _pen(rng: Rng, digit: np.ndarray, grow: bool) -> np.ndarray:
     height = int(rng.integers(100, 180))
     size = 2 * int(height * (0.035 if grow else 0.025)) + 1
-    return captures._filtered(captures.ink(digit, height, rng), size, grow)
+    return captures._filtered(sheet.ink(digit, height, rng), size, grow)
 
 
 def _rotated(rng: Rng, digit: np.ndarray) -> np.ndarray:
     angle = rng.uniform(15, 30) * rng.choice([-1, 1])
-    return captures.ink(digit, int(rng.integers(60, 130)), rng, rotate=angle)
+    return sheet.ink(digit, int(rng.integers(60, 130)), rng, rotate=angle)
 
 
 TRANSFORMS: dict[str, Callable[[Rng, np.ndarray], np.ndarray]] = {
@@ -284,7 +284,7 @@ def transformed(rng: Rng, kind: str, digit: np.ndarray) -> tuple[bytes, str]:
     """An MNIST test digit pushed to an edge of its style; ``mnist_small`` is scanned at
     8-12 px of ink, the others scanned or photographed at a readable size."""
     if kind == "mnist_small":
-        return low_res_scan(rng, captures.ink(digit, 112, rng))
+        return low_res_scan(rng, sheet.ink(digit, 112, rng))
     cover = TRANSFORMS[kind](rng, digit)
     return (scan if rng.random() < 0.5 else photo)(rng, cover)
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from mnist_convnet import contract
 from mnist_convnet.finder import find, refusals
-from testbed import captures
+from testbed import sheet
 from tests.helpers import find_digit
 
 
@@ -40,7 +40,7 @@ def test_the_saved_model_refuses_with_the_reason_the_reader_returns(grey, status
     _, got = find.read_digit(tf.constant(grey, tf.float32))
     assert int(got) == status
     with pytest.raises(tf.errors.InvalidArgumentError) as error:
-        find_digit(tf.constant(captures.encode(grey)))
+        find_digit(tf.constant(sheet.encode(grey)))
     assert refusals.error_message(error.value) == contract.REASONS[status]
 
 

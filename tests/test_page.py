@@ -202,10 +202,10 @@ def test_a_blank_photo_says_no_digit(site, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from testbed import captures
+    from testbed import sheet
 
     blank = tmp_path / "blank.png"
-    blank.write_bytes(captures.encode(np.full((60, 60), 250.0)))
+    blank.write_bytes(sheet.encode(np.full((60, 60), 250.0)))
     browser.get(site + "/")
     browser.find_element(By.ID, "photo").send_keys(str(blank))
     status = browser.find_element(By.ID, "status")
@@ -392,7 +392,7 @@ def test_reads_that_arrive_while_the_device_loads_share_one_load(
 def test_the_device_reads_a_drawing_and_refuses_a_blank_page(device_site, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
-    from testbed import captures
+    from testbed import sheet
 
     url, app = device_site
     asked = app.predicts
@@ -405,7 +405,7 @@ def test_the_device_reads_a_drawing_and_refuses_a_blank_page(device_site, browse
     browser.find_element(By.CSS_SELECTOR, "#inside summary").click()
     _explained(browser, "1")  # the device's 28x28, explained by the server
     blank = tmp_path / "blank.png"
-    blank.write_bytes(captures.encode(np.full((60, 60), 250.0)))
+    blank.write_bytes(sheet.encode(np.full((60, 60), 250.0)))
     assert (
         _read_file(browser, blank) == "no digit found: the image is blank or has almost no contrast"
     )

@@ -7,7 +7,7 @@ import pytest
 
 from bench import entry_points
 from mnist_convnet.export import tflite
-from testbed import captures
+from testbed import captures, sheet
 
 
 @pytest.mark.slow  # a `predict` process; bench.captures' and bench.writers' smoke runs
@@ -19,7 +19,7 @@ def test_tensorflow_alone_and_predict_read_the_same_capture(
     the file give the same digit; a blank page is "error" for both."""
     pixels, _ = test_digits
     encoded, suffix = captures.clean(np.random.default_rng(0), [pixels[0]])
-    blank = captures.encode(np.full((60, 60), 240.0))
+    blank = sheet.encode(np.full((60, 60), 240.0))
     read, image = entry_points.read_tf_only(saved_model, encoded, number=False)
     assert read.isdigit() and image.shape == (28, 28)
     assert entry_points.read_tf_only(saved_model, blank, number=False) == ("error", None)

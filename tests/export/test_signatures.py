@@ -69,11 +69,11 @@ def test_image_bytes_are_classified_as_the_28x28_they_return(saved_model, test_d
 
 
 def test_a_number_is_read_digit_by_digit(saved_model, test_digits):
-    from testbed import captures
+    from testbed import sheet
 
     pixels, labels = test_digits
-    row = captures.on_paper(captures.row(np.random.default_rng(0), list(pixels[:4]), 70))
-    out = saved_model.signatures["serving_number"](images=tf.constant([captures.encode(row)]))
+    row = sheet.on_paper(sheet.row(np.random.default_rng(0), list(pixels[:4]), 70))
+    out = saved_model.signatures["serving_number"](images=tf.constant([sheet.encode(row)]))
     assert int(out["count"][0]) == 4
     alone = saved_model.signatures["serving_default"](pixels=out["images"][0, :4])
     np.testing.assert_allclose(out["probabilities"][0, :4], alone["probabilities"], atol=1e-6)

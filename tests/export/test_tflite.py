@@ -12,7 +12,7 @@ from mnist_convnet import contract
 from mnist_convnet.export import tflite
 from mnist_convnet.reading import litert
 from mnist_convnet.training import data
-from testbed import captures
+from testbed import captures, sheet
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_reader_sees_what_serving_images_sees(
         image = litert.load_image(path)
         frame, size, _ = litert.fill_frame(image)
         out = reader.run("read_digit", frame, size)
-        png = captures.encode(np.asarray(image, np.float64))
+        png = sheet.encode(np.asarray(image, np.float64))
         ours = saved_model.signatures["serving_images"](images=tf.constant([png]))
         assert int(out["status"][0]) == contract.FOUND
         assert int(out["digit"][0]) == int(ours["classes"][0])

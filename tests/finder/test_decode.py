@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from mnist_convnet.finder import decode, refusals
-from testbed import captures
+from testbed import sheet
 from tests.finder.scenes import scene
 from tests.helpers import find_digit
 
@@ -36,14 +36,14 @@ def _scan_ends(data: bytes) -> list[int]:
 def test_jpeg_scans_are_counted_as_the_segments_hold_them(channels, options):
     rng = np.random.default_rng(0)
     image = rng.normal(128, 40, (90, 120, channels)).squeeze()
-    data = captures.encode(image, "JPEG", **options)
+    data = sheet.encode(image, "JPEG", **options)
     assert decode.jpeg_scans(tf.constant(data)).numpy() == len(_scan_ends(data))
 
 
 def test_a_progressive_jpeg_of_a_thousand_scans_is_refused_before_decoding():
     """libjpeg decodes every scan, and a scan repeated is only a warning: 1,000 copies of
     the last scan of a 2000x2000 grey JPEG are ~50 kB and seconds of decoding."""
-    data = captures.encode(np.full((2000, 2000), 200.0), "JPEG", progressive=True)
+    data = sheet.encode(np.full((2000, 2000), 200.0), "JPEG", progressive=True)
     last = _scan_ends(data)
     scan = data[last[-2] : last[-1]]
     bomb = data[: last[-1]] + scan * 1000 + b"\xff\xd9"
@@ -57,11 +57,9 @@ def test_a_progressive_jpeg_of_a_thousand_scans_is_refused_before_decoding():
 
 def test_a_progressive_jpeg_reads_as_the_baseline_one(digit):
     cover, _ = scene(digit)
-    page = captures.on_paper(cover)
-    baseline = find_digit(tf.constant(captures.encode(page, "JPEG", quality=90)))
-    progressive = find_digit(
-        tf.constant(captures.encode(page, "JPEG", quality=90, progressive=True))
-    )
+    page = sheet.on_paper(cover)
+    baseline = find_digit(tf.constant(sheet.encode(page, "JPEG", quality=90)))
+    progressive = find_digit(tf.constant(sheet.encode(page, "JPEG", quality=90, progressive=True)))
     np.testing.assert_array_equal(progressive.numpy(), baseline.numpy())
 
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from mnist_convnet import contract
 from mnist_convnet.finder import find, refusals
-from testbed import captures
+from testbed import sheet
 from tests.finder.scenes import scene
 from tests.helpers import find_digit, similarity
 
@@ -23,11 +23,11 @@ from tests.helpers import find_digit, similarity
     [
         (lambda: b"hello, not an image", "not a PNG, JPEG, GIF or BMP"),
         (lambda: b"", "not a PNG, JPEG, GIF or BMP"),
-        (lambda: captures.encode(np.full((60, 60), 255.0)), "no digit found"),  # all white
-        (lambda: captures.encode(np.zeros((60, 60))), "no digit found"),  # all black
-        (lambda: captures.encode(np.full((60, 60), 128.0)), "no digit found"),  # blank grey
-        (lambda: captures.encode(np.zeros((1, 1))), "no digit found"),  # 1x1
-        (lambda: captures.encode(np.full((60, 60), 200.0) + np.arange(60) % 3), "no digit found"),
+        (lambda: sheet.encode(np.full((60, 60), 255.0)), "no digit found"),  # all white
+        (lambda: sheet.encode(np.zeros((60, 60))), "no digit found"),  # all black
+        (lambda: sheet.encode(np.full((60, 60), 128.0)), "no digit found"),  # blank grey
+        (lambda: sheet.encode(np.zeros((1, 1))), "no digit found"),  # 1x1
+        (lambda: sheet.encode(np.full((60, 60), 200.0) + np.arange(60) % 3), "no digit found"),
     ],
     ids=["text", "empty", "white", "black", "grey", "1x1", "faint-texture"],
 )
@@ -39,9 +39,9 @@ def test_nothing_to_read_is_one_clear_error(make, message):
 
 def test_only_edge_marks_is_no_digit():
     """A scan of an empty page with a shadow down one side: nothing to read."""
-    paper = captures.edge_shadow(np.full((200, 240), 240.0), np.random.default_rng(1))
+    paper = sheet.edge_shadow(np.full((200, 240), 240.0), np.random.default_rng(1))
     with pytest.raises(tf.errors.InvalidArgumentError) as error:
-        find_digit(tf.constant(captures.encode(paper)))
+        find_digit(tf.constant(sheet.encode(paper)))
     assert refusals.error_message(error.value).startswith("no digit found")
 
 
@@ -61,37 +61,37 @@ def test_only_edge_marks_is_no_digit():
 def test_a_hard_capture_reads_like_a_clean_one(digit, capture):
     """The same digit in the same place: the capture must not change what the model sees."""
     cover, rng = scene(digit)
-    clean = find_digit(tf.constant(captures.encode(captures.on_paper(cover, 240, 20)))).numpy()
-    grey = captures.on_paper(cover, 240, 20)
+    clean = find_digit(tf.constant(sheet.encode(sheet.on_paper(cover, 240, 20)))).numpy()
+    grey = sheet.on_paper(cover, 240, 20)
     if capture == "light_on_dark":
-        encoded = captures.encode(captures.on_paper(cover, 30, 220))
+        encoded = sheet.encode(sheet.on_paper(cover, 30, 220))
     elif capture == "colour_ink":
-        encoded = captures.encode(captures.colour(cover, (20, 40, 160), (250, 240, 220)))
+        encoded = sheet.encode(sheet.colour(cover, (20, 40, 160), (250, 240, 220)))
     elif capture == "uneven_light":
-        encoded = captures.encode(captures.uneven_light(grey, rng, 0.6))
+        encoded = sheet.encode(sheet.uneven_light(grey, rng, 0.6))
     elif capture == "shadow":
-        encoded = captures.encode(captures.edge_shadow(grey, rng))
+        encoded = sheet.encode(sheet.edge_shadow(grey, rng))
     elif capture == "frame_line":
-        encoded = captures.encode(captures.frame_line(grey, rng, 0))
+        encoded = sheet.encode(sheet.frame_line(grey, rng, 0))
     elif capture == "noise_jpeg":
-        encoded = captures.encode(captures.noise(grey, rng, 8), "JPEG", quality=50)
+        encoded = sheet.encode(sheet.noise(grey, rng, 8), "JPEG", quality=50)
     else:
         ink = 0.0 if capture == "canvas_black_ink" else 255.0
         rgba = np.zeros(cover.shape + (4,))
         rgba[..., :3] = np.where(cover[..., None] > 0, ink, 0.0)  # black under transparent
         rgba[..., 3] = 255 * cover
-        encoded = captures.encode(rgba)
+        encoded = sheet.encode(rgba)
     out = find_digit(tf.constant(encoded)).numpy()
     assert similarity(out, clean) > 0.9, capture
 
 
 def test_a_digit_reaching_the_edge_is_kept(digit):
     """A drawing that ran off the canvas is still the digit, not an edge mark."""
-    cover = captures.ink(digit, 120, np.random.default_rng(0))
+    cover = sheet.ink(digit, 120, np.random.default_rng(0))
     field = np.zeros((cover.shape[0] + 10, cover.shape[1] + 40))
     field[10:, 20 : 20 + cover.shape[1]] = cover  # touches the bottom edge
-    out = find_digit(tf.constant(captures.encode(captures.on_paper(field)))).numpy()
-    assert similarity(out, find_digit(tf.constant(captures.encode(digit))).numpy()) > 0.8
+    out = find_digit(tf.constant(sheet.encode(sheet.on_paper(field)))).numpy()
+    assert similarity(out, find_digit(tf.constant(sheet.encode(digit))).numpy()) > 0.8
 
 
 # --- the shared core answers with a status, never an error -------------------------------

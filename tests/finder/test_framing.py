@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from mnist_convnet.finder import framing
-from testbed import captures
+from testbed import sheet
 from tests.finder.scenes import scene
 from tests.helpers import find_digit, similarity
 
@@ -20,10 +20,10 @@ def test_mnist_digits_as_pngs_are_read_as_they_are(test_digits):
     RGB)."""
     images = test_digits[0]
     for image in images:
-        out = find_digit(tf.constant(captures.encode(image))).numpy()
+        out = find_digit(tf.constant(sheet.encode(image))).numpy()
         assert out.dtype == np.uint8 and np.array_equal(out, image)
     rgb = np.repeat(images[0][..., None], 3, axis=2)
-    assert np.array_equal(find_digit(tf.constant(captures.encode(rgb))).numpy(), images[0])
+    assert np.array_equal(find_digit(tf.constant(sheet.encode(rgb))).numpy(), images[0])
 
 
 def test_mnist_digits_drawn_dark_on_white_are_read_as_their_negatives(test_digits):
@@ -31,7 +31,7 @@ def test_mnist_digits_drawn_dark_on_white_are_read_as_their_negatives(test_digit
     MNIST digit is that digit, every pixel, for each of the fixture's test digits (the
     finder would frame it again and move it)."""
     for image in test_digits[0]:
-        out = find_digit(tf.constant(captures.encode(255 - image))).numpy()
+        out = find_digit(tf.constant(sheet.encode(255 - image))).numpy()
         assert np.array_equal(out, image)
 
 
@@ -52,7 +52,7 @@ def test_a_28x28_not_in_mnist_form_goes_through_the_finder(digit, change):
     assert not framing.mnist_form(
         tf.constant(image, tf.float32), tf.constant(image.shape, tf.int32)
     ).numpy()
-    out = find_digit(tf.constant(captures.encode(image))).numpy().astype(float)
+    out = find_digit(tf.constant(sheet.encode(image))).numpy().astype(float)
     ys, xs = np.indices(out.shape)
     centre = (ys * out).sum() / out.sum(), (xs * out).sum() / out.sum()
     assert abs(centre[0] - 14) <= 0.5 and abs(centre[1] - 14) <= 0.5  # framed by the finder
@@ -61,7 +61,7 @@ def test_a_28x28_not_in_mnist_form_goes_through_the_finder(digit, change):
 
 def test_framing_is_mnist_20x20_centred_by_mass(digit):
     cover, _ = scene(digit)
-    out = find_digit(tf.constant(captures.encode(captures.on_paper(cover)))).numpy().astype(float)
+    out = find_digit(tf.constant(sheet.encode(sheet.on_paper(cover)))).numpy().astype(float)
     rows, cols = np.flatnonzero(out.any(1)), np.flatnonzero(out.any(0))
     assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 <= 20
     ys, xs = np.indices(out.shape)

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from mnist_convnet.finder import header, refusals
-from testbed import captures
+from testbed import sheet
 from tests.finder.scenes import scene
 from tests.helpers import find_digit, png_bomb
 
@@ -22,7 +22,7 @@ gif_frame_pixels = tf.function(
 @pytest.mark.parametrize("size", [(1, 1), (37, 5), (640, 480)])
 def test_image_size_is_read_from_the_header(fmt, size):
     width, height = size
-    encoded = captures.encode(np.zeros((height, width)), fmt)
+    encoded = sheet.encode(np.zeros((height, width)), fmt)
     assert header.image_size(tf.constant(encoded)).numpy().tolist() == [height, width]
 
 
@@ -40,7 +40,7 @@ def test_a_decompression_bomb_is_refused_before_decoding():
 @pytest.mark.parametrize("fmt", ["GIF", "BMP"])
 def test_forged_headers_of_other_formats_are_refused(fmt):
     """The size fields of a small GIF/BMP rewritten to 30000x30000: refused, not decoded."""
-    data = bytearray(captures.encode(np.zeros((8, 8)), fmt))
+    data = bytearray(sheet.encode(np.zeros((8, 8)), fmt))
     if fmt == "GIF":
         data[6:10] = struct.pack("<HH", 30000, 30000)
     else:
@@ -125,7 +125,7 @@ def test_a_gif_cut_into_tiny_sub_blocks_is_refused_after_a_bounded_walk():
 
 def test_an_animated_gif_is_read_as_its_first_frame(digit):
     cover, _ = scene(digit)
-    page = captures.on_paper(cover)
-    still = find_digit(tf.constant(captures.encode(page, "GIF")))
+    page = sheet.on_paper(cover)
+    still = find_digit(tf.constant(sheet.encode(page, "GIF")))
     moving = find_digit(tf.constant(_animated_gif([page, 255 - page, page])))
     np.testing.assert_array_equal(moving.numpy(), still.numpy())

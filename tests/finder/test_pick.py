@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from mnist_convnet.finder import components, pick
-from testbed import captures
+from testbed import sheet
 from tests.finder.scenes import find_number
 from tests.helpers import find_digit, similarity
 
@@ -15,14 +15,14 @@ from tests.helpers import find_digit, similarity
 
 def test_a_row_of_digits_is_split_left_to_right(test_digits):
     pixels, _ = test_digits
-    row = captures.row(np.random.default_rng(3), [pixels[i] for i in range(4)], 80)
-    crops, boxes, count = find_number(tf.constant(captures.encode(captures.on_paper(row))))
+    row = sheet.row(np.random.default_rng(3), [pixels[i] for i in range(4)], 80)
+    crops, boxes, count = find_number(tf.constant(sheet.encode(sheet.on_paper(row))))
     assert int(count) == 4
     boxes = boxes.numpy()
     assert (np.diff(boxes[:4, 1]) > 0).all() and (boxes[4:] == 0).all()
     for i in range(4):  # each as the finder reads it alone (on paper: not MNIST's form)
-        paper = captures.on_paper(pixels[i] / 255.0)
-        alone = find_digit(tf.constant(captures.encode(paper))).numpy()
+        paper = sheet.on_paper(pixels[i] / 255.0)
+        alone = find_digit(tf.constant(sheet.encode(paper))).numpy()
         assert similarity(crops[i].numpy(), alone) > 0.8, i
     assert (crops.numpy()[4:] == 0).all()
 
@@ -37,7 +37,7 @@ def test_pieces_above_each_other_are_one_digit():
     field[60:100, 84:92] = 1  # its right side
     field[94:102, 40:90] = 1  # its bottom
     field[20:100, 150:160] = 1  # a "1"
-    _, boxes, count = find_number(tf.constant(captures.encode(captures.on_paper(field))))
+    _, boxes, count = find_number(tf.constant(sheet.encode(sheet.on_paper(field))))
     assert int(count) == 2
     top, left = boxes.numpy()[0].tolist()[:2]
     assert abs(top - 20) <= 2 and abs(left - 40) <= 2  # the bar belongs to the first digit

@@ -82,12 +82,12 @@ def test_an_unreadable_file_is_reported_and_the_rest_still_run(exported, digit_f
 
 @pytest.mark.slow  # `mnist-convnet predict` in a child process, as a user runs it
 def test_numbers_and_files_without_a_digit(exported, test_digits, tmp_path):
-    from testbed import captures
+    from testbed import sheet
 
     pixels, labels = test_digits
-    row = captures.on_paper(captures.row(np.random.default_rng(2), list(pixels[5:8]), 70))
-    (tmp_path / "row.png").write_bytes(captures.encode(row))
-    (tmp_path / "blank.png").write_bytes(captures.encode(np.full((60, 80), 240.0)))
+    row = sheet.on_paper(sheet.row(np.random.default_rng(2), list(pixels[5:8]), 70))
+    (tmp_path / "row.png").write_bytes(sheet.encode(row))
+    (tmp_path / "blank.png").write_bytes(sheet.encode(np.full((60, 80), 240.0)))
     result, lines = _predict(
         f"--model_dir={exported}",
         "--number",
