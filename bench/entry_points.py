@@ -19,6 +19,7 @@ import numpy as np
 import requests
 import tensorflow as tf
 
+from mnist_convnet import contract
 from mnist_convnet.export import tflite
 
 
@@ -31,6 +32,16 @@ def read_tf_only(loaded, encoded: bytes, number: bool) -> tuple[str, np.ndarray 
     if number:
         return out["number"][0].numpy().decode(), out["images"][0].numpy()
     return str(int(out["classes"][0])), out["image"][0].numpy()
+
+
+def read_tf_only_digit(loaded, encoded: bytes) -> tuple[str, bool | None]:
+    """``serving_images``' answer and whether it was a hard reading (``contract.is_hard``);
+    ("error", None) when the finder refused the image."""
+    try:
+        out = loaded.signatures["serving_images"](images=tf.constant([encoded]))
+    except tf.errors.InvalidArgumentError:
+        return "error", None
+    return str(int(out["classes"][0])), contract.is_hard(out["probabilities"][0].numpy())
 
 
 def read_rest(url: str, encoded: bytes, number: bool) -> tuple[str, np.ndarray | None]:

@@ -15,8 +15,10 @@ to choose anything either. Each image is read through three doors:
                    for each reader the export has (``--readers`` to name others);
                    ``NAME_agrees``: the share of images on which it gives tf_only's answer
 
-Per set: each kind's accuracy per door, and a summary (the drawn styles' and the
-transformed kinds' mean, the worst kind) per door.
+Per set: each kind's accuracy per door, a summary (the drawn styles' and the
+transformed kinds' mean, the worst kind) per door, and ``hard``: the share of
+serving_images' wrong and of its right answers that were reported hard
+(``contract.is_hard``: what ``predict`` and the page flag).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from bench.entry_points import read_predict, read_tf_only, reader_files
+from bench.entry_points import read_predict, read_tf_only_digit, reader_files
 from mnist_convnet import versions
 from testbed import writers
 from testbed.idx import read_idx
@@ -68,7 +70,10 @@ def read_set(loaded, model_dir: str, readers: dict[str, Path], digits, seed: int
     counts: dict[str, dict[str, int]] = {}
     for kind, path, encoded, label in items:
         row = counts.setdefault(kind, {"images": 0})
-        tf_read, _ = read_tf_only(loaded, encoded, number=False)
+        tf_read, hard = read_tf_only_digit(loaded, encoded)
+        outcome = "right" if tf_read == label else "wrong"
+        row[f"hard_{outcome}"] = row.get(f"hard_{outcome}", 0) + bool(hard)
+        row[outcome] = row.get(outcome, 0) + 1
         reads = {"tf_only": tf_read, "predict": by_predict.get(str(path))}
         for name, found in by_reader.items():
             reads[f"tflite:{name}"] = found.get(str(path))
@@ -76,11 +81,32 @@ def read_set(loaded, model_dir: str, readers: dict[str, Path], digits, seed: int
         for door, read in reads.items():
             row[door] = row.get(door, 0) + (read == label)
         row["images"] += 1
-    kinds = {
-        kind: {k: (v if k == "images" else round(v / row["images"], 4)) for k, v in row.items()}
-        for kind, row in counts.items()
+    hard = _hard_shares(counts)
+    kinds = {kind: _shares(row) for kind, row in counts.items()}
+    return {"seed": seed, "kinds": kinds, "summary": summary(kinds), "hard": hard}
+
+
+_TALLIES = ("right", "wrong", "hard_right", "hard_wrong")
+
+
+def _shares(row: dict[str, int]) -> dict:
+    """A kind's counts as shares of its images (the tallies behind ``hard`` left out)."""
+    return {
+        k: (v if k == "images" else round(v / row["images"], 4))
+        for k, v in row.items()
+        if k not in _TALLIES
     }
-    return {"seed": seed, "kinds": kinds, "summary": summary(kinds)}
+
+
+def _hard_shares(counts: dict[str, dict[str, int]]) -> dict:
+    """How often serving_images' reading was reported hard (``contract.is_hard``): among
+    its wrong answers (a user is warned) and among its right ones (a needless warning)."""
+    total = {t: sum(row.get(t, 0) for row in counts.values()) for t in _TALLIES}
+    return {
+        "of_wrong": round(total["hard_wrong"] / total["wrong"], 4) if total["wrong"] else None,
+        "of_right": round(total["hard_right"] / total["right"], 4) if total["right"] else None,
+        "wrong": total["wrong"],
+    }
 
 
 def summary(kinds: dict[str, dict]) -> dict:

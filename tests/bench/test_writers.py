@@ -30,3 +30,8 @@ def test_a_tiny_writers_set_is_read_per_style_and_door(exported, manual_dir):
         assert summary["drawn_mean"] == found["kinds"]["seven_crossed"]["tf_only"]
         assert summary["transformed_mean"] == found["kinds"]["mnist_small"]["tf_only"]
         assert summary["worst"] == min(r["tf_only"] for r in found["kinds"].values())
+        hard = found["hard"]
+        wrong = sum(round((1 - r["tf_only"]) * r["images"]) for r in found["kinds"].values())
+        assert hard["wrong"] == wrong
+        assert (hard["of_wrong"] is None) == (wrong == 0)
+        assert hard["of_right"] is not None and 0.0 <= hard["of_right"] <= 1.0
