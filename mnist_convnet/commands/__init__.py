@@ -4,6 +4,7 @@
     export         export.py         a SavedModel from a training checkpoint
     export-tflite  export_tflite.py  .tflite files, scored on the test split
     predict        predict.py        digits from image files
+    personalize    personalize.py    one writer's labelled digits learned: a new version
     serve          serve.py          TF Serving's REST API and the draw-a-digit page
     evaluate       evaluate.py       confusion matrix and per-class scores
     visualize      visualize.py      the pictures of what the network learned

@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "export": ("export", "export a SavedModel from a training checkpoint"),
     "export-tflite": ("export_tflite", "SavedModel -> float32, dynamic-range, int8 .tflite"),
     "predict": ("predict", "read digits from image files (PNG, JPEG, ...)"),
+    "personalize": ("personalize", "teach a model one writer's digits: a new version"),
     "serve": ("serve", "serve a SavedModel with TF Serving's REST API"),
     "evaluate": ("evaluate", "score a SavedModel, .tflite or .keras on the test split"),
     "visualize": ("visualize", "draw curves, filters, feature maps... as PNG files"),

@@ -8,13 +8,16 @@ that cannot be read or has no digit. ``hard`` is true where the network was unsu
 
 The digit is found by the SavedModel itself (its ``serving_images`` / ``serving_number``
 signatures, see ``finder/``), exactly as TF Serving and ``mnist-convnet serve``
-find it; ``preprocess.py`` only converts what TensorFlow cannot decode.
+find it; ``preprocess.py`` only converts what TensorFlow cannot decode. A folder of a
+writer's labelled examples (``labelled_files``) is read the same way, for
+``mnist-convnet personalize``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from mnist_convnet import contract
@@ -57,3 +60,49 @@ def read_file(fn, path: Path, number: bool) -> dict:
     if number:
         return {**result, **_number(outputs)}
     return {**result, **digit_result(outputs["probabilities"][0].numpy())}
+
+
+def labelled_files(folder: Path) -> list[tuple[Path, int]]:
+    """The images of a folder of examples and their labels: a subfolder named by a digit
+    (``4/any.png``) or a file name that starts with one (``4.png``, ``4_b.jpg``); any
+    other image is an error that names it."""
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a folder of examples")
+    found = []
+    for path in sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in preprocess.IMAGE_SUFFIXES
+    ):
+        label = _label(path.relative_to(folder))
+        if label is None:
+            raise UserError(
+                f"{path}: no label; put it in a folder named by its digit (4/{path.name}) "
+                "or start its name with the digit (4_...)"
+            )
+        found.append((path, label))
+    if not found:
+        raise UserError(f"no images in {folder}")
+    return found
+
+
+def _label(relative: Path) -> int | None:
+    if len(relative.parts) > 1 and len(relative.parts[0]) == 1 and relative.parts[0].isdigit():
+        return int(relative.parts[0])
+    stem = relative.stem
+    if stem[:1].isdigit() and (len(stem) == 1 or not stem[1].isdigit()):
+        return int(stem[0])
+    return None
+
+
+def found_digits(fn, examples: list[tuple[Path, int]]):
+    """The 28x28 digit ``serving_images`` finds in each example (uint8 [k, 28, 28]) and the
+    labels; an example in which it finds none is an error naming the file."""
+    images = []
+    for path, _ in examples:
+        try:
+            outputs = fn(images=tf.constant([preprocess.encoded_image(path)]))
+        except preprocess.ImageError as error:
+            raise UserError(f"{path}: {error}") from None
+        except tf.errors.InvalidArgumentError as error:
+            raise UserError(f"{path}: {refusals.error_message(error)}") from None
+        images.append(outputs["image"][0].numpy())
+    return np.stack(images), np.array([label for _, label in examples], np.int64)

@@ -9,6 +9,7 @@ checkpoints.py   TrainingState, saving and resuming a run
 loop.py          epochs of steps, metrics, TensorBoard: train_and_evaluate
 distribute.py    tf.distribute strategies, and which worker does what
 interrupt.py     SIGTERM/SIGINT -> checkpoint, then stop
+personalize.py   one writer's digits learned by gradient descent, MNIST replayed beside
 
 May import ``network/`` and the package's shared modules (``settings``, ``errors``,
 ``files``); never export, reading, serving or commands.
