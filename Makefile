@@ -31,7 +31,7 @@ BASELINE ?=
 MNIST_MANUAL_DIR ?= $(wildcard $(abspath ../shared/datasets/mnist))
 export MNIST_MANUAL_DIR
 
-.PHONY: help install system-packages lint format train test test-fast bench bench-time-to-accuracy bench-captures bench-writers bench-load bench-grpc bench-explain serve export-tflite evaluate plots clean
+.PHONY: help install system-packages lint format train test test-fast bench bench-time-to-accuracy bench-captures bench-writers bench-personalize bench-load bench-grpc bench-explain serve export-tflite evaluate plots clean
 
 help:
 	@echo "make train   train (the augmented recipe's 15 epochs; RECIPE=keras.io for keras.io's),"
@@ -43,6 +43,7 @@ help:
 	@echo "make bench-time-to-accuracy  seconds to 99% test accuracy: fit, our loop, --recipe=fast"
 	@echo "make bench-captures  accuracy on photos/scans/canvases per capture kind and entry point"
 	@echo "make bench-writers   accuracy on other writers' digits, per style and door (SavedModel, predict, reader)"
+	@echo "make bench-personalize  a writer taught: k examples per digit, per weak style, before and after"
 	@echo "make bench-load      the REST server under load (hey): werkzeug, waitress, granian side by side"
 	@echo "                     (BASELINE=REV: that commit's server beside today's, with their ratios)"
 	@echo "make bench-grpc      gRPC vs REST side by side, warm-up's worth, a 128-client soak, a hot swap"
@@ -133,6 +134,13 @@ serve: install
 bench-writers: install
 	$(BIN)/python -m bench.writers --model_dir=$(MODEL_DIR) > bench/results_writers.json
 	@cat bench/results_writers.json
+
+# A writer taught: for each drawn style read below 95%, k = 1, 3, 5, 10 examples of each
+# digit learned (mnist-convnet personalize's method), the style's unseen digits, the other
+# styles and MNIST test before and after (docs/personalize.md).
+bench-personalize: install
+	$(BIN)/python -m bench.personalize --model_dir=$(MODEL_DIR) > bench/results_personalize.json
+	@cat bench/results_personalize.json
 
 # The REST server under load with `hey` (apt-get install hey): before/after side by side;
 # BASELINE=REV runs that commit's `make serve` beside today's instead, with their ratios.

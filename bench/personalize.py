@@ -1,0 +1,148 @@
+"""What a few of a writer's digits are worth, per style, as JSON (`make bench-personalize`).
+
+    python -m bench.personalize --model_dir=saved_models/mnist_convnet
+
+For each drawn style of the writers' set (``testbed.writers``) that the model reads
+below ``--below`` on the held-out seed (or the ``--styles`` given): a writer who draws
+that style's digit that way and every other digit plainly gives ``k`` examples of each
+digit (k in ``--ks``), drawn with the tuning seed; ``training/personalize.py`` learns them
+(its defaults: what ``mnist-convnet personalize`` runs). Reported per style and k:
+
+    style         the style's unseen digits (held-out seed) read right, before and after
+    other_styles  the mean over every other drawn style (held-out seed), before and after
+    mnist_test    MNIST's 10,000 test digits, before and after
+    seconds       the time the learning took (features, steps; not the finder)
+
+Every digit is found by the SavedModel's ``serving_images``, as served; the accuracies
+are the Keras model's on those 28x28 digits, which is what the new version answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from mnist_convnet import contract, versions
+from mnist_convnet.reading import inference
+from mnist_convnet.training import personalize
+from mnist_convnet.training.data import as_numpy, default_manual_dir, load
+from testbed import writers
+from testbed.idx import read_idx
+
+flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel (version or base).")
+flags.DEFINE_list("styles", None, "Styles to teach (default: those read below --below).")
+flags.DEFINE_float("below", 0.95, "Teach the styles read below this share (held-out seed).")
+flags.DEFINE_integer("per_style", 100, "Held-out digits per style, to find and score it on.")
+flags.DEFINE_list("ks", ["1", "3", "5", "10"], "Examples per digit.")
+flags.DEFINE_integer("replay_pool", 4096, "MNIST training digits replay draws from.")
+flags.DEFINE_string(
+    "mnist_dir",
+    os.environ.get("MNIST_MANUAL_DIR", "../shared/datasets/mnist"),
+    "Folder with the official t10k-*.gz files.",
+)
+FLAGS = flags.FLAGS
+# How the writer draws the digits that are not the taught style's: each digit's plain form.
+PLAIN = {
+    0: "zero_oval",
+    1: "one_stick",
+    2: "two_plain",
+    3: "three_round",
+    4: "four_open",
+    5: "five_plain",
+    6: "six_loop",
+    7: "seven_plain",
+    8: "eight_loops",
+    9: "nine_straight",
+}
+
+
+class Finder:
+    """Drawn digits as ``serving_images`` frames them (uint8 [n, 28, 28])."""
+
+    def __init__(self, loaded) -> None:
+        self.read = loaded.signatures[contract.SERVING_IMAGES]
+
+    def drawn(self, style: str, count: int, seed: int) -> np.ndarray:
+        rng, out = np.random.default_rng(seed), []
+        while len(out) < count:
+            encoded, _, _ = writers.drawn(rng, style)
+            try:
+                out.append(self.read(images=tf.constant([encoded]))["image"][0].numpy())
+            except tf.errors.InvalidArgumentError:  # nothing found: not a digit to count
+                continue
+        return np.stack(out)
+
+
+def _accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
+    x = images.astype(np.float32)[..., None] / 255 if images.dtype == np.uint8 else images
+    read = model.predict(x, batch_size=1000, verbose=0).argmax(1)
+    return round(float((read == labels).mean()), 4)
+
+
+def _held_out(finder: Finder, count: int) -> dict[str, np.ndarray]:
+    """Every drawn style's held-out digits (a seed per style, from HELD_OUT_SEED)."""
+    return {
+        style: finder.drawn(style, count, writers.HELD_OUT_SEED * 1000 + i)
+        for i, style in enumerate(writers.STYLES)
+    }
+
+
+def _writer(finder: Finder, style: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """k examples of each digit: the taught style's digit in that style, the rest plain."""
+    taught = writers.STYLES[style][0]
+    images = [
+        finder.drawn(style if d == taught else PLAIN[d], k, writers.TUNING_SEED * 1000 + d)
+        for d in range(10)
+    ]
+    return np.concatenate(images), np.repeat(np.arange(10), k)
+
+
+def _scores(model, held_out, style, mnist) -> dict:
+    label = writers.STYLES[style][0]
+    others = [
+        _accuracy(model, x, np.full(len(x), writers.STYLES[s][0]))
+        for s, x in held_out.items()
+        if s != style
+    ]
+    return {
+        "style": _accuracy(model, held_out[style], np.full(len(held_out[style]), label)),
+        "other_styles": round(float(np.mean(others)), 4),
+        "mnist_test": _accuracy(model, *mnist),
+    }
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    model_dir = versions.resolve(FLAGS.model_dir)
+    finder = Finder(tf.saved_model.load(str(model_dir)))
+    mnist = (
+        read_idx(Path(FLAGS.mnist_dir) / "t10k-images-idx3-ubyte.gz"),
+        read_idx(Path(FLAGS.mnist_dir) / "t10k-labels-idx1-ubyte.gz"),
+    )
+    replay = as_numpy(load(None, default_manual_dir()).train, FLAGS.replay_pool)
+    base = inference.load_keras_model(model_dir)
+    held_out = _held_out(finder, FLAGS.per_style)
+    before = {
+        s: _accuracy(base, x, np.full(len(x), writers.STYLES[s][0])) for s, x in held_out.items()
+    }
+    report = {"model_dir": str(model_dir), "read_before": before, "styles": {}}
+    styles = FLAGS.styles or [s for s, share in before.items() if share < FLAGS.below]
+    for style in styles:
+        rows = [{"k": 0, **_scores(base, held_out, style, mnist)}]
+        for k in map(int, FLAGS.ks):
+            model = inference.load_keras_model(model_dir)
+            images, labels = _writer(finder, style, k)
+            learned = personalize.personalize(model, images, labels, *replay)
+            scores = _scores(model, held_out, style, mnist)
+            rows.append({"k": k, **scores, "seconds": learned["seconds"]})
+        report["styles"][style] = rows
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    app.run(main)

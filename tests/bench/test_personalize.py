@@ -1,0 +1,27 @@
+"""bench/personalize.py (`make bench-personalize`): a writer taught per style and k, as JSON."""
+
+from __future__ import annotations
+
+from testbed import writers
+from tests.helpers import run_bench
+
+
+def test_a_tiny_run_teaches_the_style_it_is_given(exported, manual_dir, data_dir):
+    report = run_bench(
+        "personalize",
+        f"--model_dir={exported.parent}",
+        "--styles=one_flag",
+        "--ks=1",
+        "--per_style=4",
+        "--replay_pool=256",
+        f"--mnist_dir={manual_dir}",
+        data_dir=data_dir,
+    )
+    assert set(report["read_before"]) == set(writers.STYLES)
+    rows = report["styles"]["one_flag"]
+    assert [row["k"] for row in rows] == [0, 1]
+    assert rows[0]["style"] == report["read_before"]["one_flag"]
+    for row in rows:
+        assert 0.0 <= row["style"] <= 1.0 and 0.9 <= row["mnist_test"] <= 1.0
+        assert 0.0 <= row["other_styles"] <= 1.0
+    assert rows[1]["seconds"] > 0
