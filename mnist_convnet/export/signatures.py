@@ -137,10 +137,10 @@ def function_calls_optimised_once() -> Iterator[None]:
 
     Every call op records the RewriterConfig its function is optimised with when it is
     first run, in the SavedModel too, so TF Serving follows it. That first run is what a
-    version's warm-up waits for, and on the finder's ~3,800 inlined nodes Grappler was
-    0.35-0.55 s of it: the TFG pass round-trips the graph through MLIR and changes nothing
+    version's warm-up waits for, and on the finder's ~3,800 inlined nodes Grappler was a
+    large part of it: the TFG pass round-trips the graph through MLIR and changes nothing
     ("it won't run any optimizations right now", TensorFlow's meta_optimizer.cc), and the
-    second of the default two rounds removed 30-70 nodes of ~2,150 for ~0.2 s. Without
+    second of the default two rounds removed a few dozen nodes of ~2,150. Without
     them every output is the same (bit for bit on 184 captures) and so is a warm call;
     the first calls are shorter (docs/serving.md, "A version's first calls").
     """

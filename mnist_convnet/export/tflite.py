@@ -57,8 +57,8 @@ def save_classifier(loaded, folder: str | os.PathLike) -> Path:
     """``serving_float`` alone, saved again with its variables and nothing else.
 
     The converter loads the SavedModel it is given, twice a conversion; an export holds
-    the digit-finder's signatures too (hundreds of functions, ~2 s a load), this one loads
-    in a fraction of a second. The files converted from it have the same signature, ops,
+    the digit-finder's signatures too (hundreds of functions, seconds a load), this one
+    loads in a fraction of that. The files converted from it have the same signature, ops,
     weights and answers (only internal tensor names differ).
     """
     signatures = {contract.SERVING_FLOAT: loaded.signatures[contract.SERVING_FLOAT]}
@@ -150,7 +150,8 @@ class Reader(tf.Module):
 
 def convert_reader(reader: Reader, dynamic_range: bool = False) -> bytes:
     """reader.tflite: builtin ops only (conversion fails otherwise). The two functions are
-    traced once a ``Reader`` (~8 s: the finder's ops), so one reader converts both ways."""
+    traced once a ``Reader`` (the finder's ops: the slow part), so one reader converts
+    both ways."""
     functions = [
         reader.read_digit.get_concrete_function(),
         reader.read_number.get_concrete_function(),

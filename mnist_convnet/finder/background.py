@@ -5,8 +5,8 @@ measured against a fitted illumination surface. Ink = |image - local background|
 background a grey-level opening on a coarse grid, so a lamp or a shadow is background,
 not ink. Ink is what exceeds max(0.3 x peak, 4 x noise), the noise the background's MAD.
 
-Tuned numbers, each with the row of docs/captures.md ("What was found and fixed while
-tuning") that set it; "first version" means no later row moved it.
+Tuned numbers, each with the row of docs/captures.md ("Where each of the finder's tuned
+numbers came from") that set it; "first version" means no later row moved it.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ joins it to ``rest.RestApi`` the way a loaded server needs:
   (``RestApi.on_the_loop``); its model call still never runs on the loop: pixel rows go
   to a batch, images and unbatched calls to the pool;
 - everything else is routed, parsed and checked in a pool of ``threads`` threads (a
-  1,024-instance body costs ~100 ms of parsing: never on the loop). A pixel request
+  large body's parsing would hold the loop: docs/serving.md). A pixel request
   that went to a batch, or a model call in the pool, comes back as a ``rest.Deferred``,
   and the loop awaits it: no thread waits for it;
 - at shutdown the pool is drained in a thread, so the loop keeps answering meanwhile.

@@ -39,8 +39,8 @@ Outputs = dict[str, np.ndarray]
 class BatchingOptions:
     """TF Serving's batching parameters; the defaults are what served best under load
     (docs/serving.md): no waiting (requests that arrive while the model runs form the next
-    batch), one batch thread (a second only added contention, on the 2-core machines
-    measured). Checked as ``Config`` is (``settings.py``); the flags come from these fields."""
+    batch), one batch thread (a second only added contention on the machines measured
+    there). Checked as ``Config`` is (``settings.py``); the flags come from these fields."""
 
     max_batch_size: int = option(32, "Rows (instances) per merged model call at most.", at_least=1)
     batch_timeout_micros: int = option(

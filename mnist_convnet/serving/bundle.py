@@ -6,12 +6,11 @@ names in its SignatureDef. We load the same way (``tf.compat.v1.saved_model.load
 a graph of the bundle's own), not with ``tf.saved_model.load``, for what happens when a
 version is unloaded while another answers: ``tf.saved_model.load`` rebuilds every function
 of the export as a Python graph (~53,000 Python objects for ours, in reference cycles),
-and freeing them is one ``gc.collect`` that holds the GIL for 80-160 ms, stalling every
-request in flight. The session's graph holds the signatures' few hundred nodes in Python;
-the functions they call stay in TensorFlow's C++ function library. Measured side by side
-(docs/serving.md, "A version's unload, and the requests beside it"): the longest call
-beside an unload 88-164 ms with ``tf.saved_model.load``, 13-18 ms with a session; a
-warm call is the same or faster (0.65-0.80 ms against 0.74-0.98 ms).
+and freeing them is one long ``gc.collect`` that holds the GIL, stalling every request in
+flight. The session's graph holds the signatures' few hundred nodes in Python; the
+functions they call stay in TensorFlow's C++ function library. Measured side by side in
+docs/serving.md ("A version's unload, and the requests beside it"): the longest call
+beside an unload several times shorter with a session, a warm call as fast.
 """
 
 from __future__ import annotations
@@ -33,10 +32,10 @@ from mnist_convnet.errors import UserError, first_line
 _SESSION_CONFIG = config_pb2.ConfigProto()
 _SESSION_CONFIG.graph_options.rewrite_options.disable_meta_optimizer = True
 # Each version runs its ops on inter-op threads of its own. A signature's first call sets
-# its function up (optimisation, kernels) on an inter-op thread, ~1 s for the finder's; on
+# its function up (optimisation, kernels) on an inter-op thread, long for the finder's; on
 # the process-wide pool (one thread a core) a warm-up's two such calls took every thread,
-# and the version still serving waited for them: its requests stalled 0.9-1.4 s during a
-# hot swap. Warm calls are as fast either way.
+# and the version still serving waited for them: its requests stalled during a hot swap
+# (docs/serving.md). Warm calls are as fast either way.
 # (docs/serving.md, "Hot swap, the old version's requests")
 _SESSION_CONFIG.use_per_session_threads = True
 

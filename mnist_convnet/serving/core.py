@@ -142,10 +142,10 @@ class ModelManager:
         """One look at every base folder: load what the policy wants, unload the rest.
 
         A poll that loaded a version of a model unloads none of it: the versions leaving
-        go at the next poll. Unloading takes up to ~0.5 s (batch threads joined,
-        session closed, a collection, memory trimmed) and, right at the switch, it landed
-        on the new version's first requests: 2-4x a warm one, 1.0x with the unload a
-        poll later (docs/serving.md, "Hot swap, the old version's requests")."""
+        go at the next poll. Unloading takes a while (batch threads joined, session
+        closed, a collection, memory trimmed) and, right at the switch, it landed on the
+        new version's first requests, slowing them; with the unload a poll later they are
+        as fast as warm ones (docs/serving.md, "Hot swap, the old version's requests")."""
         with self._poll_lock:
             for config in self.configs.values():
                 wanted = config.policy.choose(versions.complete(config.base_path))

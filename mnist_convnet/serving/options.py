@@ -20,11 +20,11 @@ MAX_BODY_BYTES = 4 * 1024 * 1024  # a REST body, a gRPC message received
 # much (nginx's lingering close), so that a client that sends its whole body before it
 # reads (Python's urllib) reads the 413 instead of a broken pipe.
 LINGER_BYTES = 64 * 1024 * 1024
-MAX_IMAGES = 32  # encoded images per request: each costs 10-100 ms of a decode slot
+MAX_IMAGES = 32  # encoded images per request: each holds a decode slot while read
 MAX_DECODES = 2  # image readings at once: more would only queue for the cores
 # Replays of each warm-up request before a version takes traffic. TF Serving replays once
-# by default (--num_request_iterations_for_warmup); here the call after one replay still
-# took 2-4x a warm one, after three 1.3-1.7x (measured in docs/serving.md).
+# by default (--num_request_iterations_for_warmup); after one replay the next call is
+# still much slower than a warm one, after three close to it (docs/serving.md).
 WARMUP_ITERATIONS = 3
 MAX_NUM_LOAD_RETRIES = 5  # TF Serving's defaults: a failed load is tried 5 more times,
 LOAD_RETRY_INTERVAL_MICROS = 60_000_000  # a minute apart

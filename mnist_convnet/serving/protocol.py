@@ -40,9 +40,9 @@ def _reject_constant(name: str) -> None:
 
 
 def _json_object(body: bytes, what: str) -> dict:
-    """The body as a JSON object. orjson reads a 28x28 instance ~4x faster than ``json``
-    (it is a fifth of a pixel request's Python time); what it refuses is read again by
-    ``json``, which takes what orjson does not (integers past 64 bits, UTF-16, a BOM) and
+    """The body as a JSON object. orjson reads a 28x28 instance several times faster than
+    ``json`` (where a request's time goes: docs/serving.md); what it refuses is read again
+    by ``json``, which takes what orjson does not (integers past 64 bits, UTF-16, a BOM) and
     says precisely why it refuses the rest, so the answers are ``json``'s either way."""
     try:
         payload = orjson.loads(body)
@@ -207,8 +207,8 @@ def explanations(outputs: dict[str, np.ndarray], images: np.ndarray, learning_ra
     """``{"explanations": [...]}``: serving_explain's outputs, one object per image, with
     its layers in order (``explain.py`` names the arrays) and the uint8 ``image`` explained.
 
-    ~110,000 numbers a digit: orjson writes each float32 in its shortest exact form, 25x
-    faster than ``json`` on Python floats (4 ms against 100 ms, ``bench/explain.py``)."""
+    ~110,000 numbers a digit: orjson writes each float32 in its shortest exact form, over
+    an order of magnitude faster than ``json`` on Python floats (``bench/explain.py``)."""
     answers = []
     for b, label in enumerate(outputs["label"]):
         names, kinds = (_plain(outputs[k][b]) for k in ("layer_names", "layer_kinds"))

@@ -153,9 +153,8 @@ class Servable:
     def warm_up(self, iterations: int = 1) -> int:
         """Replays the version's warm-up requests (TF Serving's file) ``iterations`` times,
         each time all at once: each signature's first call is mostly one-threaded graph
-        set-up (~1.4 s for the image ones here), so side by side they take the time of the
-        slowest; the second and third calls are still 2-4x and ~1.5x a warm one. How many
-        requests the file holds."""
+        set-up, so side by side they take the time of the slowest; the next calls are still
+        slower than a warm one (docs/serving.md). How many requests the file holds."""
         started = time.monotonic()
         requests = warmup.read(self.path)
 

@@ -52,10 +52,10 @@ def build_after_freezing(options: ServerOptions) -> rest.RestApi:
 
     Unloading a version ends in ``gc.collect()`` (its graph is held in reference cycles),
     and a full collection walks every tracked object, ~320,000 of them TensorFlow's and
-    the other imports': measured 216-244 ms holding the GIL, ~115 ms of it the walk, which
-    stalled the first requests on the new version (docs/serving.md). Frozen objects are
-    never scanned again, so it walks what came after (12-15 ms); freeing the old version
-    is the rest (a session's graph since ``bundle.py``: 13-18 ms in all). The versions load
+    the other imports', holding the GIL, which stalled the first requests on the new
+    version (docs/serving.md). Frozen objects are never scanned again, so it walks only
+    what came after; freeing the old version is the rest (a session's graph since
+    ``bundle.py``). The versions load
     after the freeze, so each is still collected when it is unloaded; only what start-up
     made stays for good, as it would.
     """

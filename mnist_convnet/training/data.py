@@ -185,9 +185,9 @@ def _tfds_splits(builder: tfds.core.DatasetBuilder) -> list[tf.data.Dataset]:
 
 
 def _scaled(ds: tf.data.Dataset) -> tf.data.Dataset:
-    """Scaled a batch at a time: ``tf.data`` calls a map function once per element (~35 us
-    each), so scaling the 54,000 training images one by one cost ~2.5 s of CPU at every
-    start-up, and a batch is one call. The values are the same (an elementwise cast and
+    """Scaled a batch at a time: ``tf.data`` calls a map function once per element, so
+    scaling the 54,000 training images one by one cost seconds of CPU at every start-up,
+    and a batch is one call. The values are the same (an elementwise cast and
     divide)."""
     return ds.batch(_SCALE_BATCH).map(scale).unbatch()
 
@@ -199,12 +199,12 @@ def decoded_splits(builder: tfds.core.DatasetBuilder) -> list[tf.data.Dataset]:
     """(uint8 image, label) of each split, in tfds' order, from the copy saved beside tfds'
     files; the first call on a machine decodes with tfds and saves it.
 
-    Parsing tfds' records and decoding 70,000 PNGs took ~5 s of CPU in every process that
-    loaded MNIST (each ``make train``, each child process of the tests and benchmarks);
-    reading the saved copy (``tf.data.Dataset.save``, 57 MB) takes ~1.5 s. One shard, so
-    it reads back in the order it was written: the same images and labels, in the same
-    order, as tfds gives. It appears by one rename, as an export does, so a process never
-    reads half of one; where the folder cannot be written, every process decodes.
+    Parsing tfds' records and decoding 70,000 PNGs cost seconds of CPU in every process
+    that loaded MNIST (each ``make train``, each child process of the tests and
+    benchmarks); reading the saved copy (``tf.data.Dataset.save``, 57 MB) a third of it.
+    One shard, so it reads back in the order it was written: the same images and labels,
+    in the same order, as tfds gives. It appears by one rename, as an export does, so a
+    process never reads half of one; where the folder cannot be written, every process decodes.
     """
     folder = _decoded_dir(builder)
     if not folder.is_dir():
