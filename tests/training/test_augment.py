@@ -60,13 +60,15 @@ def test_a_digit_stays_a_digit_where_it_was(batch):
 def test_the_affine_part_slants_as_the_shear_says(digits, monkeypatch):
     """With only the shear on (+0.35: x += 0.35 y about the centre), a vertical bar leans:
     its bottom moves right of its top by 0.35 times its height."""
-    for name in ("ROTATION_DEGREES", "SCALE", "ASPECT", "SHIFT_PIXELS"):
+    for name in ("ROTATION_DEGREES", "SCALE", "ASPECT", "SHIFT_PIXELS", "ELASTIC_PIXELS"):
         monkeypatch.setattr(augment, name, 0.0)
     bar = np.zeros((1, 28, 28, 1), np.float32)
     bar[0, 4:24, 13:15] = 1.0
     seen = []
     for seed in range(40):  # shears drawn from [-0.35, 0.35]: keep the strongest one
-        out = augment._affine(tf.constant(bar), _seed(seed, 0), tf.constant(1), 1.0).numpy()
+        out = augment._geometry(
+            tf.constant(bar), _seed(seed, 0), _seed(seed, 1), tf.constant(1), 1.0
+        ).numpy()
         cols = np.arange(28)
         top = (out[0, 6, :, 0] * cols).sum() / out[0, 6, :, 0].sum()
         bottom = (out[0, 21, :, 0] * cols).sum() / out[0, 21, :, 0].sum()
@@ -119,10 +121,10 @@ def test_the_pen_kernels_are_grey_dilation_and_erosion(digits):
         )
 
 
-def test_the_sampler_reads_bilinearly_where_the_flow_points(digits):
-    """A constant flow of (+0.5, -1.25) px is a shift: _sample gives what TensorFlow's own
-    bilinear ImageProjectiveTransformV3 gives for it, zeros coming in at the edges."""
-    flow = tf.broadcast_to(tf.constant([0.5, -1.25]), [64, 28, 28, 2])
+def test_the_sampler_reads_bilinearly_where_it_is_told(digits):
+    """Reading every pixel (+0.5, -1.25) px away is a shift: _read gives what TensorFlow's
+    own bilinear ImageProjectiveTransformV3 gives for it, zeros coming in at the edges."""
+    rows, cols = augment._pixel_grid()
     shifted = tf.raw_ops.ImageProjectiveTransformV3(
         images=digits,
         transforms=tf.constant([[1.0, 0, -1.25, 0, 1.0, 0.5, 0, 0]] * 64),
@@ -131,4 +133,34 @@ def test_the_sampler_reads_bilinearly_where_the_flow_points(digits):
         interpolation="BILINEAR",
         fill_mode="CONSTANT",
     )
-    np.testing.assert_allclose(augment._sample(digits, flow).numpy(), shifted.numpy(), atol=1e-5)
+    shape = [64, 28, 28]
+    read = augment._read(
+        digits, tf.broadcast_to(rows + 0.5, shape), tf.broadcast_to(cols - 1.25, shape)
+    )
+    np.testing.assert_allclose(read.numpy(), shifted.numpy(), atol=1e-5)
+
+
+def test_without_the_field_the_geometry_is_the_affine_transform(digits, monkeypatch):
+    """The one read of _geometry, its elastic field off, is ImageProjectiveTransformV3 of
+    the affine map (what the pipeline ran before the two were read at once)."""
+    monkeypatch.setattr(augment, "ELASTIC_PIXELS", 0.0)
+    seed, batch = _seed(3, 0), tf.shape(digits)[0]
+    matrix = tf.stack([*augment._inverse_affine(seed, batch, 1.0)], 1)
+    affine = tf.raw_ops.ImageProjectiveTransformV3(
+        images=digits,
+        transforms=tf.concat([matrix, tf.zeros([batch, 2])], 1),
+        output_shape=tf.constant([28, 28]),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+    geometry = augment._geometry(digits, seed, _seed(3, 1), batch, 1.0)
+    np.testing.assert_allclose(geometry.numpy(), affine.numpy(), atol=1e-4)
+
+
+def test_the_blur_is_the_gaussian_convolution(digits):
+    kernel = tf.reshape(
+        tf.constant([[1, 2, 1], [2, 4, 2], [1, 2, 1]], tf.float32) / 16, [3, 3, 1, 1]
+    )
+    expected = tf.nn.conv2d(digits, kernel, 1, "SAME")
+    np.testing.assert_allclose(augment._blurred(digits).numpy(), expected.numpy(), atol=1e-6)
