@@ -63,4 +63,7 @@ MAX_LEARNING_RATE = 10.0  # a larger step only overflows: it teaches nothing
 # Every signature an export has, and its inputs.
 SIGNATURE_INPUTS = {**{name: (i,) for name, i in INPUTS.items()}, SERVING_EXPLAIN: EXPLAIN_INPUTS}
 IMAGE_SIGNATURES = (SERVING_IMAGES, SERVING_NUMBER)
+# serving_number's (and reader.tflite's read_number) output of the 28x28 digits it read:
+# named as serving_float's input is, so that what it returns can be sent back to it.
+NUMBER_DIGIT_IMAGES = "images"
 PIXEL_SIGNATURES = (SERVING_DEFAULT, SERVING_FLOAT)

@@ -73,3 +73,24 @@ def test_signature_names_are_written_only_in_the_contract():
         if literal.search(line)
     ]
     assert found == []
+
+
+def test_input_names_are_the_contracts_where_signatures_are_built():
+    """The export names a signature's inputs (its TensorSpecs, its warm-up requests) by
+    ``contract``'s names: a literal "pixels" or "images" there is an input a rename would
+    miss."""
+    import re
+    from pathlib import Path
+
+    from mnist_convnet import contract
+
+    package = Path(contract.__file__).parent
+    names = sorted({n for inputs in contract.SIGNATURE_INPUTS.values() for n in inputs})
+    literal = re.compile(r"""(["'])({})\1""".format("|".join(names)))
+    found = [
+        f"{path.relative_to(package)}:{number}"
+        for path in (package / "export").glob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if literal.search(line)
+    ]
+    assert found == []

@@ -41,13 +41,15 @@ from mnist_convnet import contract
 from mnist_convnet.finder import find
 from mnist_convnet.network import explain
 
-PIXELS = tf.TensorSpec(shape=None, dtype=tf.uint8, name="pixels")
-IMAGES = tf.TensorSpec(shape=[None], dtype=tf.string, name="images")
-FLOATS = tf.TensorSpec(shape=[None, 28, 28, 1], dtype=tf.float32, name="images")
+_IN = contract.INPUTS
+PIXELS = tf.TensorSpec(shape=None, dtype=tf.uint8, name=_IN[contract.SERVING_DEFAULT])
+IMAGES = tf.TensorSpec(shape=[None], dtype=tf.string, name=_IN[contract.SERVING_IMAGES])
+FLOATS = tf.TensorSpec(shape=[None, 28, 28, 1], dtype=tf.float32, name=_IN[contract.SERVING_FLOAT])
+_, _LABEL, _RATE = contract.EXPLAIN_INPUTS
 EXPLAIN = [
     FLOATS,
-    tf.TensorSpec(shape=[None], dtype=tf.int64, name="label"),
-    tf.TensorSpec(shape=[None], dtype=tf.float32, name="learning_rate"),
+    tf.TensorSpec(shape=[None], dtype=tf.int64, name=_LABEL),
+    tf.TensorSpec(shape=[None], dtype=tf.float32, name=_RATE),
 ]
 
 
@@ -126,7 +128,7 @@ def read_numbers(model: keras.Model, images: tf.Tensor) -> dict[str, tf.Tensor]:
         "digits": digits,
         "probabilities": probabilities,
         "boxes": boxes,
-        "images": crops,
+        contract.NUMBER_DIGIT_IMAGES: crops,
     }
 
 

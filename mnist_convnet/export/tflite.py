@@ -143,7 +143,7 @@ class Reader(tf.Module):
             "digits": tf.reshape(tf.where(present, best, -1), [1, most]),
             "probabilities": tf.reshape(probabilities, [1, most, 10]),
             "boxes": tf.reshape(boxes, [1, most, 4]),
-            "images": tf.reshape(digits, [1, most, 28, 28]),
+            contract.NUMBER_DIGIT_IMAGES: tf.reshape(digits, [1, most, 28, 28]),
             "status": tf.reshape(status, [1]),
         }
 

@@ -44,16 +44,19 @@ def requests(model_name: str = "") -> list[predict_pb2.PredictRequest]:
     """One PredictRequest per signature, each with one drawn digit (two for numbers)."""
     pixels = _one()[np.newaxis]
     floats = (pixels / 255.0).astype(np.float32)[..., np.newaxis]
+    values = {
+        contract.SERVING_DEFAULT: (pixels,),
+        contract.SERVING_FLOAT: (floats,),
+        contract.SERVING_IMAGES: (np.array([_png(255 - _one(64, 64))], dtype=object),),
+        contract.SERVING_NUMBER: (np.array([_png(255 - _one(64, 128, 2))], dtype=object),),
+        contract.SERVING_EXPLAIN: (
+            floats,
+            np.array([contract.PREDICTED], np.int64),
+            np.array([contract.DEFAULT_LEARNING_RATE], np.float32),
+        ),
+    }
     inputs = {
-        contract.SERVING_DEFAULT: {"pixels": pixels},
-        contract.SERVING_FLOAT: {"images": floats},
-        contract.SERVING_IMAGES: {"images": np.array([_png(255 - _one(64, 64))], dtype=object)},
-        contract.SERVING_NUMBER: {"images": np.array([_png(255 - _one(64, 128, 2))], dtype=object)},
-        contract.SERVING_EXPLAIN: {
-            "images": floats,
-            "label": np.array([contract.PREDICTED], np.int64),
-            "learning_rate": np.array([contract.DEFAULT_LEARNING_RATE], np.float32),
-        },
+        name: dict(zip(contract.SIGNATURE_INPUTS[name], arrays)) for name, arrays in values.items()
     }
     made = []
     for signature, named in inputs.items():

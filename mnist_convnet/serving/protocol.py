@@ -196,11 +196,12 @@ def answer(columnar: bool, outputs: dict[str, np.ndarray], count: int) -> bytes:
 def explain_inputs(pixels: np.ndarray, label: int, learning_rate: float) -> dict[str, np.ndarray]:
     """serving_explain's inputs for uint8 images [B, 28, 28, 1]: all with one label and rate."""
     count = len(pixels)
-    return {
-        "images": pixels.astype(np.float32) / 255.0,
-        "label": np.full(count, label, np.int64),
-        "learning_rate": np.full(count, learning_rate, np.float32),
-    }
+    values = (
+        pixels.astype(np.float32) / 255.0,
+        np.full(count, label, np.int64),
+        np.full(count, learning_rate, np.float32),
+    )
+    return dict(zip(contract.EXPLAIN_INPUTS, values))
 
 
 def explanations(outputs: dict[str, np.ndarray], images: np.ndarray, learning_rate: float) -> bytes:

@@ -203,23 +203,21 @@ def _rows(value: np.ndarray, floats: bool) -> np.ndarray:
 def _explain_inputs(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """serving_explain's inputs checked: 1 to MAX_EXPLANATIONS images in [0, 1], a label
     (0-9, or -1 for the prediction) and a step size (0 to MAX_LEARNING_RATE) for each."""
-    images = _rows(inputs["images"], floats=True)
+    images_name, label_name, rate_name = contract.EXPLAIN_INPUTS
+    images = _rows(inputs[images_name], floats=True)
     count = len(images)
     if count > protocol.MAX_EXPLANATIONS:
         raise invalid(f"at most {protocol.MAX_EXPLANATIONS} images per explanation, got {count}")
-    label, rate = np.asarray(inputs["label"]), np.asarray(inputs["learning_rate"])
-    for name, value in (("label", label), ("learning_rate", rate)):
+    label, rate = np.asarray(inputs[label_name]), np.asarray(inputs[rate_name])
+    for name, value in ((label_name, label), (rate_name, rate)):
         if value.shape != (count,) or value.dtype == object or value.dtype.kind not in "iuf":
             raise invalid(f"{name} must be {count} number(s), one for each image")
     if np.any(label != np.round(label)) or label.min() < contract.PREDICTED or label.max() > 9:
         raise invalid("label must be a digit 0-9 (or -1: the predicted one)")
     if not np.all(np.isfinite(rate)) or rate.min() < 0 or rate.max() > contract.MAX_LEARNING_RATE:
         raise invalid(f"learning_rate must be a number from 0 to {contract.MAX_LEARNING_RATE:g}")
-    return {
-        "images": images,
-        "label": label.astype(np.int64),
-        "learning_rate": rate.astype(np.float32),
-    }
+    checked = (images, label.astype(np.int64), rate.astype(np.float32))
+    return dict(zip(contract.EXPLAIN_INPUTS, checked))
 
 
 def _images(value: np.ndarray, most: int) -> np.ndarray:
