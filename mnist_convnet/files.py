@@ -2,14 +2,20 @@
 
 A reader (TF Serving polling a folder, a phone app fetching ``reader.tflite``, a user
 opening a PNG) must see a file whole or not at all: each is written under a temporary
-name beside its target and renamed, which within one file system is atomic. A folder we
+name beside its target and renamed, which within one file system is atomic; a folder
+(a SavedModel version, the decoded copy of MNIST) is filled in a ``staging`` folder
+beside it and renamed the same way. A folder we
 cannot create or a file we cannot write is a ``UserError`` saying so ("cannot write to
 ..."), never an OSError traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from mnist_convnet.errors import UserError
@@ -44,3 +50,17 @@ def write_whole(path: str | os.PathLike, content: bytes) -> Path:
             pass
         raise cannot_write(path, error) from None
     return path
+
+
+@contextlib.contextmanager
+def staging(parent: str | os.PathLike, prefix: str) -> Iterator[Path]:
+    """A new, empty folder in ``parent`` to fill and then rename into place; whatever is
+    left of it (all of it if the rename never came) is removed on the way out. Readable
+    by everyone, as the folder it becomes should be (mkdtemp makes it 0700). OSError if
+    ``parent`` cannot hold it."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        folder.chmod(0o755)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -23,3 +23,16 @@ def test_a_file_where_a_folder_should_be_is_one_clear_error(tmp_path):
     with pytest.raises(UserError, match="cannot write to .*taken"):
         files.write_whole(tmp_path / "taken" / "x.bin", b"1")
     assert (tmp_path / "taken").read_text() == "a file"
+
+
+def test_a_staged_folder_is_renamed_whole_or_leaves_nothing(tmp_path):
+    with files.staging(tmp_path, ".stage-") as staging:
+        (staging / "part").write_text("whole")
+        assert oct(staging.stat().st_mode & 0o777) == "0o755"
+        staging.rename(tmp_path / "done")
+    assert [p.name for p in tmp_path.iterdir()] == ["done"]
+    with pytest.raises(RuntimeError):
+        with files.staging(tmp_path, ".stage-") as staging:
+            (staging / "half").write_text("half")
+            raise RuntimeError("the disk went away")
+    assert [p.name for p in tmp_path.iterdir()] == ["done"]

@@ -20,8 +20,6 @@ and optimised when a server first calls it.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import keras
@@ -42,25 +40,28 @@ def export_saved_model(model: keras.Model, export_dir: str | os.PathLike) -> Pat
     """
     base = files.writable_dir(export_dir, "export dir")
     try:
-        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=base))
+        with files.staging(base, ".export-") as staging:
+            with signatures.function_calls_optimised_once():
+                archive = signatures.build_archive(model)
+                archive.write_out(str(staging / "saved_model"), verbose=False)
+            merge_duplicate_constants(staging / "saved_model")
+            warmup.write(staging / "saved_model")  # before the rename: it appears whole
+            return _rename_to_next_version(staging / "saved_model", base)
     except OSError as error:
         raise files.cannot_write(base, error, "export dir") from None
-    try:
-        with signatures.function_calls_optimised_once():
-            archive = signatures.build_archive(model)
-            archive.write_out(str(staging / "saved_model"), verbose=False)
-        merge_duplicate_constants(staging / "saved_model")
-        warmup.write(staging / "saved_model")  # before the rename: it appears with the rest
-        while True:
-            target = base / str(versions.next_number(base))
-            try:
-                os.rename(staging / "saved_model", target)  # fails if target exists
-                return target
-            except OSError:
-                if not target.exists():
-                    raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _rename_to_next_version(folder: Path, base: Path) -> Path:
+    """``folder`` renamed to the next free version number of ``base``: another writer
+    taking the number first makes the rename fail, and the next number is tried."""
+    while True:
+        target = base / str(versions.next_number(base))
+        try:
+            os.rename(folder, target)  # fails if target exists
+            return target
+        except OSError:
+            if not target.exists():
+                raise
 
 
 def merge_duplicate_constants(saved_model_dir: Path) -> tuple[int, int]:

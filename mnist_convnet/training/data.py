@@ -26,10 +26,8 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import socket
 import sys
-import tempfile
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -37,6 +35,7 @@ from pathlib import Path
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from mnist_convnet import files
 from mnist_convnet.errors import DataError, first_line
 from mnist_convnet.settings import MANUAL_DIR_ENV
 from mnist_convnet.training import augment as augment_lib
@@ -223,18 +222,12 @@ def _decoded_dir(builder: tfds.core.DatasetBuilder) -> Path:
 def save_decoded(folder: Path, splits: list[tf.data.Dataset]) -> None:
     """Saves ``splits`` (one per name of SPLITS) as ``folder``, whole or not at all."""
     try:
-        staging = Path(tempfile.mkdtemp(prefix=".decoded-", dir=folder.parent))
-    except OSError:
-        return  # a read-only tfds folder: tfds decodes every time
-    try:
-        for name, ds in zip(SPLITS, splits):
-            ds.save(str(staging / name), shard_func=_one_shard)
-        staging.chmod(0o755)  # mkdtemp's 0700 would keep other users of the folder out
-        os.rename(staging, folder)  # fails if another process's copy came first
+        with files.staging(folder.parent, ".decoded-") as staging:
+            for name, ds in zip(SPLITS, splits):
+                ds.save(str(staging / name), shard_func=_one_shard)
+            os.rename(staging, folder)  # fails if another process's copy came first
     except (OSError, tf.errors.OpError):
-        pass  # that copy, or a full disk: tfds decodes this time
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        pass  # a read-only tfds folder, that other copy, or a full disk: tfds decodes
 
 
 def _one_shard(image: tf.Tensor, label: tf.Tensor) -> tf.Tensor:
