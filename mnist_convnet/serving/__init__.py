@@ -10,7 +10,8 @@ servables.py  one loaded version: inputs checked, batched or decoded, warm-up re
 batching.py   dynamic batching: concurrent requests merged into one model call
 metrics.py    Prometheus metrics under TF Serving's names
 api.py        Predict, GetModelMetadata, GetModelStatus in TF Serving's messages
-rest.py       the REST routes and answers (WSGI), and the draw-a-digit page
+rest.py       the REST route table and answers (WSGI)
+static.py     the draw-a-digit page, reader.tflite and LiteRT.js, served beside the API
 asgi.py       rest.py behind granian: bodies on the event loop, batches awaited there
 grpc_api.py   the gRPC servicers, on tensorflow-serving-api's generated base classes
 options.py    what a server is told (ServerOptions) and its limits, without TensorFlow

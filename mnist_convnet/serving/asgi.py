@@ -26,7 +26,6 @@ joins it to ``rest.RestApi`` the way a loaded server needs:
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -98,9 +97,9 @@ class AsgiApp:
         await _send(send, answer, head=scope["method"] == "HEAD")
 
     async def _too_large(self, send: Callable) -> None:
-        payload = json.dumps({"error": f"request body larger than {self.max_body_bytes} bytes"})
-        headers = [("Content-Type", "application/json"), ("Connection", "close")]
-        await _send(send, Reply(413, headers, payload.encode()))
+        reply = self.rest_api.too_large()
+        reply.headers.append(("Connection", "close"))
+        await _send(send, reply)
 
     def close(self) -> None:
         """Lets requests under way finish, then closes the API (its batch threads)."""

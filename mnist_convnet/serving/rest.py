@@ -1,10 +1,10 @@
 """TF Serving's REST API, and the page, over the model manager: routing and answers.
 
-    GET  /                                          the draw-a-digit page (static/index.html)
+    GET  /                                          the draw-a-digit page (``static.py``)
     GET  /reader.tflite                             the latest version's reader.tflite, which
                                                     the page runs on the device (LiteRT.js)
     GET  /litert/{core,wasm-utils,wasm}/<file>      LiteRT.js, from the npm install that
-                                                    `make install` makes (static/package.json)
+                                                    `make install` makes
     GET  /v1/models/<name>[<which>]             the status of its versions
     GET  /v1/models/<name>[<which>]/metadata    its SignatureDefs
     POST /v1/models/<name>[<which>]:predict     {"instances": ...} or {"inputs": ...}
@@ -18,7 +18,8 @@ Status and metadata are TF Serving's messages printed as JSON (``api.py``, share
 gRPC); ``:predict`` speaks TF Serving's JSON (``protocol.py``). Every refusal is a 4xx
 (or 503 for "busy, try again") with ``{"error": "..."}``, and the server keeps serving.
 
-``route`` reads a request line once; ``RestApi.respond`` answers it. With ``defer``, a
+``route`` reads a request line once, by the table ``ROUTES`` (path, method, kind);
+``RestApi.respond`` answers it with the kind's handler. With ``defer``, a
 pixel ``:predict`` that went to a batcher comes back as a ``Deferred`` (the batch's
 future and how to finish the answer), so an event loop can await the batch without
 holding a thread (``asgi.py``); everything else is answered at once.
@@ -27,8 +28,6 @@ holding a thread (``asgi.py``); everything else is answered at once.
 from __future__ import annotations
 
 import dataclasses
-import html
-import importlib.resources
 import json
 import re
 import time
@@ -42,29 +41,29 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from mnist_convnet import contract
-from mnist_convnet.export import tflite
-from mnist_convnet.serving import api, protocol
+from mnist_convnet.serving import api, protocol, static
 from mnist_convnet.serving.batching import BatchingOptions
 from mnist_convnet.serving.configs import ModelConfig
 from mnist_convnet.serving.core import ModelManager
 from mnist_convnet.serving.options import MAX_BODY_BYTES
 from mnist_convnet.serving.status import ServingError, invalid, not_found
 
-# LiteRT.js as npm installs it beside the page (static/package-lock.json pins it): the
-# URL folder -> the folder of the install it serves, and what its files are.
-LITERT = {
-    "core": "@litertjs/core/dist",
-    "wasm": "@litertjs/core/wasm",
-    "wasm-utils": "@litertjs/wasm-utils/dist",
-}
-_LITERT_FILE = re.compile(r"^/litert/(?P<folder>[a-z-]+)/(?P<file>[A-Za-z0-9_]+\.(?:js|wasm))$")
-_MIMETYPES = {".js": "text/javascript", ".wasm": "application/wasm"}
-_MODEL_PATH = re.compile(
+_MODEL = (
     r"^/v1/models/(?P<name>[^/:]+)"
     r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
-    r"(?P<verb>/metadata|:predict|:explain)?$"
 )
-_VERBS = {None: "status", "/metadata": "metadata", ":predict": "predict", ":explain": "explain"}
+# The routes, in the order they are tried: what the path is, the method it takes, and
+# what answers it (a handler of RestApi, by kind). WSGI and ASGI requests both come
+# through ``route``; the metrics path, when enabled, is tried first.
+ROUTES: tuple[tuple[re.Pattern, str, str], ...] = (
+    (re.compile(r"^/(?:index\.html)?$"), "GET", "page"),
+    (re.compile(r"^/reader\.tflite$"), "GET", "reader"),
+    (re.compile(r"^/litert/"), "GET", "litert"),
+    (re.compile(_MODEL + r"$"), "GET", "status"),
+    (re.compile(_MODEL + r"/metadata$"), "GET", "metadata"),
+    (re.compile(_MODEL + r":predict$"), "POST", "predict"),
+    (re.compile(_MODEL + r":explain$"), "POST", "explain"),
+)
 _POSTS = ("predict", "explain")
 INLINE_BODY_BYTES = 8 * 1024  # up to three 28x28 instances as JSON: see on_the_loop
 CORS_HEADERS = [
@@ -118,33 +117,23 @@ def _version(text: str | None) -> int | None:
 
 
 def route(method: str, path: str, metrics_path: str | None = None) -> Route:
-    """The one reading of a request line; 404/405 for what it cannot be."""
-    if path in ("/", "/index.html"):
-        found = Route("page", path)
-    elif path == "/reader.tflite":
-        found = Route("reader", path)
-    elif path.startswith("/litert/"):
-        found = Route("litert", path)
-    elif metrics_path is not None and path == metrics_path:
-        found = Route("metrics", path)
-    else:
-        match = _MODEL_PATH.match(path)
-        if not match:
-            raise not_found(f"no such endpoint: {path}")
-        found = Route(
-            _VERBS[match["verb"]],
-            path,
-            match["name"],
-            _version(match["version"]),
-            match["label"],
-        )
-    wanted = "POST" if found.kind in _POSTS else "GET"
+    """The one reading of a request line, by ``ROUTES``; 404/405 for what it cannot be."""
+    routes = ROUTES
+    if metrics_path is not None:
+        routes = ((re.compile(f"^{re.escape(metrics_path)}$"), "GET", "metrics"), *ROUTES)
+    found = next(((m, w, k) for p, w, k in routes if (m := p.match(path))), None)
+    if found is None:
+        raise not_found(f"no such endpoint: {path}")
+    match, wanted, kind = found
     if method != wanted and not (wanted == "GET" and method == "HEAD"):
         allow = "POST" if wanted == "POST" else "GET, HEAD"
         raise ServingError(
             "INVALID_ARGUMENT", f"use {wanted} for this endpoint", 405, (("Allow", allow),)
         )
-    return found
+    fields = match.groupdict()
+    return Route(
+        kind, path, fields.get("name", ""), _version(fields.get("version")), fields.get("label")
+    )
 
 
 class RestApi:
@@ -162,7 +151,15 @@ class RestApi:
         self.metrics_path = metrics_path
         self.cors = cors
         self.closers: list[Callable[[], object]] = []  # what else stops with it (gRPC)
-        self._page: str | None = None
+        self._page_answer: static.Answer | None = None
+        self._handlers = {
+            "page": self._page,
+            "reader": self._reader,
+            "litert": self._litert,
+            "metrics": self._metrics,
+            "status": self._status,
+            "metadata": self._metadata,
+        }
 
     # --- the two ways in ----------------------------------------------------------------
 
@@ -172,7 +169,7 @@ class RestApi:
         try:
             body = request.get_data(cache=False)
         except RequestEntityTooLarge:
-            reply = self.error(413, f"request body larger than {self.max_body_bytes} bytes")
+            reply = self.too_large()
         else:
             reply = self.respond(request.method, request.path, dict(request.headers), body)
         start_response(f"{reply.status} {_REASONS.get(reply.status, '')}", reply.headers)
@@ -224,22 +221,24 @@ class RestApi:
     def _dispatch(
         self, found: Route, body: bytes, defer: bool, executor: Executor | None = None
     ) -> Reply | Deferred:
-        if found.kind == "page":
-            return self.page()
-        if found.kind == "reader":
-            return self.reader()
-        if found.kind == "litert":
-            return self.litert(found.path)
-        if found.kind == "metrics":
-            return Reply(200, [("Content-Type", "text/plain; version=0.0.4")], self._metrics())
-        spec = api.model_spec_for(found.model, found.version, found.label)
-        if found.kind == "status":
-            return self.json(api.as_json(api.status(self.manager, api.status_request(spec))))
-        if found.kind == "metadata":
-            return self.json(api.as_json(api.metadata(self.manager, api.metadata_request(spec))))
+        if found.kind == "predict":
+            return self.predict(self._spec(found), body, defer, executor)
         if found.kind == "explain":
-            return self.explain(spec, body)
-        return self.predict(spec, body, defer, executor)
+            return self.explain(self._spec(found), body)
+        return self._handlers[found.kind](found)
+
+    @staticmethod
+    def _spec(found: Route):
+        return api.model_spec_for(found.model, found.version, found.label)
+
+    def _status(self, found: Route) -> Reply:
+        return self.json(
+            api.as_json(api.status(self.manager, api.status_request(self._spec(found))))
+        )
+
+    def _metadata(self, found: Route) -> Reply:
+        request = api.metadata_request(self._spec(found))
+        return self.json(api.as_json(api.metadata(self.manager, request)))
 
     def predict(
         self, spec, body: bytes, defer: bool, executor: Executor | None = None
@@ -287,41 +286,27 @@ class RestApi:
             logging.exception("error serving a prediction")
             return self.error(500, f"internal error: {type(error).__name__}")
 
-    def page(self) -> Reply:
-        """The draw-a-digit page, told which model name to ask (read once, then kept)."""
-        if self._page is None:
-            text = (
-                importlib.resources.files("mnist_convnet").joinpath("static/index.html").read_text()
-            )
-            text = text.replace("{{MODEL_NAME}}", html.escape(self.manager.names[0], quote=True))
-            reasons = html.escape(json.dumps(contract.REASONS), quote=True)
-            hard = {"probability": contract.HARD_PROBABILITY, "margin": contract.HARD_MARGIN}
-            text = text.replace("{{HARD}}", html.escape(json.dumps(hard), quote=True))
-            self._page = text.replace("{{REASONS}}", reasons)
-        return Reply(200, [("Content-Type", "text/html; charset=utf-8")], self._page.encode())
+    def _page(self, found: Route) -> Reply:
+        """The draw-a-digit page (``static.py``), made once."""
+        if self._page_answer is None:
+            self._page_answer = static.page(self.manager.names[0])
+        return self._file(self._page_answer)
 
-    def reader(self) -> Reply:
+    def _reader(self, found: Route) -> Reply:
         """The latest version's reader.tflite, for the page's on-device mode."""
-        servable = self.manager.servable(self.manager.names[0])
-        path = tflite.output_dir(servable.path) / "reader.tflite"
-        if not path.is_file():
-            raise not_found(f"no {path}: run `make export-tflite` to read on the device")
-        return Reply(200, [("Content-Type", "application/octet-stream")], path.read_bytes())
+        return self._file(static.reader(self.manager.servable(self.manager.names[0]).path))
+
+    def _litert(self, found: Route) -> Reply:
+        return self._file(static.litert(found.path))
 
     @staticmethod
-    def litert(path: str) -> Reply:
-        """A file of the LiteRT.js install: only the listed folders, plain file names."""
-        match = _LITERT_FILE.match(path)
-        if not match or match["folder"] not in LITERT:
-            raise not_found(f"no such file: {path}")
-        modules = importlib.resources.files("mnist_convnet").joinpath("static/node_modules")
-        file = Path(str(modules)) / LITERT[match["folder"]] / match["file"]
-        if not file.is_file():
-            raise not_found(f"{path} is not installed: run `make install` (npm ci)")
-        return Reply(200, [("Content-Type", _MIMETYPES[file.suffix])], file.read_bytes())
+    def _file(answer: static.Answer) -> Reply:
+        content_type, body = answer
+        return Reply(200, [("Content-Type", content_type)], body)
 
-    def _metrics(self) -> bytes:
-        return self.manager.metrics.exposition()
+    def _metrics(self, found: Route) -> Reply:
+        exposition = self.manager.metrics.exposition()
+        return Reply(200, [("Content-Type", "text/plain; version=0.0.4")], exposition)
 
     # --- answers ------------------------------------------------------------------------
 
@@ -331,6 +316,10 @@ class RestApi:
 
     def error(self, status: int, message: str) -> Reply:
         return self.json({"error": message}, status)
+
+    def too_large(self) -> Reply:
+        """413 for a body over the limit, WSGI's and ASGI's alike."""
+        return self.error(413, f"request body larger than {self.max_body_bytes} bytes")
 
     def _refusal(self, error: ServingError) -> Reply:
         reply = self.error(error.status, str(error))

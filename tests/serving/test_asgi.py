@@ -47,6 +47,9 @@ class Echo:
 
     max_body_bytes = 100
     on_the_loop = staticmethod(RestApi.on_the_loop)
+    too_large = RestApi.too_large
+    error = RestApi.error
+    json = staticmethod(RestApi.json)
 
     def __init__(self, deferred: Future | None = None, max_body_bytes: int = 100) -> None:
         self.calls, self.threads, self.closed = 0, set(), False
