@@ -57,10 +57,7 @@ def _ops(b: int) -> dict[str, tuple]:
             ),
             conv1_flops,
         ),
-        "relu1 forward + gradient": (
-            lambda: raw.ReluGrad(gradients=da1, features=tf.nn.relu(a1)),
-            0,
-        ),
+        "relu1 forward + gradient": (lambda: _relu_grad(da1, a1), 0),
         "pool1 forward": (lambda: raw.MaxPool(input=a1, **_POOL), 0),
         "pool1 gradient": (
             lambda: raw.MaxPoolGrad(orig_input=a1, orig_output=o1, grad=dp1, **_POOL),
@@ -79,10 +76,7 @@ def _ops(b: int) -> dict[str, tuple]:
             ),
             conv2_flops,
         ),
-        "relu2 forward + gradient": (
-            lambda: raw.ReluGrad(gradients=da2, features=tf.nn.relu(a2)),
-            0,
-        ),
+        "relu2 forward + gradient": (lambda: _relu_grad(da2, a2), 0),
         "pool2 forward": (lambda: raw.MaxPool(input=a2, **_POOL), 0),
         "pool2 gradient": (
             lambda: raw.MaxPoolGrad(orig_input=a2, orig_output=o2, grad=dp2, **_POOL),
@@ -92,10 +86,7 @@ def _ops(b: int) -> dict[str, tuple]:
             lambda: (h @ wd, tf.transpose(h) @ dz, dz @ tf.transpose(wd)),
             3 * 2 * b * 1600 * 10,
         ),
-        "bias gradients": (
-            lambda: (tf.reduce_sum(da1, [0, 1, 2]), tf.reduce_sum(da2, [0, 1, 2])),
-            0,
-        ),
+        "bias gradients": (lambda: [tf.reduce_sum(d, [0, 1, 2]) for d in (da1, da2)], 0),
         "dropout mask": (lambda: tf.random.stateless_uniform([b, 1600], seed=[1, 2]) > 0.5, 0),
     }
 
