@@ -14,6 +14,7 @@ EXPECTED_FLAGS = {
     "predict": ["--number", "--model_dir", "--tflite"],
     "serve": ["--port", "--host", "--model_name", "--model_dir"],
     "evaluate": ["--data_dir", "--manual_dir"],
+    "personalize": ["--model_dir", "--steps", "--learning_rate", "--layers", "--tflite"],
     "visualize": ["--out_dir", "--digit_index", "--model_dir", "--log_dir"],
 }
 

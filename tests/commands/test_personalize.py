@@ -45,6 +45,7 @@ def _personalize(base, examples, data_dir, *flags: str):
     )
 
 
+@pytest.mark.slow
 def test_examples_become_the_next_version_with_every_signature(exported, data_dir, tmp_path):
     base = tmp_path / "models"
     shutil.copytree(exported, base / "1")
