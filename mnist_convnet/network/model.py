@@ -155,10 +155,14 @@ def logits(model: keras.Sequential, images: tf.Tensor, training: bool) -> tf.Ten
     ``softmax(logits(model, x))`` equals ``model(x)``; the loop differentiates the loss
     with respect to these z by hand (see ``backprop.softmax_cross_entropy``).
     """
+    head = model.layers[-1]
+    return tf.matmul(features(model, images, training), head.kernel) + head.bias
+
+
+def features(model: keras.Sequential, images: tf.Tensor, training: bool) -> tf.Tensor:
+    """h: what the final Dense layer reads, one row per image, in its weights' dtype
+    (under mixed precision the body computes in bfloat16; z and the loss stay float32)."""
     h = images
     for layer in model.layers[:-1]:
         h = layer(h, training=training)
-    head = model.layers[-1]
-    # Under mixed precision the body computes in bfloat16; z and the loss stay float32.
-    h = tf.cast(h, head.kernel.dtype)
-    return tf.matmul(h, head.kernel) + head.bias
+    return tf.cast(h, model.layers[-1].kernel.dtype)

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from mnist_convnet.errors import UserError
 from mnist_convnet.network.backprop import softmax_cross_entropy
-from mnist_convnet.network.model import NUM_CLASSES, logits
+from mnist_convnet.network.model import NUM_CLASSES, features, logits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,9 +98,9 @@ def _batches(writer, replay, options: Personalization, rng):
 def _dense_steps(model, writer, replay, options: Personalization, rng) -> None:
     """The Dense layer by the equations above, on features computed once."""
     head = model.layers[-1]
-    pool = replay[0] if replay[0] is None else _features(model, replay[0])
-    features = ((_features(model, writer[0]), writer[1]), (pool, replay[1]))
-    for h, y in _batches(*features, options, rng):
+    pool = None if replay[0] is None else features(model, replay[0], training=False)
+    rows = ((features(model, writer[0], training=False), writer[1]), (pool, replay[1]))
+    for h, y in _batches(*rows, options, rng):
         z = tf.matmul(h, head.kernel) + head.bias
         _, dz = softmax_cross_entropy(z, tf.constant(y))
         head.kernel.assign_sub(options.learning_rate * tf.matmul(h, dz, transpose_a=True))
@@ -112,14 +112,6 @@ def _tape_steps(model, writer, replay, options: Personalization, rng) -> None:
     variables = list(model.trainable_variables)
     for x, y in _batches(writer, replay, options, rng):
         _descend(model, variables, x, tf.constant(y), options.learning_rate)
-
-
-def _features(model: keras.Model, x: tf.Tensor) -> tf.Tensor:
-    """h: what the Dense layer reads, for each digit (inference: no dropout)."""
-    h = x
-    for layer in model.layers[:-1]:
-        h = layer(h, training=False)
-    return tf.cast(h, model.layers[-1].kernel.dtype)
 
 
 def _descend(model, variables, x: tf.Tensor, y: tf.Tensor, rate: float) -> None:
