@@ -6,8 +6,10 @@ The classifiers (float32, dynamic-range, int8: 28x28 in) are evaluated with the 
 interpreter on all 10,000 test images next to the SavedModel itself. The readers
 (``reader.tflite`` and its dynamic-range twin: the digit-finder and the classifier, a
 camera frame in) are scored on test digits placed in a frame, as a phone would hand them
-over, and their ops are listed (builtins only). The table (file, bytes, accuracy,
-latency) is printed as JSON and saved as ``report.json`` beside the files.
+over, and their ops are listed (builtins only). ``trainable.tflite`` (a classifier a phone
+can teach: ``export/trainable.py``) is scored as it comes, before any training. The table
+(file, bytes, accuracy, latency) is printed as JSON and saved as ``report.json`` beside
+the files.
 """
 
 from __future__ import annotations
@@ -48,6 +50,20 @@ def _classifier_row(path: Path, images: np.ndarray, labels: np.ndarray, baseline
     }
 
 
+def _trainable_row(path: Path, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy of trainable.tflite's ``infer`` before any training (the model's own)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    infer = Interpreter(model_path=str(path)).get_signature_runner("infer")
+    read = np.concatenate(
+        [
+            infer(images=images[i : i + 500])["probabilities"].argmax(1)
+            for i in range(0, len(images), 500)
+        ]
+    )
+    return {"accuracy": float((read == labels).mean())}
+
+
 def _reader_row(path: Path, images: np.ndarray, labels: np.ndarray) -> dict:
     """Accuracy of reader.tflite on test digits as frames (the 28x28 image itself)."""
     from mnist_convnet.export import tflite
@@ -64,13 +80,15 @@ def _reader_row(path: Path, images: np.ndarray, labels: np.ndarray) -> dict:
 
 def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = None) -> dict:
     """Converts, evaluates and returns the report."""
-    from mnist_convnet.export import tflite
+    from mnist_convnet.export import tflite, trainable
     from mnist_convnet.reading import inference
     from mnist_convnet.training import data  # TensorFlow: not for --help
 
     saved_model = versions.resolve(flags_obj.model_dir)
     datasets = datasets_override or shared.load_datasets(flags_obj)
-    representative, _ = data.as_numpy(datasets.train, flags_obj.representative_images)
+    count = max(flags_obj.representative_images, trainable.REPLAY)
+    train_images, train_labels = data.as_numpy(datasets.train, count)
+    representative = train_images[: flags_obj.representative_images]
     images, labels = data.as_numpy(datasets.test, flags_obj.test_images)
     uint8 = np.round(images * 255).astype(np.uint8)
 
@@ -78,11 +96,15 @@ def run(flags_obj: flags.FlagValues, datasets_override: data.Datasets | None = N
     classify = inference.saved_model_classifier(loaded, saved_model)
     out_dir = tflite.output_dir(saved_model)
     paths = tflite.write_all(loaded, representative, out_dir)
+    model = inference.load_keras_model(saved_model)
+    paths["trainable"] = trainable.write(model, train_images, train_labels, out_dir)
     baseline = evaluation.scores(labels, classify(images))
     rows = [{"file": str(saved_model), "kind": "saved_model", "accuracy": baseline["accuracy"]}]
     for kind, path in paths.items():
         row = {"file": str(path), "kind": kind, "bytes": path.stat().st_size}
-        if kind in tflite.READERS:
+        if kind == "trainable":
+            row.update(_trainable_row(path, images, labels))
+        elif kind in tflite.READERS:
             count = flags_obj.reader_images
             row.update(_reader_row(path, uint8[:count], labels[:count]), test_images=count)
         else:

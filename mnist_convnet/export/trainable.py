@@ -1,0 +1,122 @@
+"""trainable.tflite: a classifier a phone can teach its user's handwriting, in builtin ops.
+
+TensorFlow's on-device training guide exports ``train``, ``infer``, ``save`` and
+``restore`` signatures and lets an app fine-tune the model on the user's own examples.
+Its recipe differentiates with the tape and saves with ``tf.raw_ops.Save``, both Select TF
+ops; this file needs none, because what it learns is the method of
+``training/personalize.py`` written out by hand:
+
+    infer(images)                       -> probabilities
+    train(images, labels, learning_rate) -> loss        STEPS steps of gradient descent
+    save()                              -> kernel, bias  the Dense layer, for the app to keep
+    restore(kernel, bias)               -> kernel, bias  put it back (a fresh start: the
+                                                         values ``save`` gave first)
+
+``images`` are float32 [B, 28, 28, 1] in [0, 1], white on black: what ``reader.tflite``'s
+``image`` output gives (divided by 255). The convolutions are frozen into constants; the
+Dense layer's weights are resource variables (VAR_HANDLE, READ_VARIABLE, ASSIGN_VARIABLE).
+A train call computes the features of the user's digits once, beside those of REPLAY
+MNIST training digits stored in the file, and runs STEPS steps of
+
+    ∂L/∂z = (softmax(z) − y) / B,   W ← W − η hᵀ ∂L/∂z,   b ← b − η Σ_rows ∂L/∂z
+
+in one WHILE loop: the writer is learned without forgetting MNIST's writers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+from mnist_convnet import files
+from mnist_convnet.network.model import NUM_CLASSES, features
+
+FILE = "trainable.tflite"
+STEPS = 200  # training/personalize.py's defaults: 200 steps ...
+REPLAY = 512  # ... beside MNIST digits (here a fixed set, stored as their features)
+IMAGES = tf.TensorSpec([None, 28, 28, 1], tf.float32, name="images")
+
+
+class Trainable(tf.Module):
+    """The four signatures over one Keras model's weights (see above)."""
+
+    def __init__(self, model: keras.Model, replay_images: np.ndarray, replay_labels: np.ndarray):
+        super().__init__()
+        body = tf.function(lambda x: features(model, x, False)).get_concrete_function(IMAGES)
+        self._body = convert_variables_to_constants_v2(body)  # the convolutions, frozen
+        head = model.layers[-1]
+        self.kernel = tf.Variable(head.kernel.numpy(), name="kernel")
+        self.bias = tf.Variable(head.bias.numpy(), name="bias")
+        replay = tf.constant(np.asarray(replay_images, np.float32))
+        self._replay_h = tf.constant(self._body(replay)[0].numpy())
+        self._replay_y = tf.constant(np.eye(NUM_CLASSES, dtype=np.float32)[replay_labels])
+
+    @tf.function(input_signature=[IMAGES])
+    def infer(self, images):
+        h = self._body(images)[0]
+        return {"probabilities": tf.nn.softmax(tf.matmul(h, self.kernel) + self.bias)}
+
+    @tf.function(
+        input_signature=[
+            IMAGES,
+            tf.TensorSpec([None], tf.int32, name="labels"),
+            tf.TensorSpec([], tf.float32, name="learning_rate"),
+        ]
+    )
+    def train(self, images, labels, learning_rate):
+        h = tf.concat([self._body(images)[0], self._replay_h], 0)
+        y = tf.concat([tf.one_hot(labels, NUM_CLASSES), self._replay_y], 0)
+        rows = tf.cast(tf.shape(h)[0], tf.float32)
+
+        def step(i, loss):
+            p = tf.nn.softmax(tf.matmul(h, self.kernel) + self.bias)
+            dz = (p - y) / rows
+            self.kernel.assign_sub(learning_rate * tf.matmul(h, dz, transpose_a=True))
+            self.bias.assign_sub(learning_rate * tf.reduce_sum(dz, 0))
+            return i + 1, -tf.reduce_sum(y * tf.math.log(p + 1e-9)) / rows
+
+        _, loss = tf.while_loop(lambda i, _: i < STEPS, step, (tf.constant(0), tf.constant(0.0)))
+        return {"loss": loss}
+
+    @tf.function(input_signature=[])
+    def save(self):
+        return {"kernel": tf.identity(self.kernel), "bias": tf.identity(self.bias)}
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([1600, NUM_CLASSES], tf.float32, name="kernel"),
+            tf.TensorSpec([NUM_CLASSES], tf.float32, name="bias"),
+        ]
+    )
+    def restore(self, kernel, bias):
+        self.kernel.assign(kernel)
+        self.bias.assign(bias)
+        return self.save()
+
+
+def convert(model: keras.Model, replay_images: np.ndarray, replay_labels: np.ndarray) -> bytes:
+    """trainable.tflite of ``model`` (the keras.io network), builtin ops only."""
+    module = Trainable(model, replay_images[:REPLAY], replay_labels[:REPLAY])
+    functions = [module.infer, module.train, module.save, module.restore]
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [f.get_concrete_function() for f in functions], module
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.experimental_enable_resource_variables = True
+    return converter.convert()
+
+
+def write(
+    model: keras.Model,
+    replay_images: np.ndarray,
+    replay_labels: np.ndarray,
+    out_dir: str | os.PathLike,
+) -> Path:
+    """Writes ``out_dir``/trainable.tflite whole; returns its path."""
+    content = convert(model, replay_images, replay_labels)
+    return files.write_whole(files.writable_dir(out_dir) / FILE, content)
