@@ -12,6 +12,8 @@ digit (k in ``--ks``), drawn with the tuning seed; ``training/personalize.py`` l
     other_styles  the mean over every other drawn style (held-out seed), before and after
     mnist_test    MNIST's 10,000 test digits, before and after
     seconds       the time the learning took (features, steps; not the finder)
+    litert        the same for the phone's door: ``trainable.tflite`` (``export/trainable.py``)
+                  in LiteRT's interpreter, one thread, one ``train`` call
 
 Every digit is found by the SavedModel's ``serving_images``, as served; the accuracies
 are the Keras model's on those 28x28 digits, which is what the new version answers.
@@ -28,6 +30,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from mnist_convnet import contract, versions
+from mnist_convnet.export import trainable
 from mnist_convnet.reading import inference
 from mnist_convnet.training import personalize
 from mnist_convnet.training.data import as_numpy, default_manual_dir, load
@@ -116,6 +119,34 @@ def _scores(model, held_out, style, mnist) -> dict:
     }
 
 
+def _on_the_phone(flatbuffer: bytes, images, labels, held_out, style, mnist) -> dict:
+    """The door of an app: trainable.tflite taught the same digits in LiteRT."""
+    import time
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=flatbuffer, num_threads=1)
+    infer = interpreter.get_signature_runner("infer")
+    train = interpreter.get_signature_runner("train")
+    x = images.astype(np.float32)[..., None] / 255
+    started = time.perf_counter()
+    train(images=x, labels=labels.astype(np.int32), learning_rate=np.float32(1.0))
+    seconds = time.perf_counter() - started
+
+    def read(digits: np.ndarray, wanted) -> float:
+        x = digits.astype(np.float32)[..., None] / 255
+        batches = [x[i : i + 500] for i in range(0, len(x), 500)]
+        got = np.concatenate([infer(images=b)["probabilities"].argmax(1) for b in batches])
+        return round(float((got == wanted).mean()), 4)
+
+    label = writers.STYLES[style][0]
+    return {
+        "style": read(held_out[style], label),
+        "mnist_test": read(*mnist),
+        "seconds": round(seconds, 3),
+    }
+
+
 def main(argv: list[str]) -> None:
     del argv
     model_dir = versions.resolve(FLAGS.model_dir)
@@ -126,6 +157,7 @@ def main(argv: list[str]) -> None:
     )
     replay = as_numpy(load(None, default_manual_dir()).train, FLAGS.replay_pool)
     base = inference.load_keras_model(model_dir)
+    flatbuffer = trainable.convert(base, *replay)
     held_out = _held_out(finder, FLAGS.per_style)
     before = {
         s: _accuracy(base, x, np.full(len(x), writers.STYLES[s][0])) for s, x in held_out.items()
@@ -139,7 +171,8 @@ def main(argv: list[str]) -> None:
             images, labels = _writer(finder, style, k)
             learned = personalize.personalize(model, images, labels, *replay)
             scores = _scores(model, held_out, style, mnist)
-            rows.append({"k": k, **scores, "seconds": learned["seconds"]})
+            phone = _on_the_phone(flatbuffer, images, labels, held_out, style, mnist)
+            rows.append({"k": k, **scores, "seconds": learned["seconds"], "litert": phone})
         report["styles"][style] = rows
     print(json.dumps(report, indent=1))
 

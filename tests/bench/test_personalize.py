@@ -25,3 +25,6 @@ def test_a_tiny_run_teaches_the_style_it_is_given(exported, manual_dir, data_dir
         assert 0.0 <= row["style"] <= 1.0 and 0.9 <= row["mnist_test"] <= 1.0
         assert 0.0 <= row["other_styles"] <= 1.0
     assert rows[1]["seconds"] > 0
+    phone = rows[1]["litert"]  # trainable.tflite taught the same digits in LiteRT
+    assert 0.0 <= phone["style"] <= 1.0 and 0.9 <= phone["mnist_test"] <= 1.0
+    assert phone["seconds"] > 0
