@@ -33,13 +33,16 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from mnist_convnet import files
+from mnist_convnet import contract, files
 from mnist_convnet.network.model import NUM_CLASSES, features
 
 FILE = "trainable.tflite"
 STEPS = 200  # training/personalize.py's defaults: 200 steps ...
 REPLAY = 512  # ... beside MNIST digits (here a fixed set, stored as their features)
-IMAGES = tf.TensorSpec([None, 28, 28, 1], tf.float32, name="images")
+# Its inputs are named as the SavedModel's: images as serving_float takes them, the step
+# size as :explain's.
+IMAGES = tf.TensorSpec([None, 28, 28, 1], tf.float32, name=contract.INPUTS[contract.SERVING_FLOAT])
+_RATE = contract.EXPLAIN_INPUTS[2]
 
 
 class Trainable(tf.Module):
@@ -65,7 +68,7 @@ class Trainable(tf.Module):
         input_signature=[
             IMAGES,
             tf.TensorSpec([None], tf.int32, name="labels"),
-            tf.TensorSpec([], tf.float32, name="learning_rate"),
+            tf.TensorSpec([], tf.float32, name=_RATE),
         ]
     )
     def train(self, images, labels, learning_rate):
