@@ -49,19 +49,6 @@ flags.DEFINE_string(
     "Folder with the official t10k-*.gz files.",
 )
 FLAGS = flags.FLAGS
-# How the writer draws the digits that are not the taught style's: each digit's plain form.
-PLAIN = {
-    0: "zero_oval",
-    1: "one_stick",
-    2: "two_plain",
-    3: "three_round",
-    4: "four_open",
-    5: "five_plain",
-    6: "six_loop",
-    7: "seven_plain",
-    8: "eight_loops",
-    9: "nine_straight",
-}
 
 
 class Finder:
@@ -71,14 +58,13 @@ class Finder:
         self.read = loaded.signatures[contract.SERVING_IMAGES]
 
     def drawn(self, style: str, count: int, seed: int) -> np.ndarray:
-        rng, out = np.random.default_rng(seed), []
-        while len(out) < count:
-            encoded, _, _ = writers.drawn(rng, style)
-            try:
-                out.append(self.read(images=tf.constant([encoded]))["image"][0].numpy())
-            except tf.errors.InvalidArgumentError:  # nothing found: not a digit to count
-                continue
-        return np.stack(out)
+        return writers.found_digits(self._find, style, count, seed)
+
+    def _find(self, encoded: bytes) -> np.ndarray | None:
+        try:
+            return self.read(images=tf.constant([encoded]))["image"][0].numpy()
+        except tf.errors.InvalidArgumentError:  # nothing found: not a digit to count
+            return None
 
 
 def _accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
@@ -99,7 +85,7 @@ def _writer(finder: Finder, style: str, k: int) -> tuple[np.ndarray, np.ndarray]
     """k examples of each digit: the taught style's digit in that style, the rest plain."""
     taught = writers.STYLES[style][0]
     images = [
-        finder.drawn(style if d == taught else PLAIN[d], k, writers.TUNING_SEED * 1000 + d)
+        finder.drawn(style if d == taught else writers.PLAIN[d], k, writers.TUNING_SEED * 1000 + d)
         for d in range(10)
     ]
     return np.concatenate(images), np.repeat(np.arange(10), k)

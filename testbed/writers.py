@@ -289,6 +289,35 @@ def transformed(rng: Rng, kind: str, digit: np.ndarray) -> tuple[bytes, str]:
     return (scan if rng.random() < 0.5 else photo)(rng, cover)
 
 
+# How a writer of one style draws the other digits: each digit's plain form.
+PLAIN = {
+    0: "zero_oval",
+    1: "one_stick",
+    2: "two_plain",
+    3: "three_round",
+    4: "four_open",
+    5: "five_plain",
+    6: "six_loop",
+    7: "seven_plain",
+    8: "eight_loops",
+    9: "nine_straight",
+}
+
+
+def found_digits(
+    find: Callable[[bytes], np.ndarray | None], style: str, count: int, seed: int
+) -> np.ndarray:
+    """``count`` drawings of ``style`` (from ``seed``) as ``find`` frames them: ``find``
+    maps an encoded capture to its 28x28 digit, or None where it finds none (not counted)."""
+    rng, out = np.random.default_rng(seed), []
+    while len(out) < count:
+        encoded, _, _ = drawn(rng, style)
+        digit = find(encoded)
+        if digit is not None:
+            out.append(digit)
+    return np.stack(out)
+
+
 KINDS = tuple(STYLES) + (*TRANSFORMS, "mnist_small")
 
 

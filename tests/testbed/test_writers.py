@@ -82,3 +82,20 @@ def test_pens_run_from_hairline_to_marker():
     thin = writers.draw(strokes, 100, writers.PENS[0])
     thick = writers.draw(strokes, 100, writers.PENS[1])
     assert thick.sum() > 4 * thin.sum()
+
+
+def test_found_digits_counts_only_what_the_finder_found_and_repeats_from_its_seed():
+    calls = []
+
+    def find(encoded: bytes):
+        calls.append(encoded)
+        return None if len(calls) % 2 else np.full((28, 28), len(calls), np.uint8)
+
+    digits = writers.found_digits(find, "seven_crossed", 3, seed=5)
+    assert digits.shape == (3, 28, 28) and len(calls) == 6
+    assert [int(d[0, 0]) for d in digits] == [2, 4, 6]
+    again = []
+    writers.found_digits(lambda e: again.append(e) or np.zeros((28, 28)), "seven_crossed", 6, 5)
+    assert again == calls
+    assert set(writers.PLAIN) == set(range(10))
+    assert all(writers.STYLES[style][0] == digit for digit, style in writers.PLAIN.items())

@@ -15,9 +15,6 @@ from mnist_convnet.training import personalize as personalize_lib
 from mnist_convnet.training.personalize import Personalization
 from testbed import writers
 
-PLAIN = {0: "zero_oval", 2: "two_plain", 3: "three_round", 4: "four_open", 5: "five_plain"}
-PLAIN |= {6: "six_loop", 7: "seven_plain", 8: "eight_loops", 9: "nine_straight"}
-
 
 @pytest.fixture(scope="module")
 def replay(mnist):
@@ -31,15 +28,15 @@ def validation(mnist):
 
 def _found(saved_model, style: str, count: int, seed: int) -> np.ndarray:
     """``count`` digits of a drawn style, as ``serving_images`` frames them."""
-    rng, out = np.random.default_rng(seed), []
-    while len(out) < count:
-        encoded, _, _ = writers.drawn(rng, style)
+    read = saved_model.signatures["serving_images"]
+
+    def find(encoded: bytes) -> np.ndarray | None:
         try:
-            found = saved_model.signatures["serving_images"](images=tf.constant([encoded]))
+            return read(images=tf.constant([encoded]))["image"][0].numpy()
         except tf.errors.InvalidArgumentError:
-            continue
-        out.append(found["image"][0].numpy())
-    return np.stack(out)
+            return None
+
+    return writers.found_digits(find, style, count, seed)
 
 
 def _accuracy(model, images, labels) -> float:
@@ -54,7 +51,7 @@ def test_a_writers_flagged_ones_are_learned_and_mnist_is_kept(
     model = inference.load_keras_model(exported)
     unseen = _found(saved_model, "one_flag", 60, seed=11).astype(np.float32)[..., None] / 255
     before = _accuracy(model, unseen, np.ones(60)), _accuracy(model, *validation)
-    styles = {1: "one_flag", **PLAIN}
+    styles = {**writers.PLAIN, 1: "one_flag"}
     images = np.concatenate([_found(saved_model, styles[d], 5, seed=d) for d in range(10)])
     labels = np.repeat(np.arange(10), 5)
     report = personalize_lib.personalize(model, images, labels, *replay)
