@@ -27,7 +27,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from mnist_convnet import contract
-from mnist_convnet.serving import protocol, rest
+from mnist_convnet.serving import inputs, protocol, rest
 from mnist_convnet.training import data
 from testbed.servers import serve_in_thread
 
@@ -61,11 +61,9 @@ def in_process(api: rest.RestApi, pixels: np.ndarray, repeats: int) -> dict:
             total.append((time.perf_counter() - started) * 1000)
             assert reply.status == 200, reply.body[:200]
             size = len(reply.body)
-            inputs = protocol.explain_inputs(
-                p[np.newaxis, ..., np.newaxis], contract.PREDICTED, 0.01
-            )
+            checked = inputs.explain_pixels(p[np.newaxis], contract.PREDICTED, 0.01)
             started = time.perf_counter()
-            outputs = servable.predict(contract.SERVING_EXPLAIN, inputs)
+            outputs = servable.predict(contract.SERVING_EXPLAIN, checked)
             signature.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
             protocol.explanations(outputs, p[np.newaxis], 0.01)

@@ -2,11 +2,12 @@
 
 protocol.py   TF Serving's REST JSON <-> arrays (no TensorFlow, no HTTP)
 tensors.py    TensorProto <-> arrays, as TF Serving writes them on gRPC
+inputs.py     what each signature takes, checked once per request, whichever door
 status.py     one error for every refusal: TF Serving's code and its HTTP status
 bundle.py     one version as TF Serving loads it: a session over its MetaGraph
 configs.py    which models and versions to serve: config file, policies, labels (no TF)
 core.py       the model manager: versions polled, loaded, warmed up, unloaded by policy
-servables.py  one loaded version: inputs checked, batched or decoded, warm-up replayed
+servables.py  one loaded version: checked inputs batched or decoded, warm-up replayed
 batching.py   dynamic batching: concurrent requests merged into one model call
 metrics.py    Prometheus metrics under TF Serving's names
 api.py        Predict, GetModelMetadata, GetModelStatus in TF Serving's messages

@@ -20,7 +20,7 @@ from tensorflow_serving.apis import (
 )
 
 from mnist_convnet import contract
-from mnist_convnet.serving import protocol, tensors
+from mnist_convnet.serving import inputs, tensors
 from mnist_convnet.serving.core import ModelManager
 from mnist_convnet.serving.servables import Servable
 from mnist_convnet.serving.status import invalid
@@ -68,8 +68,8 @@ def start_predict(
         raise invalid("Missing ModelSpec")
     servable = find(manager, request.model_spec)
     signature_name = request.model_spec.signature_name or contract.SERVING_DEFAULT
-    inputs = {
-        alias: tensors.to_array(t, protocol.MAX_ELEMENTS) for alias, t in request.inputs.items()
+    arrays = {
+        alias: tensors.to_array(t, inputs.MAX_ELEMENTS) for alias, t in request.inputs.items()
     }
     wanted = list(request.output_filter)
     if len(set(wanted)) != len(wanted):
@@ -82,7 +82,7 @@ def start_predict(
                     f"output tensor alias not found in signature: {alias} Outputs expected to "
                     f"be in the set {{{','.join(sorted(outputs))}}}."
                 )
-    future = servable.submit(signature_name, inputs, executor)
+    future = servable.submit(signature_name, arrays, executor)
 
     def finish(outputs: dict) -> predict_pb2.PredictResponse:
         response = predict_pb2.PredictResponse(model_spec=model_spec(servable, signature_name))

@@ -8,9 +8,10 @@ nested list of integer pixels 0-255, white digit on black, or an encoded image a
 ``signature_name`` the instances' form decides: pixels go to ``serving_default``, b64
 images to ``serving_images``.
 
-``request_inputs`` turns the instances into the signature's named input, checked as the
-signature will need it, so the model only ever sees arrays it can take; ``answer`` writes
-TF Serving's ``{"predictions": [...]}`` or ``{"outputs": {...}}``.
+``request_inputs`` turns the instances into the signature's named input: JSON's grammar
+and the number of instances are checked here, before anything is decoded; the values
+(pixel ranges, :explain's label and step size) in ``inputs.py``, once, as gRPC's are.
+``answer`` writes TF Serving's ``{"predictions": [...]}`` or ``{"outputs": {...}}``.
 
 ``:explain`` (ours) takes the same instances with an optional ``"label"`` and
 ``"learning_rate"`` (``parse_explain``) and answers ``{"explanations": [...]}``
@@ -28,11 +29,8 @@ import numpy as np
 import orjson
 
 from mnist_convnet import contract
+from mnist_convnet.serving.inputs import MAX_EXPLANATIONS, MAX_INSTANCES
 from mnist_convnet.serving.status import invalid
-
-MAX_INSTANCES = 1024  # rows per request at most (a 28x28 row is ~3 kB of JSON)
-MAX_ELEMENTS = MAX_INSTANCES * contract.SIZE * contract.SIZE  # a gRPC tensor's, at most
-MAX_EXPLANATIONS = 8  # images per :explain at most: each answer is ~0.5 MB of JSON
 
 
 def _reject_constant(name: str) -> None:
@@ -100,12 +98,11 @@ def parse_explain(body: bytes) -> tuple[list, int, float]:
     if len(instances) > MAX_EXPLANATIONS:
         raise invalid(f"at most {MAX_EXPLANATIONS} instances per explanation")
     label = payload.get("label", contract.PREDICTED)
-    if label != contract.PREDICTED and (type(label) is not int or not 0 <= label <= 9):
+    if type(label) is not int:  # its range: inputs.explain_pixels
         raise invalid("label must be a digit 0-9")
     rate = payload.get("learning_rate", contract.DEFAULT_LEARNING_RATE)
-    top = contract.MAX_LEARNING_RATE
-    if type(rate) not in (int, float) or not 0 <= rate <= top:
-        raise invalid(f"learning_rate must be a number from 0 to {top:g}")
+    if type(rate) not in (int, float):
+        raise invalid(f"learning_rate must be a number from 0 to {contract.MAX_LEARNING_RATE:g}")
     return [_unwrap(i) for i in instances], label, float(rate)
 
 
@@ -124,13 +121,12 @@ def request_inputs(
         raise invalid(f"{name} takes {wanted}")
     if images:
         return name, {contract.INPUTS[name]: np.array(encoded, dtype=object)}
-    floats = name == contract.SERVING_FLOAT
-    rows = np.stack([pixels(i, floats=floats) for i in instances])
+    rows = np.stack([pixels(i) for i in instances])
     return name, {contract.INPUTS[name]: rows}
 
 
-def pixels(instance: Any, floats: bool = False) -> np.ndarray:
-    """One instance as uint8 [28, 28, 1] (float32 in [0, 1] if ``floats``), or refused."""
+def pixels(instance: Any) -> np.ndarray:
+    """One instance as a numeric array [28, 28, 1] (its values: ``inputs.pixel_values``)."""
     try:
         array = np.asarray(instance)
     except ValueError:
@@ -143,23 +139,7 @@ def pixels(instance: Any, floats: bool = False) -> np.ndarray:
         array = array[..., np.newaxis]
     if array.shape != (28, 28, 1):
         raise invalid(f"an instance must be 28x28 or 28x28x1 pixels, got shape {list(array.shape)}")
-    return check_pixel_values(array, floats)
-
-
-def check_pixel_values(array: np.ndarray, floats: bool) -> np.ndarray:
-    """Pixel values as the signature takes them (a gRPC tensor is checked here too)."""
-    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-        raise invalid("pixels must be finite numbers")
-    if floats:
-        if array.size and (array.min() < 0 or array.max() > 1):
-            raise invalid(f"{contract.SERVING_FLOAT} takes numbers from 0 to 1")
-        return array.astype(np.float32)
-    if array.dtype == np.uint8:
-        return array  # every uint8 is a pixel value: nothing to check, nothing to copy
-    whole = array.dtype.kind != "f" or np.array_equal(array, np.round(array))
-    if array.size and (not whole or array.min() < 0 or array.max() > 255):
-        raise invalid("pixels must be integers from 0 to 255")
-    return array.astype(np.uint8)
+    return array
 
 
 def _b64(instance: Any) -> bytes | None:
@@ -191,17 +171,6 @@ def answer(columnar: bool, outputs: dict[str, np.ndarray], count: int) -> bytes:
         return json.dumps({"outputs": {k: v.tolist() for k, v in outputs.items()}}).encode()
     predictions = [{k: v[i].tolist() for k, v in outputs.items()} for i in range(count)]
     return json.dumps({"predictions": predictions}).encode()
-
-
-def explain_inputs(pixels: np.ndarray, label: int, learning_rate: float) -> dict[str, np.ndarray]:
-    """serving_explain's inputs for uint8 images [B, 28, 28, 1]: all with one label and rate."""
-    count = len(pixels)
-    values = (
-        pixels.astype(np.float32) / 255.0,
-        np.full(count, label, np.int64),
-        np.full(count, learning_rate, np.float32),
-    )
-    return dict(zip(contract.EXPLAIN_INPUTS, values))
 
 
 def explanations(outputs: dict[str, np.ndarray], images: np.ndarray, learning_rate: float) -> bytes:

@@ -36,12 +36,13 @@ from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from absl import logging
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from mnist_convnet import contract
-from mnist_convnet.serving import api, protocol, static
+from mnist_convnet.serving import api, inputs, protocol, static
 from mnist_convnet.serving.batching import BatchingOptions
 from mnist_convnet.serving.configs import ModelConfig
 from mnist_convnet.serving.core import ModelManager
@@ -245,13 +246,13 @@ class RestApi:
     ) -> Reply | Deferred:
         servable = api.find(self.manager, spec)  # no such model or version: 404, body unread
         columnar, instances, signature_name = protocol.parse_predict(body)
-        name, inputs = protocol.request_inputs(instances, signature_name)
+        name, arrays = protocol.request_inputs(instances, signature_name)
         render = lambda outputs: Reply(
             200, list(_JSON), protocol.answer(columnar, outputs, len(instances))
         )
         if not defer:
-            return render(servable.predict(name, inputs))
-        future = servable.submit(name, inputs, executor)
+            return render(servable.predict(name, arrays))
+        future = servable.submit(name, arrays, executor)
         if future.done():
             return self._settled(future, render)
         return Deferred(future, lambda done: self._settled(done, render))
@@ -267,15 +268,15 @@ class RestApi:
                 "export it again with this mnist-convnet to explain it",
             )
         instances, label, rate = protocol.parse_explain(body)
-        name, inputs = protocol.request_inputs(instances, None)
+        name, arrays = protocol.request_inputs(instances, None)
         if name == contract.SERVING_IMAGES:
-            pixels = servable.predict(name, inputs)["image"][..., None]
+            pixels = servable.predict(name, arrays)["image"]  # the 28x28 the model read
         else:
-            (pixels,) = inputs.values()
-        outputs = servable.predict(
-            contract.SERVING_EXPLAIN, protocol.explain_inputs(pixels, label, rate)
-        )
-        return Reply(200, list(_JSON), protocol.explanations(outputs, pixels[..., 0], rate))
+            (pixels,) = arrays.values()
+        checked = inputs.explain_pixels(pixels, label, rate)
+        outputs = servable.predict(contract.SERVING_EXPLAIN, checked)
+        images = np.rint(checked[contract.EXPLAIN_INPUTS[0]][..., 0] * 255).astype(np.uint8)
+        return Reply(200, list(_JSON), protocol.explanations(outputs, images, rate))
 
     def _settled(self, future: Future, render: Callable[[Any], Reply]) -> Reply:
         try:

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from mnist_convnet.serving import protocol
+from mnist_convnet.serving import inputs, protocol
 from mnist_convnet.serving.status import ServingError
 
 
@@ -20,7 +20,7 @@ def test_row_and_columnar_forms_and_named_inputs():
     columnar, instances, signature = protocol.parse_predict(body)
     assert (columnar, signature) == (False, None)
     name, inputs = protocol.request_inputs(instances, None)
-    assert name == "serving_default" and inputs["pixels"].dtype == np.uint8
+    assert name == "serving_default" and inputs["pixels"].shape == (1, 28, 28, 1)
     np.testing.assert_array_equal(inputs["pixels"][0, ..., 0], digit)
     body = json.dumps({"inputs": {"images": {"b64": base64.b64encode(b"png").decode()}}})
     columnar, instances, _ = protocol.parse_predict(body.encode())
@@ -31,8 +31,6 @@ def test_row_and_columnar_forms_and_named_inputs():
 @pytest.mark.parametrize(
     "instances, signature, message",
     [
-        ([[[0.5] * 28] * 28], None, "integers from 0 to 255"),
-        ([[[2.0] * 28] * 28], "serving_float", "from 0 to 1"),
         ([{"b64": "aGk="}, [[0] * 28] * 28], None, "mix of b64"),
         ([[[0] * 28] * 28], "serving_images", "serving_images takes"),
         ([[[0] * 5]], None, "28x28"),
@@ -55,25 +53,11 @@ def test_instances_the_signature_cannot_take_are_refused(instances, signature, m
     ids=["nan", "past-64-bits", "utf-8-bom", "utf-16"],
 )
 def test_bodies_the_fast_reader_refuses_are_read_as_json_reads_them(body, message):
-    """orjson reads bodies first; what it refuses gets ``json``'s reading and sentence."""
+    """orjson reads bodies first; what it refuses gets ``json``'s reading and sentence (the
+    values checked as a server checks them after reading, by ``inputs.check``)."""
     with pytest.raises(ServingError, match=message):
-        protocol.request_inputs(*protocol.parse_predict(body)[1:])
-
-
-def test_pixel_values_are_checked_once_for_their_type():
-    """uint8 needs no check and is not copied; whole numbers of other types are checked
-    for their range, floats for being whole and finite too."""
-    digit = np.arange(784, dtype=np.uint8).reshape(28, 28, 1)
-    assert protocol.check_pixel_values(digit, floats=False) is digit
-    as_int = protocol.check_pixel_values(digit.astype(np.int64), floats=False)
-    assert as_int.dtype == np.uint8 and np.array_equal(as_int, digit)
-    wide = digit.astype(np.int64)
-    for bad, message in ((wide + 1000, "0 to 255"), (wide - 300.0, "0 to 255")):
-        with pytest.raises(ServingError, match=message):
-            protocol.check_pixel_values(bad, floats=False)
-    for bad, message in ((digit + 0.5, "integers"), (digit * np.inf, "finite")):
-        with pytest.raises(ServingError, match=message):
-            protocol.check_pixel_values(bad, floats=False)
+        name, arrays = protocol.request_inputs(*protocol.parse_predict(body)[1:])
+        inputs.check(name, arrays, list(arrays), max_images=1)
 
 
 def test_answers_in_both_forms_with_text_for_byte_strings():
@@ -92,9 +76,6 @@ def test_an_explain_body_and_its_defaults():
     body = json.dumps({"instances": [digit], "learning_rate": 1}).encode()
     instances, label, rate = protocol.parse_explain(body)
     assert (label, rate) == (-1, 1.0) and type(rate) is float
-    inputs = protocol.explain_inputs(np.full((2, 28, 28, 1), 255, np.uint8), 3, 0.5)
-    assert inputs["images"].dtype == np.float32 and inputs["images"].max() == 1.0
-    assert inputs["label"].tolist() == [3, 3] and inputs["learning_rate"].tolist() == [0.5, 0.5]
 
 
 def test_explanations_put_each_images_layers_in_order():
