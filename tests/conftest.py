@@ -162,6 +162,21 @@ def reader_file(exported, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def trainable_file(exported, mnist, tmp_path_factory) -> Path:
+    """``trainable.tflite`` of the short run's export, once a run."""
+    from mnist_convnet.export import trainable
+    from mnist_convnet.reading import inference
+    from mnist_convnet.training import data
+
+    path = _run_folder(tmp_path_factory) / "trainable" / trainable.FILE
+    with _one_worker_at_a_time(path.parent.with_suffix(".lock")):
+        if not path.exists():
+            images, labels = data.as_numpy(mnist.train, trainable.REPLAY)
+            trainable.write(inference.load_keras_model(exported), images, labels, path.parent)
+    return path
+
+
+@pytest.fixture(scope="session")
 def test_digits(mnist):
     """The first 20 test images as uint8 [20, 28, 28] and their labels."""
     import numpy as np

@@ -1,8 +1,9 @@
 """TF Serving's REST API, and the page, over the model manager: routing and answers.
 
     GET  /                                          the draw-a-digit page (``static.py``)
-    GET  /reader.tflite                             the latest version's reader.tflite, which
-                                                    the page runs on the device (LiteRT.js)
+    GET  /reader.tflite, /trainable.tflite          the latest version's reader and trainable
+                                                    files, which the page runs on the device
+                                                    (LiteRT.js)
     GET  /litert/{core,wasm-utils,wasm}/<file>      LiteRT.js, from the npm install that
                                                     `make install` makes
     GET  /v1/models/<name>[<which>]             the status of its versions
@@ -58,7 +59,7 @@ _MODEL = (
 # through ``route``; the metrics path, when enabled, is tried first.
 ROUTES: tuple[tuple[re.Pattern, str, str], ...] = (
     (re.compile(r"^/(?:index\.html)?$"), "GET", "page"),
-    (re.compile(r"^/reader\.tflite$"), "GET", "reader"),
+    (re.compile(r"^/(?:reader|trainable)\.tflite$"), "GET", "device_file"),
     (re.compile(r"^/litert/"), "GET", "litert"),
     (re.compile(_MODEL + r"$"), "GET", "status"),
     (re.compile(_MODEL + r"/metadata$"), "GET", "metadata"),
@@ -78,7 +79,7 @@ Headers = list[tuple[str, str]]
 
 @dataclasses.dataclass(frozen=True)
 class Route:
-    """What a request line asks for: ``kind`` (page, reader, litert, metrics, status,
+    """What a request line asks for: ``kind`` (page, device_file, litert, metrics, status,
     metadata, predict, explain) and, for a model's endpoints, its name, version or label."""
 
     kind: str
@@ -155,7 +156,7 @@ class RestApi:
         self._page_answer: static.Answer | None = None
         self._handlers = {
             "page": self._page,
-            "reader": self._reader,
+            "device_file": self._device_file,
             "litert": self._litert,
             "metrics": self._metrics,
             "status": self._status,
@@ -293,9 +294,10 @@ class RestApi:
             self._page_answer = static.page(self.manager.names[0])
         return self._file(self._page_answer)
 
-    def _reader(self, found: Route) -> Reply:
-        """The latest version's reader.tflite, for the page's on-device mode."""
-        return self._file(static.reader(self.manager.servable(self.manager.names[0]).path))
+    def _device_file(self, found: Route) -> Reply:
+        """The latest version's reader.tflite or trainable.tflite, for the page's device."""
+        latest = self.manager.servable(self.manager.names[0]).path
+        return self._file(static.device_file(latest, found.path.lstrip("/")))
 
     def _litert(self, found: Route) -> Reply:
         return self._file(static.litert(found.path))

@@ -1,8 +1,10 @@
 """The draw-a-digit page and the files it loads, answered beside TF Serving's API.
 
-    page        static/index.html, told the model's name, the finder's reasons and the
-                thresholds of a hard reading (read once, then kept by the caller)
-    reader      the latest version's reader.tflite, which the page runs on the device
+    page        static/index.html, told the model's name, the finder's reasons, the
+                thresholds of a hard reading and how trainable.tflite is taught (read
+                once, then kept by the caller)
+    device_file the latest version's reader.tflite or trainable.tflite, which the page
+                runs on the device
     litert      LiteRT.js, from the npm install beside the page (static/package-lock.json
                 pins it): only the listed folders, plain file names
 
@@ -18,7 +20,7 @@ import re
 from pathlib import Path
 
 from mnist_convnet import contract
-from mnist_convnet.export import tflite
+from mnist_convnet.export import tflite, trainable
 from mnist_convnet.serving.status import not_found
 
 # The URL folder -> the folder of the install it serves, and what its files are.
@@ -30,15 +32,18 @@ LITERT = {
 _LITERT_FILE = re.compile(r"^/litert/(?P<folder>[a-z-]+)/(?P<file>[A-Za-z0-9_]+\.(?:js|wasm))$")
 _MIMETYPES = {".js": "text/javascript", ".wasm": "application/wasm"}
 Answer = tuple[str, bytes]
+DEVICE_FILES = ("reader.tflite", trainable.FILE)
 
 
 def page(model_name: str) -> Answer:
     """The page, told which model name to ask."""
     text = importlib.resources.files("mnist_convnet").joinpath("static/index.html").read_text()
     hard = {"probability": contract.HARD_PROBABILITY, "margin": contract.HARD_MARGIN}
+    teach = {"empty": trainable.EMPTY, "learning_rate": trainable.LEARNING_RATE}
     fields = {
         "{{MODEL_NAME}}": model_name,
         "{{HARD}}": json.dumps(hard),
+        "{{TEACH}}": json.dumps(teach),
         "{{REASONS}}": json.dumps(contract.REASONS),
     }
     for field, value in fields.items():
@@ -46,9 +51,11 @@ def page(model_name: str) -> Answer:
     return "text/html; charset=utf-8", text.encode()
 
 
-def reader(version_dir: Path) -> Answer:
-    """A version's reader.tflite, as ``make export-tflite`` wrote it."""
-    path = tflite.output_dir(version_dir) / "reader.tflite"
+def device_file(version_dir: Path, name: str) -> Answer:
+    """A version's reader.tflite or trainable.tflite, as ``make export-tflite`` wrote it."""
+    if name not in DEVICE_FILES:
+        raise not_found(f"no such file: /{name}")
+    path = tflite.output_dir(version_dir) / name
     if not path.is_file():
         raise not_found(f"no {path}: run `make export-tflite` to read on the device")
     return "application/octet-stream", path.read_bytes()

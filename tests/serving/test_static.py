@@ -29,6 +29,14 @@ def test_only_the_listed_litert_files_are_served(path):
     assert error.value.status == 404
 
 
-def test_a_version_without_its_reader_says_how_to_make_one(tmp_path):
+@pytest.mark.parametrize("name", static.DEVICE_FILES)
+def test_a_version_without_its_device_files_says_how_to_make_them(tmp_path, name):
     with pytest.raises(ServingError, match="make export-tflite"):
-        static.reader(tmp_path / "1")
+        static.device_file(tmp_path / "1", name)
+
+
+def test_only_the_device_files_are_served_from_a_version(tmp_path):
+    (tmp_path / "1").mkdir()
+    with pytest.raises(ServingError, match="no such file") as error:
+        static.device_file(tmp_path / "1", "saved_model.pb")
+    assert error.value.status == 404
