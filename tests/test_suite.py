@@ -8,6 +8,8 @@ has fast tests."""
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -80,16 +82,64 @@ def test_the_fast_tier_reaches_every_module():
 # bench modules whose smoke test is another's: bench/run.py runs bench/measure.py in a child
 # process for every measurement (ours, fit, inference).
 BENCH_RUN_BY = {"measure": "run"}
+BENCH = PACKAGE.parent / "bench"
+_OURS = ("mnist_convnet", "testbed", "bench")
 
 
-def test_every_bench_module_has_a_smoke_test_in_the_fast_tier():
+def test_every_bench_module_has_a_tiny_run():
     """`make bench` cannot break unseen: each bench module has its mirror in tests/bench/,
-    with a test that `make test-fast` runs."""
-    bench = PACKAGE.parent / "bench"
-    modules = {p.stem for p in bench.glob("*.py") if p.stem != "__init__"}
-    mirrored = {p.stem[len("test_") :] for p in _fast_test_files(TESTS / "bench")}
+    which runs it cut to a few steps (most in the slow tier: a TensorFlow process each)."""
+    modules = {p.stem for p in BENCH.glob("*.py") if p.stem != "__init__"}
+    mirrored = {p.stem[len("test_") :] for p in (TESTS / "bench").glob("test_*.py")}
     assert sorted(modules - mirrored - set(BENCH_RUN_BY)) == []
     assert set(BENCH_RUN_BY.values()) <= mirrored
+
+
+def test_every_name_a_bench_module_imports_from_us_exists():
+    """The fast tier's guard for the benchmarks: a module moved or a name renamed in the
+    package, the fixtures or bench/ breaks a benchmark's import, found here in a second
+    (its tiny run, in the slow tier, would find it too)."""
+    missing = []
+    for path in sorted(BENCH.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(_OURS):
+                names = [alias.name for alias in node.names]
+                missing += [
+                    f"{path.name}: {node.module}.{n}" for n in names if not _has(node.module, n)
+                ]
+            elif isinstance(node, ast.Import):
+                missing += [
+                    f"{path.name}: {a.name}"
+                    for a in node.names
+                    if a.name.startswith(_OURS) and importlib.util.find_spec(a.name) is None
+                ]
+    assert missing == []
+
+
+def _has(module: str, name: str) -> bool:
+    """Whether ``from module import name`` finds something, without running bench/ code
+    (each bench module defines its absl flags when imported)."""
+    root, _, rest = module.partition(".")
+    if root == "bench":
+        return (BENCH / f"{name}.py").is_file() if not rest else name in _defined(rest)
+    if _is_package(module) and importlib.util.find_spec(f"{module}.{name}") is not None:
+        return True
+    return hasattr(importlib.import_module(module), name)
+
+
+def _defined(bench_module: str) -> set[str]:
+    """The top-level functions, classes and assigned names of bench/<bench_module>.py."""
+    tree = ast.parse((BENCH / f"{bench_module}.py").read_text())
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+def _is_package(module: str) -> bool:
+    spec = importlib.util.find_spec(module)
+    return spec is not None and spec.submodule_search_locations is not None
 
 
 def test_a_slow_mark_takes_a_test_or_a_file_out_of_the_fast_tier(tmp_path):

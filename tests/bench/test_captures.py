@@ -32,8 +32,9 @@ def _check(report: dict, entries: set[str], kinds: list[str]) -> None:
         assert report["latency"][sample]["serving_images"]["p50_ms"] > 0, sample
 
 
+@pytest.mark.slow  # a SavedModel loaded, every capture kind read: ~15 s
 def test_without_readers_tensorflow_alone_is_read_and_timed(exported, manual_dir):
-    """One kind, so one `predict` process beside the REST server (~15 s): the fast tier's."""
+    """One kind, so one `predict` process beside the REST server."""
     report = _captures(exported, manual_dir, readers="", kinds=["clean"])
     assert report["readers"] == {}
     _check(report, {"tf_only", "predict", "rest"}, kinds=["clean"])

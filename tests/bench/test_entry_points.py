@@ -11,7 +11,7 @@ from testbed import captures, sheet
 
 
 @pytest.mark.slow  # a `predict` process; bench.captures' and bench.writers' smoke runs
-# read through these doors in the fast tier
+# read through these doors too
 def test_tensorflow_alone_and_predict_read_the_same_capture(
     exported, saved_model, test_digits, tmp_path
 ):

@@ -8,8 +8,9 @@ import pytest
 from tests.helpers import run_bench
 
 
+@pytest.mark.slow  # one server, a worker killed and replaced: ~25 s
 def test_a_tiny_run_loads_both_apis_and_swaps_a_version_without_a_failure(exported, data_dir):
-    """One server (~20 s): the fast tier's smoke run of the load, the hot swap and a worker
+    """One server: the smoke run of the load, the hot swap and a worker
     killed under load, which its parent replaces: each client gets answers again, loses
     at most the one request it had in flight, and meanwhile is refused cleanly (a
     connection error), never left hanging or answered with an error."""

@@ -12,6 +12,7 @@ from tests.helpers import run_bench, run_python
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
+@pytest.mark.slow  # a server and hey: ~12 s
 def test_a_tiny_run_of_hey_against_make_serves_server(exported, data_dir):
     report = run_bench(
         "load",

@@ -7,6 +7,7 @@ import pytest
 from tests.helpers import run_bench
 
 
+@pytest.mark.slow  # a TensorFlow process training a few steps: ~10 s
 def test_a_tiny_round_is_reported_against_the_default(data_dir):
     report = run_bench("options", "--only=default", "--rounds=1", "--steps=3", data_dir=data_dir)
     assert report["steps"] == 3 and report["rounds"] == 1
@@ -16,7 +17,7 @@ def test_a_tiny_round_is_reported_against_the_default(data_dir):
     assert default["fastest_over_default"] == 1.0
 
 
-@pytest.mark.slow  # two more TensorFlow processes; the fast tier has the default's round
+@pytest.mark.slow  # two more TensorFlow processes
 def test_the_augmented_pipeline_is_timed_on_its_own(data_dir):
     """pipeline and pipeline_augmented: batches produced with nothing training, so whether
     augmentation keeps up with a step is read beside the default's ms per step."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from testbed import writers
 from tests.helpers import run_bench
 
 
+@pytest.mark.slow  # the finder on every style, two doors, trainable.tflite converted: ~20 s
 def test_a_tiny_run_teaches_the_style_it_is_given(exported, manual_dir, data_dir):
     report = run_bench(
         "personalize",

@@ -30,29 +30,12 @@ def test_the_orchestrator_loads_no_tensorflow_of_its_own():
     assert done.stdout.strip() == "[]"
 
 
-def test_a_tiny_make_bench_times_our_loop_against_fit(data_dir, tmp_path):
-    """Two training processes (~25 s), nothing exported: the fast tier's smoke run."""
-    out = tmp_path / "results.json"
-    report = run_bench(
-        "run", "--only=ours,fit", "--epochs=1", "--max_steps_per_epoch=2", f"--out={out}",
-        data_dir=data_dir,
-    )  # fmt: skip
-    assert json.loads(out.read_text()) == report
-    assert report["epochs"] == 1
-    for which in ("ours", "fit"):
-        _training_row(report[which], epochs=1)
-    ratio = report["ours"]["seconds_per_epoch"] / report["fit"]["seconds_per_epoch"]
-    assert report["ratio_ours_over_fit_seconds_per_epoch"] == pytest.approx(ratio, abs=1e-3)
-    assert report["ratio_manual_over_fit_seconds_per_epoch"] is None  # not measured
-    assert "inference" not in report
-
-
-@pytest.mark.slow  # training, an export, SavedModel calls and two TF Lite conversions: ~40 s
-def test_a_tiny_make_bench_measures_inference_on_the_model_ours_trained(data_dir, tmp_path):
+@pytest.mark.slow  # three training processes, an export, two TF Lite conversions: ~40 s
+def test_a_tiny_make_bench_times_our_loop_against_fit_and_its_model(data_dir, tmp_path):
     out = tmp_path / "results.json"
     report = run_bench(
         "run",
-        "--only=ours,inference",
+        "--only=ours,fit,inference",
         "--epochs=2",
         "--max_steps_per_epoch=3",
         "--inference_seconds=0.05",
@@ -61,8 +44,12 @@ def test_a_tiny_make_bench_measures_inference_on_the_model_ours_trained(data_dir
         data_dir=data_dir,
     )
     assert json.loads(out.read_text()) == report
-    _training_row(report["ours"], epochs=2)
-    assert report["ratio_ours_over_fit_seconds_per_epoch"] is None  # fit not measured
+    assert report["epochs"] == 2
+    for which in ("ours", "fit"):
+        _training_row(report[which], epochs=2)
+    ratio = report["ours"]["seconds_per_epoch"] / report["fit"]["seconds_per_epoch"]
+    assert report["ratio_ours_over_fit_seconds_per_epoch"] == pytest.approx(ratio, abs=1e-3)
+    assert report["ratio_manual_over_fit_seconds_per_epoch"] is None  # not measured
     inference = report["inference"]
     assert set(inference["saved_model"]) == {"batch_1", "batch_32", "batch_1024"}
     assert all(r["images_per_second"] > 0 for r in inference["saved_model"].values())

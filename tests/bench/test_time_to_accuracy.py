@@ -10,8 +10,9 @@ import pytest
 from tests.helpers import run_bench
 
 
+@pytest.mark.slow  # fit's training process: ~13 s
 def test_a_tiny_run_of_fit_stops_at_the_target_and_reports_its_split(data_dir):
-    """One training process (~15 s): the fast tier's smoke run."""
+    """One training process."""
     report = run_bench(
         "time_to_accuracy",
         "--runs=fit",
@@ -31,7 +32,7 @@ def test_a_tiny_run_of_fit_stops_at_the_target_and_reports_its_split(data_dir):
     assert summary["fit"]["median_seconds"] == summary["fit"]["seconds_to_target"][0] > 0
 
 
-@pytest.mark.slow  # the fast recipe's process (fit's is the fast tier's smoke run): ~15 s
+@pytest.mark.slow  # the fast recipe's process: ~15 s
 def test_a_tiny_fast_run_is_scored_every_half_epoch_and_splits_its_time(data_dir):
     report = run_bench(
         "time_to_accuracy",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import run_bench
 
 KINDS = ["seven_crossed", "mnist_small"]
 
 
+@pytest.mark.slow  # a SavedModel loaded and its finder run through two doors: ~17 s
 def test_a_tiny_writers_set_is_read_per_style_and_door(exported, manual_dir):
-    """Two kinds, two images each, both seeds; no reader (the fast tier converts none):
+    """Two kinds, two images each, both seeds; no reader (the reader is test_captures'):
     TensorFlow alone and `predict` read the same share right."""
     report = run_bench(
         "writers",

@@ -54,6 +54,7 @@ def test_export_dir_finds_its_own_runs_checkpoints_and_network(mnist, tmp_path):
     np.testing.assert_allclose(got.numpy(), np.asarray(expected), atol=1e-6)
 
 
+@pytest.mark.slow  # two short trainings and an export: ~17 s
 def test_a_damaged_newest_checkpoint_exports_the_one_before_as_train_resumes(mnist, tmp_path):
     """export follows train's rule (checkpoints.restore_newest_whole): a truncated newest
     checkpoint is passed over, with a warning, for the newest that reads back whole; with

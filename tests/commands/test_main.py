@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import logging
+import types
 
+import pytest
+from absl import flags
+from absl import logging as absl_logging
+
+from mnist_convnet.commands import main
 from mnist_convnet.commands.main import SUBCOMMANDS
 from tests.helpers import run_python
 
@@ -102,3 +108,25 @@ def test_a_mistyped_command_is_refused_before_tensorflow_loads(args, code):
     result = run_python("-c", program)
     assert result.stdout.split() == [str(code), "[]"], result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("verbosity", [0, 1])
+def test_other_librarys_info_passes_only_when_verbosity_asks(monkeypatch, verbosity):
+    """absl shows every library's INFO once flags are parsed: at --verbosity=0 only ours
+    passes (and everyone's warnings), at 1 everything does."""
+    monkeypatch.setattr(flags, "FLAGS", types.SimpleNamespace(verbosity=verbosity))
+    handler = absl_logging.get_absl_handler()
+    filters = list(handler.filters)
+    ours = main.__file__
+    theirs = logging.__file__  # any library's file
+
+    def passes(path: str, level: int) -> bool:
+        record = logging.LogRecord("x", level, path, 1, "a line", None, None)
+        return all(f(record) if callable(f) else f.filter(record) for f in handler.filters)
+
+    try:
+        main._only_our_info()
+        assert passes(ours, logging.INFO) and passes(theirs, logging.WARNING)
+        assert passes(theirs, logging.INFO) == (verbosity > 0)
+    finally:
+        handler.filters[:] = filters
