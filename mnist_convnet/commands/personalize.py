@@ -9,7 +9,10 @@ give their labels. Each is read as the server reads it (the SavedModel's
 them (``mnist_convnet/training/personalize.py``), and the result is exported as the next
 version of the base folder, with every signature and its warm-up requests, so a running
 ``mnist-convnet serve`` picks it up as any new version. ``--tflite`` writes its ``.tflite``
-files and ``reader.tflite`` too. One JSON line: the new version's folder, the loss on the
+files and ``reader.tflite`` too; ``--label=NAME --model_config_file=FILE`` names the new
+version in the server's model config (TF Serving's ``version_labels``), so a server that
+reads the file again (``--model_config_file_poll_wait_seconds``) answers
+``/v1/models/<name>/labels/NAME`` with it. One JSON line: the new version's folder, the loss on the
 examples before and after, and the seconds learning took.
 """
 
@@ -24,8 +27,12 @@ from mnist_convnet import versions
 from mnist_convnet.commands import flags as shared
 from mnist_convnet.commands.main import loading_native
 from mnist_convnet.errors import UserError, exit_on_user_error
+from mnist_convnet.serving import configs
 
-USAGE = "mnist-convnet personalize [--model_dir=...] [--tflite] EXAMPLES_DIR"
+USAGE = (
+    "mnist-convnet personalize [--model_dir=...] [--tflite] "
+    "[--label=NAME --model_config_file=FILE] EXAMPLES_DIR"
+)
 
 shared.define_model_dir_flag(
     "The SavedModel to start from: a version folder, or a base folder (its latest); the "
@@ -38,12 +45,21 @@ flags.DEFINE_enum("layers", "dense", ["dense", "all"], "Which weights learn.")
 flags.DEFINE_integer("replay", 256, "MNIST training digits beside the examples in each step.")
 flags.DEFINE_integer("seed", 0, "Which MNIST digits are replayed.")
 flags.DEFINE_bool("tflite", False, "Also write the new version's .tflite files.")
+flags.DEFINE_string("label", "", "Name the new version so in --model_config_file.")
+flags.DEFINE_string(
+    "model_config_file", "", "The server's model config (TF Serving's), where --label goes."
+)
 
 
 def check(flags_obj: flags.FlagValues) -> Path:
     """The version to start from, found without TensorFlow (commands/main.py calls this
-    before loading it)."""
-    return versions.resolve(flags_obj.model_dir)
+    before loading it); a label is checked against the config file it goes into."""
+    version = versions.resolve(flags_obj.model_dir)
+    if bool(flags_obj.label) != bool(flags_obj.model_config_file):
+        raise UserError("--label and --model_config_file go together: the label is written there")
+    if flags_obj.label:
+        configs.label_entry(flags_obj.model_config_file, version.parent, flags_obj.label)
+    return version
 
 
 def _examples(argv: list[str]) -> Path:
@@ -81,7 +97,13 @@ def run(version: Path, examples: Path, flags_obj: flags.FlagValues) -> dict:
     new_version = saved_model.export_saved_model(model, version.parent)
     if flags_obj.tflite:
         _write_tflite(new_version, replay_images)
-    return {"export_dir": str(new_version), "from": str(version), **report}
+    labelled = {}
+    if flags_obj.label:
+        configs.set_label(
+            flags_obj.model_config_file, version.parent, flags_obj.label, int(new_version.name)
+        )
+        labelled = {"label": flags_obj.label}
+    return {"export_dir": str(new_version), "from": str(version), **labelled, **report}
 
 
 def _write_tflite(version: Path, representative) -> None:

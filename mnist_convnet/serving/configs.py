@@ -13,7 +13,7 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from mnist_convnet import versions
+from mnist_convnet import files, versions
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving import metrics
 from mnist_convnet.serving.options import ServerOptions
@@ -65,6 +65,9 @@ class VersionPolicy:
         return list(on_disk[-self.num_versions :])
 
 
+LABEL = r"[A-Za-z0-9_-]+"  # what a version label may be
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """One model: its name, base folder of versions, policy and labels."""
@@ -80,21 +83,25 @@ def parse_labels(text: str) -> dict[str, int]:
     labels = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         label, _, version = item.partition("=")
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", label) or not version.isdigit():
+        if not re.fullmatch(LABEL, label) or not version.isdigit():
             raise UserError(f"bad version label {item!r}: write label=version, e.g. stable=1")
         labels[label] = int(version)
     return labels
 
 
-def read_model_config_file(path: str | Path) -> list[ModelConfig]:
-    """TF Serving's ``--model_config_file``: a text-format ModelServerConfig."""
-    path = Path(path)
+def _parsed(path: Path):
     try:
-        config = text_format.Parse(path.read_text(), model_server_config_pb2.ModelServerConfig())
+        return text_format.Parse(path.read_text(), model_server_config_pb2.ModelServerConfig())
     except OSError as error:
         raise UserError(f"cannot read model config file {path}: {error.strerror}") from None
     except text_format.ParseError as error:
         raise UserError(f"model config file {path}: {error}") from None
+
+
+def read_model_config_file(path: str | Path) -> list[ModelConfig]:
+    """TF Serving's ``--model_config_file``: a text-format ModelServerConfig."""
+    path = Path(path)
+    config = _parsed(path)
     models = [
         ModelConfig(
             name=entry.name,
@@ -108,6 +115,27 @@ def read_model_config_file(path: str | Path) -> list[ModelConfig]:
     if not models or len(set(names)) != len(names) or not all(names):
         raise UserError(f"model config file {path}: needs models with distinct, non-empty names")
     return models
+
+
+def label_entry(path: str | Path, base_path: Path, label: str):
+    """The config file's parsed ModelServerConfig and its entry for ``base_path``, with
+    ``label`` checked: what ``set_label`` changes, refused before any work."""
+    path = Path(path)
+    if not re.fullmatch(LABEL, label):
+        raise UserError(f"bad version label {label!r}: letters, digits, _ and - only")
+    config = _parsed(path)
+    for entry in config.model_config_list.config:
+        if (path.parent / entry.base_path).resolve() == Path(base_path).resolve():
+            return config, entry
+    raise UserError(f"model config file {path} has no model whose base_path is {base_path}")
+
+
+def set_label(path: str | Path, base_path: Path, label: str, version: int) -> None:
+    """Names ``version`` of the model at ``base_path`` ``label`` in the config file, the
+    rest of it kept; written whole, so a server reading it never sees half a file."""
+    config, entry = label_entry(path, base_path, label)
+    entry.version_labels[label] = version
+    files.write_whole(Path(path), text_format.MessageToString(config).encode())
 
 
 def model_configs(options: ServerOptions) -> list[ModelConfig]:

@@ -23,16 +23,18 @@ AVAILABLE is NOT_FOUND: nothing is ever loaded on demand.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import gc
 import threading
 import time
+from pathlib import Path
 
 from absl import logging
 
 from mnist_convnet import versions
 from mnist_convnet.errors import UserError
 from mnist_convnet.serving.batching import BatchingOptions
-from mnist_convnet.serving.configs import ModelConfig
+from mnist_convnet.serving.configs import ModelConfig, read_model_config_file
 from mnist_convnet.serving.metrics import Metrics
 from mnist_convnet.serving.options import (
     LOAD_RETRY_INTERVAL_MICROS,
@@ -238,6 +240,43 @@ class ModelManager:
         _return_freed_memory()
         self._set(name, version, END)
         logging.info("unloaded version %s of %r", version, name)
+
+    def reconfigure(self, models: list[ModelConfig]) -> None:
+        """A model config read again: each served model's version policy and labels as it
+        now says (the next poll loads and unloads by the policy). A model added, removed
+        or moved to another base folder is logged and left as it is: that takes a restart."""
+        new = {m.name: m for m in models}
+        if new.keys() != self.configs.keys() or any(
+            new[n].base_path != c.base_path for n, c in self.configs.items()
+        ):
+            logging.warning("the model config adds, removes or moves a model: restart to apply")
+        self.configs = {
+            name: dataclasses.replace(config, policy=new[name].policy, labels=new[name].labels)
+            if name in new and new[name].base_path == config.base_path
+            else config
+            for name, config in self.configs.items()
+        }
+
+    def watch_config_file(self, path: Path, seconds: float) -> None:
+        """Reads TF Serving's ``--model_config_file`` again every ``seconds`` and applies
+        it (``reconfigure``); a file that cannot be read or parsed is logged, and the
+        config in force stays (0 or less: never)."""
+        if seconds <= 0:
+            return
+        last = [path.read_bytes() if path.is_file() else b""]
+
+        def run() -> None:
+            while not self._stop.wait(seconds):
+                try:
+                    content = path.read_bytes()
+                    if content != last[0]:
+                        self.reconfigure(read_model_config_file(path))
+                        last[0] = content
+                        logging.info("model config %s read again", path)
+                except (OSError, UserError) as error:
+                    logging.error("model config %s not applied: %s", path, error)
+
+        threading.Thread(target=run, name="config-watcher", daemon=True).start()
 
     def start_polling(self, seconds: float) -> None:
         """Polls every ``seconds`` in a thread (TF Serving's file_system_poll_wait_seconds;

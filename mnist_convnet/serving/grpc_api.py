@@ -143,8 +143,9 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     async def HandleReloadConfigRequest(self, request, context):
         await context.abort(
             grpc.StatusCode.UNIMPLEMENTED,
-            "HandleReloadConfigRequest is not implemented: restart with the new "
-            "--model_config_file (new versions in a base folder are picked up by polling)",
+            "HandleReloadConfigRequest is not implemented: write the --model_config_file "
+            "(read again every --model_config_file_poll_wait_seconds for labels and policies) "
+            "or restart with a new one",
         )
 
 

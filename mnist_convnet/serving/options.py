@@ -91,6 +91,12 @@ class ServerOptions:
     file_system_poll_wait_seconds: float = option(
         1.0, "How often the base folders are polled for new versions (0: only at start)."
     )
+    model_config_file_poll_wait_seconds: float = option(
+        0.0,
+        "How often --model_config_file is read again: its models' labels and version "
+        "policies apply from then on (`personalize --label` names a new version there; "
+        "0: read once, at start). Adding or removing a model takes a restart.",
+    )
     max_num_load_retries: int = option(
         MAX_NUM_LOAD_RETRIES,
         "How many more times a version that failed to load (a folder caught half copied, "

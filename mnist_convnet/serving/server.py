@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 
 from absl import logging
 
@@ -67,6 +68,10 @@ def build_after_freezing(options: ServerOptions) -> rest.RestApi:
 def start_beside(rest_api: rest.RestApi, options: ServerOptions) -> str:
     """Starts polling and gRPC for a built API; returns how gRPC is reached, for the log."""
     rest_api.manager.start_polling(options.file_system_poll_wait_seconds)
+    if options.model_config_file:
+        rest_api.manager.watch_config_file(
+            Path(options.model_config_file), options.model_config_file_poll_wait_seconds
+        )
     if options.grpc_port < 0:
         return ""
     grpc_server = grpc_api.start(

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from mnist_convnet import contract
 from mnist_convnet.export import warmup
+from mnist_convnet.serving import configs
 from testbed import sheet, writers
 from tests.helpers import run_python
 
@@ -50,10 +51,15 @@ def test_examples_become_the_next_version_with_every_signature(exported, data_di
     base = tmp_path / "models"
     shutil.copytree(exported, base / "1")
     _examples(tmp_path / "mine")
-    done = _personalize(base, tmp_path / "mine", data_dir)
+    config = tmp_path / "models.config"
+    config.write_text(f'model_config_list {{ config {{ name: "mnist" base_path: "{base}" }} }}')
+    labelled = ("--label=alice", f"--model_config_file={config}")
+    done = _personalize(base, tmp_path / "mine", data_dir, *labelled)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert report["export_dir"] == str(base / "2") and report["from"] == str(base / "1")
+    assert report["label"] == "alice"
+    assert configs.read_model_config_file(config)[0].labels == {"alice": 2}
     assert report["examples"] == 10 and report["loss_after"] < report["loss_before"]
     loaded = tf.saved_model.load(str(base / "2"))
     assert set(contract.SIGNATURES) <= set(loaded.signatures)
@@ -75,4 +81,28 @@ def test_an_example_it_cannot_use_is_one_error_naming_it(exported, data_dir, tmp
     assert done.returncode == 2 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and name in last
+    assert not (base / "2").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--label=alice"], "go together"),
+        (["--label=a b", "--model_config_file=CONFIG"], "bad version label"),
+        (["--label=alice", "--model_config_file=CONFIG"], "no model whose base_path"),
+    ],
+)
+def test_a_label_is_refused_before_any_work_unless_its_config_file_can_take_it(
+    exported, tmp_path, flags, message
+):
+    base = tmp_path / "models"
+    shutil.copytree(exported, base / "1")
+    config = tmp_path / "models.config"
+    config.write_text('model_config_list { config { name: "mnist" base_path: "elsewhere" } }')
+    flags = [f.replace("CONFIG", str(config)) for f in flags]
+    done = run_python(
+        "-m", "mnist_convnet", "personalize", f"--model_dir={base}", *flags, str(tmp_path)
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert message in done.stderr.strip().splitlines()[-1]
     assert not (base / "2").exists()

@@ -108,3 +108,20 @@ def test_configs_need_no_tensorflow():
     code = "import sys, mnist_convnet.serving.configs; print('tensorflow' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout == "False\n", done.stderr
+
+
+def test_a_label_is_written_into_its_models_entry_and_the_rest_kept(tmp_path):
+    (tmp_path / "models.config").write_text(
+        'model_config_list { config { name: "mnist" base_path: "a" } '
+        'config { name: "other" base_path: "b" version_labels { key: "stable" value: 1 } } }'
+    )
+    configs.set_label(tmp_path / "models.config", tmp_path / "b", "alice", 3)
+    mnist, other = configs.read_model_config_file(tmp_path / "models.config")
+    assert mnist.labels == {} and other.labels == {"stable": 1, "alice": 3}
+    assert [p.name for p in tmp_path.iterdir()] == ["models.config"]  # written whole
+    for base, label, message in (
+        (tmp_path / "c", "alice", "no model whose base_path"),
+        (tmp_path / "a", "a b", "bad version label"),
+    ):
+        with pytest.raises(UserError, match=message):
+            configs.set_label(tmp_path / "models.config", base, label, 2)

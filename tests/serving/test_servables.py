@@ -316,3 +316,30 @@ def test_a_warm_up_that_fails_half_way_leaves_no_batch_thread(exported, tmp_path
     after = {t for t in threading.enumerate() if t.name.startswith("batch-") and t.is_alive()}
     assert after <= before
     manager.close()
+
+
+def test_a_config_file_read_again_brings_new_labels_and_keeps_a_broken_one_out(exported, tmp_path):
+    """--model_config_file_poll_wait_seconds: a label written into the file (as
+    `personalize --label` does) is answered once the file is read again; a file broken
+    afterwards is logged and the labels in force stay."""
+    base = tmp_path / "mnist_convnet"
+    for version in (1, 2):
+        _appear(exported, base, version)
+    config = tmp_path / "models.config"
+    config.write_text(
+        f'model_config_list {{ config {{ name: "mnist" base_path: "{base}" '
+        "model_version_policy { all {} } } }"
+    )
+    manager = core.ModelManager(configs.read_model_config_file(config))
+    manager.watch_config_file(config, 0.05)
+    try:
+        configs.set_label(config, base, "alice", 2)
+        deadline = time.monotonic() + 30
+        while "alice" not in manager.configs["mnist"].labels and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert manager.servable("mnist", label="alice").version == 2
+        config.write_text("model_config_list { config { nme: 1 } }")
+        time.sleep(0.5)
+        assert manager.servable("mnist", label="alice").version == 2
+    finally:
+        manager.close()
