@@ -43,7 +43,8 @@ help:
 	@echo "make bench-time-to-accuracy  seconds to 99% test accuracy: fit, our loop, --recipe=fast"
 	@echo "make bench-captures  accuracy on photos/scans/canvases per capture kind and entry point"
 	@echo "make bench-writers   accuracy on other writers' digits, per style and door (SavedModel, predict, reader)"
-	@echo "make bench-personalize  a writer taught: k examples per digit, per weak style, before and after"
+	@echo "make bench-personalize  a writer taught: k examples per digit, per weak style, before and after,"
+	@echo "                     through the command, the phone's file and the page (Chromium)"
 	@echo "make bench-load      the REST server under load (hey): werkzeug, waitress, granian side by side"
 	@echo "                     (BASELINE=REV: that commit's server beside today's, with their ratios)"
 	@echo "make bench-grpc      gRPC vs REST side by side, warm-up's worth, a 128-client soak, a hot swap"
@@ -139,7 +140,7 @@ bench-writers: install
 # digit learned (mnist-convnet personalize's method), the style's unseen digits, the other
 # styles and MNIST test before and after (docs/personalize.md).
 bench-personalize: install
-	$(BIN)/python -m bench.personalize --model_dir=$(MODEL_DIR) > bench/results_personalize.json
+	$(BIN)/python -m bench.personalize --model_dir=$(MODEL_DIR) --page > bench/results_personalize.json
 	@cat bench/results_personalize.json
 
 # The REST server under load with `hey` (apt-get install hey): before/after side by side;

@@ -14,6 +14,11 @@ digit (k in ``--ks``), drawn with the tuning seed; ``training/personalize.py`` l
     seconds       the time the learning took (features, steps; not the finder)
     litert        the same for the phone's door: ``trainable.tflite`` (``export/trainable.py``)
                   in LiteRT's interpreter, one thread, one ``train`` call
+    page          with ``--page``, the page's door: the same file in LiteRT.js in headless
+                  Chromium, each example given as a correction is (the page's ``teach``:
+                  restore, then ``train_slots`` on every example so far), read by the
+                  page's ``infer_one``; ``seconds``: the last lesson; MNIST test: its
+                  first PAGE_MNIST digits. Only for k * 10 <= trainable.SLOTS
 
 Every digit is found by the SavedModel's ``serving_images``, as served; the accuracies
 are the Keras model's on those 28x28 digits, which is what the new version answers.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +49,14 @@ flags.DEFINE_float("below", 0.95, "Teach the styles read below this share (held-
 flags.DEFINE_integer("per_style", 100, "Held-out digits per style, to find and score it on.")
 flags.DEFINE_list("ks", ["1", "3", "5", "10"], "Examples per digit.")
 flags.DEFINE_integer("replay_pool", 4096, "MNIST training digits replay draws from.")
+flags.DEFINE_bool("page", False, "Also teach the page in headless Chromium (LiteRT.js).")
 flags.DEFINE_string(
     "mnist_dir",
     os.environ.get("MNIST_MANUAL_DIR", "../shared/datasets/mnist"),
     "Folder with the official t10k-*.gz files.",
 )
 FLAGS = flags.FLAGS
+PAGE_MNIST = 1000  # MNIST test digits the page reads after a lesson (each a WebDriver trip)
 
 
 class Finder:
@@ -133,6 +141,89 @@ def _on_the_phone(flatbuffer: bytes, images, labels, held_out, style, mnist) -> 
     }
 
 
+# The page's own functions, as its "It's a: k" buttons run them: an example, then a lesson.
+_TEACH = """
+const [digits, labels, done] = arguments;
+(async () => {
+  await forget();
+  let seconds = 0;
+  for (let i = 0; i < digits.length; i++) {
+    seenImage = digits[i];
+    const started = performance.now();
+    await teach(labels[i]);
+    seconds = (performance.now() - started) / 1000;
+  }
+  done({ seconds, examples: Number(document.getElementById("taught").dataset.examples) });
+})().catch(error => done({ error: String(error) }));
+"""
+_READ = """
+const [digits, done] = arguments;
+(async () => {
+  const read = [];
+  for (const image of digits) {
+    const p = (await readTaught({ image, probabilities: [] })).probabilities;
+    read.push(p.indexOf(Math.max(...p)));
+  }
+  done(read);
+})().catch(error => done({ error: String(error) }));
+"""
+
+
+class Page:
+    """The draw-a-digit page in headless Chromium, served as `serve` does, its
+    trainable.tflite the one converted here."""
+
+    def __init__(self, model_dir: Path, flatbuffer: bytes, folder: Path) -> None:
+        import shutil
+
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        from mnist_convnet.export import tflite
+        from mnist_convnet.serving import rest
+        from testbed.servers import serve_in_thread
+
+        base = folder / "mnist_convnet"
+        shutil.copytree(model_dir, base / "1")
+        tflite.output_dir(base / "1").mkdir(parents=True)
+        (tflite.output_dir(base / "1") / trainable.FILE).write_bytes(flatbuffer)
+        self.api = rest.for_folder(base, "mnist")
+        self.serving = serve_in_thread(self.api)
+        url = self.serving.__enter__()
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for flag in ("--headless", "--no-sandbox", "--disable-gpu"):
+            options.add_argument(flag)
+        self.driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+        self.driver.set_script_timeout(600)
+        self.driver.get(url + "/")
+
+    def door(self, images, labels, held_out, style, mnist) -> dict:
+        taught = self._run(_TEACH, images.tolist(), labels.tolist())
+        label = writers.STYLES[style][0]
+        read = lambda x: np.asarray(self._run(_READ, x.tolist()))
+        mnist_images, mnist_labels = mnist[0][:PAGE_MNIST], mnist[1][:PAGE_MNIST]
+        return {
+            "style": round(float((read(held_out[style]) == label).mean()), 4),
+            f"mnist_test_first_{PAGE_MNIST}": round(
+                float((read(mnist_images) == mnist_labels).mean()), 4
+            ),
+            "seconds": round(taught["seconds"], 3),
+            "examples": taught["examples"],
+        }
+
+    def _run(self, script: str, *args):
+        answer = self.driver.execute_async_script(script, *args)
+        if isinstance(answer, dict) and "error" in answer:
+            raise RuntimeError(f"the page failed: {answer['error']}")
+        return answer
+
+    def close(self) -> None:
+        self.driver.quit()
+        self.serving.__exit__(None, None, None)
+        self.api.close()
+
+
 def main(argv: list[str]) -> None:
     del argv
     model_dir = versions.resolve(FLAGS.model_dir)
@@ -145,6 +236,8 @@ def main(argv: list[str]) -> None:
     base = inference.load_keras_model(model_dir)
     flatbuffer = trainable.convert(base, *replay)
     held_out = _held_out(finder, FLAGS.per_style)
+    folder = tempfile.TemporaryDirectory()
+    page = Page(model_dir, flatbuffer, Path(folder.name)) if FLAGS.page else None
     before = {
         s: _accuracy(base, x, np.full(len(x), writers.STYLES[s][0])) for s, x in held_out.items()
     }
@@ -159,7 +252,12 @@ def main(argv: list[str]) -> None:
             scores = _scores(model, held_out, style, mnist)
             phone = _on_the_phone(flatbuffer, images, labels, held_out, style, mnist)
             rows.append({"k": k, **scores, "seconds": learned["seconds"], "litert": phone})
+            if page is not None and len(labels) <= trainable.SLOTS:
+                rows[-1]["page"] = page.door(images, labels, held_out, style, mnist)
         report["styles"][style] = rows
+    if page is not None:
+        page.close()
+    folder.cleanup()
     print(json.dumps(report, indent=1))
 
 
