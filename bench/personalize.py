@@ -245,6 +245,9 @@ def main(argv: list[str]) -> None:
     styles = FLAGS.styles or [s for s, share in before.items() if share < FLAGS.below]
     for style in styles:
         rows = [{"k": 0, **_scores(base, held_out, style, mnist)}]
+        if page is not None:  # what the page reads untaught: this model's answers
+            first = (mnist[0][:PAGE_MNIST], mnist[1][:PAGE_MNIST])
+            rows[0]["page"] = {f"mnist_test_first_{PAGE_MNIST}": _accuracy(base, *first)}
         for k in map(int, FLAGS.ks):
             model = inference.load_keras_model(model_dir)
             images, labels = _writer(finder, style, k)
