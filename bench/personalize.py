@@ -18,7 +18,7 @@ digit (k in ``--ks``), drawn with the tuning seed; ``training/personalize.py`` l
                   Chromium, each example given as a correction is (the page's ``teach``:
                   restore, then ``train_slots`` on every example so far), read by the
                   page's ``infer_one``; ``seconds``: the last lesson; MNIST test: its
-                  first PAGE_MNIST digits. Only for k * 10 <= trainable.SLOTS
+                  first ``--page_mnist`` digits. Only for k * 10 <= trainable.SLOTS
 
 Every digit is found by the SavedModel's ``serving_images``, as served; the accuracies
 are the Keras model's on those 28x28 digits, which is what the new version answers.
@@ -50,13 +50,15 @@ flags.DEFINE_integer("per_style", 100, "Held-out digits per style, to find and s
 flags.DEFINE_list("ks", ["1", "3", "5", "10"], "Examples per digit.")
 flags.DEFINE_integer("replay_pool", 4096, "MNIST training digits replay draws from.")
 flags.DEFINE_bool("page", False, "Also teach the page in headless Chromium (LiteRT.js).")
+flags.DEFINE_integer(
+    "page_mnist", 1000, "MNIST test digits the page reads after a lesson (its first ones)."
+)
 flags.DEFINE_string(
     "mnist_dir",
     os.environ.get("MNIST_MANUAL_DIR", "../shared/datasets/mnist"),
     "Folder with the official t10k-*.gz files.",
 )
 FLAGS = flags.FLAGS
-PAGE_MNIST = 1000  # MNIST test digits the page reads after a lesson (each a WebDriver trip)
 
 
 class Finder:
@@ -202,12 +204,11 @@ class Page:
         taught = self._run(_TEACH, images.tolist(), labels.tolist())
         label = writers.STYLES[style][0]
         read = lambda x: np.asarray(self._run(_READ, x.tolist()))
-        mnist_images, mnist_labels = mnist[0][:PAGE_MNIST], mnist[1][:PAGE_MNIST]
+        mnist_images, mnist_labels = (a[: FLAGS.page_mnist] for a in mnist)
         return {
             "style": round(float((read(held_out[style]) == label).mean()), 4),
-            f"mnist_test_first_{PAGE_MNIST}": round(
-                float((read(mnist_images) == mnist_labels).mean()), 4
-            ),
+            "mnist_test": round(float((read(mnist_images) == mnist_labels).mean()), 4),
+            "mnist_digits": len(mnist_labels),
             "seconds": round(taught["seconds"], 3),
             "examples": taught["examples"],
         }
@@ -246,8 +247,8 @@ def main(argv: list[str]) -> None:
     for style in styles:
         rows = [{"k": 0, **_scores(base, held_out, style, mnist)}]
         if page is not None:  # what the page reads untaught: this model's answers
-            first = (mnist[0][:PAGE_MNIST], mnist[1][:PAGE_MNIST])
-            rows[0]["page"] = {f"mnist_test_first_{PAGE_MNIST}": _accuracy(base, *first)}
+            first = [a[: FLAGS.page_mnist] for a in mnist]
+            rows[0]["page"] = {"mnist_test": _accuracy(base, *first), "mnist_digits": len(first[1])}
         for k in map(int, FLAGS.ks):
             model = inference.load_keras_model(model_dir)
             images, labels = _writer(finder, style, k)
