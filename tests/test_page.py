@@ -430,7 +430,7 @@ def test_litert_is_served_from_the_local_install_only(device_site):
 
 # A 1 with a long flag, as many European hands write it (testbed.writers' "one_flag"): the
 # short run's model reads it as another digit. Each copy is moved and leant a little.
-FLAGGED_ONE = [(92, 112), (128, 72), (165, 35), (163, 140), (160, 245)]
+FLAGGED_ONE = [(80, 122), (122, 80), (165, 35), (163, 140), (160, 245)]
 
 
 def _flagged_one(shift: int, lean: int) -> list[tuple[int, int]]:
