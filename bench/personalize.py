@@ -26,6 +26,7 @@ are the Keras model's on those 28x28 digits, which is what the new version answe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -190,8 +191,8 @@ class Page:
         tflite.output_dir(base / "1").mkdir(parents=True)
         (tflite.output_dir(base / "1") / trainable.FILE).write_bytes(flatbuffer)
         self.api = rest.for_folder(base, "mnist")
-        self.serving = serve_in_thread(self.api)
-        url = self.serving.__enter__()
+        self.serving = contextlib.ExitStack()
+        url = self.serving.enter_context(serve_in_thread(self.api))
         options = webdriver.ChromeOptions()
         options.binary_location = "/usr/bin/chromium"
         for flag in ("--headless", "--no-sandbox", "--disable-gpu"):
@@ -221,7 +222,7 @@ class Page:
 
     def close(self) -> None:
         self.driver.quit()
-        self.serving.__exit__(None, None, None)
+        self.serving.close()
         self.api.close()
 
 
