@@ -91,6 +91,11 @@ LATER_FINGERPRINT_FIELDS = {
     "augment": 0.0,
     "deslant": False,
 }
+# What augment.py draws, by revision: a run's checkpoints resume only under the revision
+# they were trained with (an augmented run's fingerprint holds it), so a checkout whose
+# augmentation changed starts over instead of exporting the old run's weights as new.
+# 2: the strokes drawn on every 1 and 7 of a batch, not only on the changed share.
+AUGMENT_REVISION = 2
 # The names of step.GRADIENTS and optimizer.LR_SCHEDULES (a test keeps them in step), here
 # so that Config, and --help, need no TensorFlow.
 GRADIENT_MODES = ("tape", "manual")
@@ -248,4 +253,6 @@ class Config:
         for name, value in LATER_FINGERPRINT_FIELDS.items():
             if values[name] in (value, None):
                 del values[name]
+        if self.augment:
+            values["augment_revision"] = AUGMENT_REVISION
         return json.dumps(values, sort_keys=True)

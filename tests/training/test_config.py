@@ -8,6 +8,7 @@ import pytest
 
 from mnist_convnet.errors import UserError
 from mnist_convnet.network.networks import NETWORKS
+from mnist_convnet.training import config as config_lib
 from mnist_convnet.training.config import RECIPES, Config
 
 
@@ -143,3 +144,13 @@ def test_config_needs_no_tensorflow():
     code += "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.stdout == "False False\n", run.stderr
+
+
+def test_an_augmented_run_resumes_only_under_the_augmentation_it_was_trained_with(monkeypatch):
+    """The augmentation's revision is in an augmented run's fingerprint (a checkpoint of
+    an older augment.py is another run), and out of a run without augmentation."""
+    augmented = Config(augment=1.0).fingerprint()
+    assert f'"augment_revision": {config_lib.AUGMENT_REVISION}' in augmented
+    assert "augment_revision" not in Config().fingerprint()
+    monkeypatch.setattr(config_lib, "AUGMENT_REVISION", config_lib.AUGMENT_REVISION + 1)
+    assert Config(augment=1.0).fingerprint() != augmented
