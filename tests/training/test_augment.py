@@ -113,6 +113,20 @@ def test_ones_get_flags_and_feet_sevens_bars_and_nothing_else_is_touched(batch):
     assert len(crossed) > 10 and np.mean(crossed) > 0.9
 
 
+def test_the_strokes_are_drawn_on_the_whole_batch_not_only_the_changed_share(batch, monkeypatch):
+    """With no image chosen to be changed (SHARE 0), augment still draws the flags, feet
+    and bars, and only those: every 1 and 7 gains ink, every other digit stays as it was
+    (a flagged 1 is seen undistorted as well as turned and slanted)."""
+    monkeypatch.setattr(augment, "SHARE", 0.0)
+    images, labels = batch
+    x, y = images.numpy(), labels.numpy()
+    out = augment.augment(images, labels, _seed(2, 5), 10.0).numpy()
+    drawn_on = (y == 1) | (y == 7)
+    assert np.array_equal(out[~drawn_on], x[~drawn_on])
+    gained = (out - x).sum((1, 2, 3))
+    assert drawn_on.sum() > 20 and np.mean(gained[drawn_on] > 2) > 0.9
+
+
 def test_the_pen_kernels_are_grey_dilation_and_erosion(digits):
     """_max3x3 is max_pool2d's 3x3 'SAME' answer, for ink and for its negative (erosion)."""
     for images in (digits, -digits, digits - 0.5):
