@@ -38,7 +38,7 @@ SHIFT_PIXELS = 2.0
 ELASTIC_PIXELS = 1.2  # the displacement field's largest step
 ELASTIC_GRID = 4  # the field's resolution before it is smoothed up to 28x28
 P_THICK, P_THIN, P_BLUR, P_LOW_RES = 0.2, 0.2, 0.15, 0.15
-SHARE = 0.5  # of each batch; the other half keeps MNIST's own writers in view
+SHARE = 0.5  # of each batch; the other half keeps the geometry of MNIST's writers
 
 
 def augment(images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor, strength: float) -> tf.Tensor:
@@ -46,7 +46,7 @@ def augment(images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor, strength: flo
     strokes other hands add are drawn on the 1s and 7s of the whole batch; then a share
     SHARE of the images is changed, the rest left as drawn (and not paid for: the changes
     run on the chosen images alone). So a flagged 1 is also seen as it was drawn, not
-    only turned, slanted and blurred (turned, the most of them are MNIST 7s)."""
+    only turned, slanted and blurred (turned, many look like MNIST's 7s)."""
     if strength <= 0:
         return images
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=9)
@@ -97,14 +97,25 @@ def _styled(images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor, s: float) -> 
     across = tf.stack([tf.zeros_like(half), half], 1)
     row = top[:, 0] + tf.random.stateless_uniform([batch], part[3], 0.4, 0.6) * height
     middle = tf.stack([row, _ink_column(images, row)], 1)
-    # the three strokes of every image drawn by one _segment call: [3B, 28, 28, 1]
+    one, seven = labels == 1, labels == 7
+    wanted = tf.concat(  # which of each image's three strokes it gets: [3B]
+        [
+            _chosen(part[4], batch, P_FLAG * s) & one,
+            _chosen(part[5], batch, P_FOOT * s) & one,
+            _chosen(part[6], batch, P_CROSSBAR * s) & seven,
+        ],
+        0,
+    )
     starts = tf.concat([top, bottom - across, middle - across], 0)
     ends = tf.concat([flag_end, bottom + across, middle + across], 0)
-    flag, foot, crossbar = tf.split(_segment(starts, ends), 3)
-    one, seven = labels == 1, labels == 7
-    images = _where(part[4], batch, P_FLAG * s, tf.maximum(images, flag), images, one)
-    images = _where(part[5], batch, P_FOOT * s, tf.maximum(images, foot), images, one)
-    return _where(part[6], batch, P_CROSSBAR * s, tf.maximum(images, crossbar), images, seven)
+    # Only the wanted strokes are drawn (one _segment call), the rest are no ink: ink is
+    # never negative, so the maximum with no ink leaves an image as it was.
+    which = tf.where(wanted)[:, 0]
+    drawn = _segment(tf.gather(starts, which), tf.gather(ends, which))
+    shape = tf.cast(tf.stack([3 * batch, SIZE, SIZE, 1]), tf.int64)
+    strokes = tf.scatter_nd(which[:, None], drawn, shape)
+    flag, foot, crossbar = tf.split(strokes, 3)
+    return tf.maximum(tf.maximum(tf.maximum(images, flag), foot), crossbar)
 
 
 def _ink_ends(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -258,16 +269,11 @@ def _low_res(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
 
 def _some(seed: tf.Tensor, batch: tf.Tensor, p: float, change, images: tf.Tensor) -> tf.Tensor:
     """``change`` (a function of a batch) applied to a share ``p`` of the images, chosen per
-    image as ``_where`` chooses them; only those are computed."""
+    image as ``_chosen`` chooses them; only those are computed."""
     chosen = tf.where(tf.random.stateless_uniform([batch], seed) < p)[:, 0]
     return tf.tensor_scatter_nd_update(images, chosen[:, None], change(tf.gather(images, chosen)))
 
 
-def _where(
-    seed: tf.Tensor, batch: tf.Tensor, p: float, changed, images, among: tf.Tensor | None = None
-) -> tf.Tensor:
-    """``changed`` for a share ``p`` of the images (of those ``among`` marks), per image."""
-    chosen = tf.random.stateless_uniform([batch], seed) < p
-    if among is not None:
-        chosen = chosen & among
-    return tf.where(chosen[:, None, None, None], changed, images)
+def _chosen(seed: tf.Tensor, batch: tf.Tensor, p: float) -> tf.Tensor:
+    """A share ``p`` of the batch, chosen per image: bool [B]."""
+    return tf.random.stateless_uniform([batch], seed) < p
