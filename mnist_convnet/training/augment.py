@@ -270,7 +270,7 @@ def _low_res(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
 def _some(seed: tf.Tensor, batch: tf.Tensor, p: float, change, images: tf.Tensor) -> tf.Tensor:
     """``change`` (a function of a batch) applied to a share ``p`` of the images, chosen per
     image as ``_chosen`` chooses them; only those are computed."""
-    chosen = tf.where(tf.random.stateless_uniform([batch], seed) < p)[:, 0]
+    chosen = tf.where(_chosen(seed, batch, p))[:, 0]
     return tf.tensor_scatter_nd_update(images, chosen[:, None], change(tf.gather(images, chosen)))
 
 
