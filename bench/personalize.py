@@ -78,6 +78,12 @@ class Finder:
             return None
 
 
+def _page_mnist(mnist: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The MNIST test digits (and labels) the page reads: the first ``--page_mnist``."""
+    images, labels = mnist
+    return images[: FLAGS.page_mnist], labels[: FLAGS.page_mnist]
+
+
 def _accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
     x = images.astype(np.float32)[..., None] / 255 if images.dtype == np.uint8 else images
     read = model.predict(x, batch_size=1000, verbose=0).argmax(1)
@@ -205,7 +211,7 @@ class Page:
         taught = self._run(_TEACH, images.tolist(), labels.tolist())
         label = writers.STYLES[style][0]
         read = lambda x: np.asarray(self._run(_READ, x.tolist()))
-        mnist_images, mnist_labels = (a[: FLAGS.page_mnist] for a in mnist)
+        mnist_images, mnist_labels = _page_mnist(mnist)
         return {
             "style": round(float((read(held_out[style]) == label).mean()), 4),
             "mnist_test": round(float((read(mnist_images) == mnist_labels).mean()), 4),
@@ -248,7 +254,7 @@ def main(argv: list[str]) -> None:
     for style in styles:
         rows = [{"k": 0, **_scores(base, held_out, style, mnist)}]
         if page is not None:  # what the page reads untaught: this model's answers
-            first = [a[: FLAGS.page_mnist] for a in mnist]
+            first = _page_mnist(mnist)
             rows[0]["page"] = {"mnist_test": _accuracy(base, *first), "mnist_digits": len(first[1])}
         for k in map(int, FLAGS.ks):
             model = inference.load_keras_model(model_dir)

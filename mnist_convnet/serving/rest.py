@@ -276,7 +276,7 @@ class RestApi:
             (pixels,) = arrays.values()
         checked = inputs.explain_pixels(pixels, label, rate)
         outputs = servable.predict(contract.SERVING_EXPLAIN, checked)
-        images = pixels.reshape(-1, 28, 28).astype(np.uint8)  # 0-255, checked just above
+        images = pixels.reshape(-1, contract.SIZE, contract.SIZE).astype(np.uint8)  # checked above
         return Reply(200, list(_JSON), protocol.explanations(outputs, images, rate))
 
     def _settled(self, future: Future, render: Callable[[Any], Reply]) -> Reply:
