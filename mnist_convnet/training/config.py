@@ -93,7 +93,9 @@ LATER_FINGERPRINT_FIELDS = {
 }
 # What augment.py draws, by revision: a run's checkpoints resume only under the revision
 # they were trained with (an augmented run's fingerprint holds it), so a checkout whose
-# augmentation changed starts over instead of exporting the old run's weights as new.
+# augmentation changed starts over instead of exporting the old run's weights as new
+# (tests/training/test_augment.py holds each revision's constants: one changed under the
+# same revision fails it).
 # 2: the strokes drawn on every 1 and 7 of a batch, not only on the changed share.
 AUGMENT_REVISION = 2
 # The names of step.GRADIENTS and optimizer.LR_SCHEDULES (a test keeps them in step), here

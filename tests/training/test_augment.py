@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from mnist_convnet.training import augment
+from mnist_convnet.training import config as config_lib
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +179,34 @@ def test_the_blur_is_the_gaussian_convolution(digits):
     )
     expected = tf.nn.conv2d(digits, kernel, 1, "SAME")
     np.testing.assert_allclose(augment._blurred(digits).numpy(), expected.numpy(), atol=1e-6)
+
+
+# The constants each revision of augment.py draws with (config.AUGMENT_REVISION). A
+# constant changed under the same revision would let a run trained with the old one resume
+# and be exported as new: change one, and add its revision here and in config.py.
+CONSTANTS_BY_REVISION = {
+    2: {
+        "SIZE": 28,
+        "ROTATION_DEGREES": 15.0,
+        "SHEAR": 0.35,
+        "SCALE": 0.15,
+        "ASPECT": 0.2,
+        "SHIFT_PIXELS": 2.0,
+        "ELASTIC_PIXELS": 1.2,
+        "ELASTIC_GRID": 4,
+        "P_THICK": 0.2,
+        "P_THIN": 0.2,
+        "P_BLUR": 0.15,
+        "P_LOW_RES": 0.15,
+        "SHARE": 0.5,
+        "P_FLAG": 0.7,
+        "P_FOOT": 0.3,
+        "P_CROSSBAR": 0.7,
+        "STROKE_PIXELS": 2.2,
+    },
+}
+
+
+def test_a_changed_constant_comes_with_a_new_augment_revision():
+    constants = {name: value for name, value in vars(augment).items() if name.isupper()}
+    assert constants == CONSTANTS_BY_REVISION[config_lib.AUGMENT_REVISION]
