@@ -7,7 +7,9 @@ styles MNIST's writers rarely used, and MNIST *test* digits (images 5000-9999) p
 the edges of their style, each captured as a scan, a photo, a canvas or a low-resolution
 scan. It is made twice: with the seed recipes were chosen on (``tuning``) and with a
 seed nobody looked at while choosing (``held_out``); ``held_out_styles`` were never used
-to choose anything either. Each image is read through three doors:
+to choose anything either. A third set, ``real``, is digits people wrote: the UCI
+optical-recognition test set, 13 writers scanned at 8 px (``testbed.optdigits``), every
+digit, never used to choose anything. Each image is read through three doors:
 
     tf_only        the SavedModel's serving_images, TensorFlow alone
     predict        `mnist-convnet predict` on the files (a child process)
@@ -15,8 +17,9 @@ to choose anything either. Each image is read through three doors:
                    for each reader the export has (``--readers`` to name others);
                    ``NAME_agrees``: the share of images on which it gives tf_only's answer
 
-Per set: each kind's accuracy per door, a summary (the drawn styles' and the
-transformed kinds' mean, the worst kind) per door, and ``hard``: the share of
+Per set: each kind's accuracy per door, a summary (the mean of each family of kinds
+present, drawn, transformed or real, and the worst kind) per door, serving_images'
+accuracy per digit (``by_label``), and ``hard``: the share of
 serving_images' wrong and of its right answers that were reported hard
 (``contract.is_hard``: what ``predict`` and the page flag).
 """
@@ -27,6 +30,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +39,14 @@ from absl import app, flags
 
 from bench.entry_points import read_predict, read_tf_only_digit, reader_files
 from mnist_convnet import versions
-from testbed import writers
+from testbed import optdigits, writers
 from testbed.idx import read_idx
 
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel (version or base).")
 flags.DEFINE_integer("per_kind", 100, "Images per style or transform, in each set.")
 flags.DEFINE_list("kinds", list(writers.KINDS), "Styles and transforms to read.")
-flags.DEFINE_list("sets", ["tuning", "held_out"], "Which of the two seeds' sets to read.")
+flags.DEFINE_list("sets", ["tuning", "held_out", "real"], "Which sets to read.")
+flags.DEFINE_integer("real_count", None, "Digits of the real set read (default: all 1,797).")
 flags.DEFINE_string(
     "mnist_dir",
     os.environ.get("MNIST_MANUAL_DIR", "../shared/datasets/mnist"),
@@ -50,17 +55,25 @@ flags.DEFINE_string(
 flags.DEFINE_list("readers", None, "reader .tflite files (default: the export's).")
 FLAGS = flags.FLAGS
 SEEDS = {"tuning": writers.TUNING_SEED, "held_out": writers.HELD_OUT_SEED}
+FAMILIES = {
+    "drawn": tuple(writers.STYLES),
+    "transformed": tuple(k for k in writers.KINDS if k not in writers.STYLES),
+    "real": optdigits.KINDS,
+}
 
 
-def read_set(loaded, model_dir: str, readers: dict[str, Path], digits, seed: int) -> dict:
-    """Every kind's accuracy per door, for the set made with ``seed`` from ``digits``
-    (MNIST test images and labels)."""
+def captures(name: str, digits) -> Iterable[tuple[str, int, bytes, str, int]]:
+    """The set ``name``'s captures; ``digits``: MNIST test images and labels."""
+    if name == "real":
+        return optdigits.optdigits_set(FLAGS.real_count)
+    return writers.writers_set(*digits, FLAGS.per_kind, SEEDS[name], FLAGS.kinds)
+
+
+def read_set(loaded, model_dir: str, readers: dict[str, Path], found: Iterable) -> dict:
+    """Every kind's accuracy per door, for the captures ``found`` yields."""
     folder = Path(tempfile.mkdtemp(prefix="writers-"))
-    images, labels = digits
     items = []
-    for kind, index, encoded, suffix, label in writers.writers_set(
-        images, labels, FLAGS.per_kind, seed, FLAGS.kinds
-    ):
+    for kind, index, encoded, suffix, label in found:
         path = folder / f"{kind}_{index:04d}{suffix}"
         path.write_bytes(encoded)
         items.append((kind, path, encoded, str(label)))
@@ -68,9 +81,11 @@ def read_set(loaded, model_dir: str, readers: dict[str, Path], digits, seed: int
     by_predict = read_predict(model_dir, paths, number=False)
     by_reader = {n: read_predict(model_dir, paths, False, str(p)) for n, p in readers.items()}
     counts: dict[str, dict[str, int]] = {}
+    by_label: dict[str, list[bool]] = {}
     for kind, path, encoded, label in items:
         row = counts.setdefault(kind, {"images": 0})
         tf_read, hard = read_tf_only_digit(loaded, encoded)
+        by_label.setdefault(label, []).append(tf_read == label)
         outcome = "right" if tf_read == label else "wrong"
         row[f"hard_{outcome}"] = row.get(f"hard_{outcome}", 0) + bool(hard)
         row[outcome] = row.get(outcome, 0) + 1
@@ -83,7 +98,12 @@ def read_set(loaded, model_dir: str, readers: dict[str, Path], digits, seed: int
         row["images"] += 1
     hard = _hard_shares(counts)
     kinds = {kind: _shares(row) for kind, row in counts.items()}
-    return {"seed": seed, "kinds": kinds, "summary": summary(kinds), "hard": hard}
+    return {
+        "kinds": kinds,
+        "summary": summary(kinds),
+        "by_label": {k: round(float(np.mean(v)), 4) for k, v in sorted(by_label.items())},
+        "hard": hard,
+    }
 
 
 _TALLIES = ("right", "wrong", "hard_right", "hard_wrong")
@@ -110,19 +130,16 @@ def _hard_shares(counts: dict[str, dict[str, int]]) -> dict:
 
 
 def summary(kinds: dict[str, dict]) -> dict:
-    """Per door: the drawn styles' mean, the transformed kinds' mean, the worst kind."""
+    """Per door: each family's mean (None where the set has none of it), the worst kind."""
     doors = [d for d in next(iter(kinds.values())) if d != "images" and not d.endswith("agrees")]
-    drawn = [k for k in kinds if k in writers.STYLES]
-    transformed = [k for k in kinds if k not in writers.STYLES]
     out = {}
     for door in doors:
         worst = min(kinds, key=lambda k: kinds[k][door])
-        out[door] = {
-            "drawn_mean": _mean(kinds, drawn, door),
-            "transformed_mean": _mean(kinds, transformed, door),
-            "worst_kind": worst,
-            "worst": kinds[worst][door],
+        means = {
+            f"{family}_mean": _mean(kinds, [k for k in kinds if k in members], door)
+            for family, members in FAMILIES.items()
         }
+        out[door] = {**means, "worst_kind": worst, "worst": kinds[worst][door]}
     return out
 
 
@@ -132,6 +149,9 @@ def _mean(kinds: dict[str, dict], names: list[str], door: str) -> float | None:
 
 def main(argv: list[str]) -> None:
     del argv
+    unknown = set(FLAGS.sets) - {*SEEDS, "real"}
+    if unknown:
+        raise app.UsageError(f"unknown sets {sorted(unknown)}: of tuning, held_out, real")
     model_dir = str(versions.resolve(FLAGS.model_dir))
     loaded = tf.saved_model.load(model_dir)
     readers = reader_files(model_dir, FLAGS.readers)
@@ -148,7 +168,8 @@ def main(argv: list[str]) -> None:
         for what, rank in (("images", 3), ("labels", 1))
     )
     for name in FLAGS.sets:
-        report["sets"][name] = read_set(loaded, model_dir, readers, digits, SEEDS[name])
+        found = read_set(loaded, model_dir, readers, captures(name, digits))
+        report["sets"][name] = {"seed": SEEDS.get(name), **found}
         print(name, json.dumps(report["sets"][name]["summary"]), file=sys.stderr, flush=True)
     print(json.dumps(report, indent=1))
 
