@@ -69,17 +69,30 @@ def captures(name: str, digits) -> Iterable[tuple[str, int, bytes, str, int]]:
     return writers.writers_set(*digits, FLAGS.per_kind, SEEDS[name], FLAGS.kinds)
 
 
-def read_set(loaded, model_dir: str, readers: dict[str, Path], found: Iterable) -> dict:
-    """Every kind's accuracy per door, for the captures ``found`` yields."""
-    folder = Path(tempfile.mkdtemp(prefix="writers-"))
+def written(name: str, found: Iterable, folder: Path) -> list[tuple[str, Path, bytes, str]]:
+    """The captures ``found`` yields as files under ``folder``/``name``: (kind, path,
+    encoded, label) each."""
+    (folder / name).mkdir()
     items = []
     for kind, index, encoded, suffix, label in found:
-        path = folder / f"{kind}_{index:04d}{suffix}"
+        path = folder / name / f"{kind}_{index:04d}{suffix}"
         path.write_bytes(encoded)
         items.append((kind, path, encoded, str(label)))
-    paths = [path for _, path, _, _ in items]
+    return items
+
+
+def read_sets(loaded, model_dir: str, readers: dict[str, Path], sets: dict[str, list]) -> dict:
+    """Every set's accuracy per kind and door. `predict` and each reader run once over
+    the files of every set: a child process each, not one per set."""
+    paths = [path for items in sets.values() for _, path, _, _ in items]
     by_predict = read_predict(model_dir, paths, number=False)
     by_reader = {n: read_predict(model_dir, paths, False, str(p)) for n, p in readers.items()}
+    return {name: tally(loaded, items, by_predict, by_reader) for name, items in sets.items()}
+
+
+def tally(loaded, items: list, by_predict: dict, by_reader: dict[str, dict]) -> dict:
+    """One set's accuracy per kind and door, read through serving_images here and from
+    the answers `predict` and the readers gave."""
     counts: dict[str, dict[str, int]] = {}
     by_label: dict[str, list[bool]] = {}
     for kind, path, encoded, label in items:
@@ -167,10 +180,11 @@ def main(argv: list[str]) -> None:
         read_idx(mnist / f"t10k-{what}-idx{rank}-ubyte.gz")[5000:]
         for what, rank in (("images", 3), ("labels", 1))
     )
-    for name in FLAGS.sets:
-        found = read_set(loaded, model_dir, readers, captures(name, digits))
+    folder = Path(tempfile.mkdtemp(prefix="writers-"))
+    sets = {name: written(name, captures(name, digits), folder) for name in FLAGS.sets}
+    for name, found in read_sets(loaded, model_dir, readers, sets).items():
         report["sets"][name] = {"seed": SEEDS.get(name), **found}
-        print(name, json.dumps(report["sets"][name]["summary"]), file=sys.stderr, flush=True)
+        print(name, json.dumps(found["summary"]), file=sys.stderr, flush=True)
     print(json.dumps(report, indent=1))
 
 

@@ -10,7 +10,7 @@ from tests.helpers import run_bench
 KINDS = ["seven_crossed", "mnist_small"]
 
 
-@pytest.mark.slow  # a SavedModel loaded and its finder run through two doors: ~17 s
+@pytest.mark.slow  # a SavedModel loaded, its finder run through two doors on three sets: ~30 s
 def test_a_tiny_writers_set_is_read_per_style_and_door(exported, manual_dir):
     """Two kinds, two images each, both seeds, and two of the real writers' digits in each
     of their kinds; no reader (the reader is test_captures'): TensorFlow alone and
