@@ -42,7 +42,7 @@ help:
 	@echo "make bench   our loop vs keras model.fit, side by side, JSON in bench/results.json"
 	@echo "make bench-time-to-accuracy  seconds to 99% test accuracy: fit, our loop, --recipe=fast"
 	@echo "make bench-captures  accuracy on photos/scans/canvases per capture kind and entry point"
-	@echo "make bench-writers   accuracy on other writers' digits, per style and door (SavedModel, predict, reader)"
+	@echo "make bench-writers   accuracy on other writers' digits, drawn and real (UCI), per kind and door"
 	@echo "make bench-personalize  a writer taught: k examples per digit, per weak style, before and after,"
 	@echo "                     through the command, the phone's file and the page (Chromium)"
 	@echo "make bench-load      the REST server under load (hey): werkzeug, waitress, granian side by side"
