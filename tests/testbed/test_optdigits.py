@@ -15,7 +15,7 @@ def _grey(encoded: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(encoded)).convert("L"), np.float64)
 
 
-def test_the_set_is_the_1797_digits_of_13_writers_with_every_label():
+def test_the_set_is_its_1797_digits_about_as_many_of_each():
     ink, labels = optdigits.digits()
     assert ink.shape == (1797, 8, 8) and labels.shape == (1797,)
     assert ink.min() == 0.0 and ink.max() == 1.0
