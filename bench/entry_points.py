@@ -3,8 +3,8 @@ several benchmarks share them (``bench.captures``, ``bench.writers``):
 
     read_tf_only   the SavedModel's serving_images / serving_number, TensorFlow alone
     read_rest      the REST server's b64 path
-    read_predict   `mnist-convnet predict [--number] [--tflite=...]` on files (a child
-                   process, as a user runs it)
+    read_predict   `mnist-convnet predict [--number] [--tflite=...]` on files (child
+                   processes, as a user runs it; several when the paths overflow argv)
 """
 
 from __future__ import annotations
@@ -57,19 +57,40 @@ def read_rest(url: str, encoded: bytes, number: bool) -> tuple[str, np.ndarray |
     return str(prediction["classes"]), np.asarray(prediction["image"], np.uint8)
 
 
+# Characters of file paths given to one `predict` child: Linux holds argv and the
+# environment to 2 MiB, and a benchmark's sets can name more files than that.
+ARGV_CHARS = 500_000
+
+
 def read_predict(
     model_dir: str, paths: list[Path], number: bool, reader: str = ""
 ) -> dict[str, str]:
+    """`predict`'s answer for each path (its digit or number, "error" where it found
+    none), keyed by str(path): one child process per ARGV_CHARS of paths."""
     command = [sys.executable, "-m", "mnist_convnet", "predict", f"--model_dir={model_dir}"]
     command += [f"--tflite={reader}"] if reader else []
     command += ["--number"] if number else []
-    done = subprocess.run(command + [str(p) for p in paths], capture_output=True, text=True)
+    key = "number" if number else "digit"
     found = {}
-    for line in done.stdout.splitlines():
-        result = json.loads(line)
-        key = "number" if number else "digit"
-        found[result["path"]] = str(result[key]) if key in result else "error"
+    for batch in _batches([str(p) for p in paths], ARGV_CHARS):
+        done = subprocess.run(command + batch, capture_output=True, text=True)
+        for line in done.stdout.splitlines():
+            result = json.loads(line)
+            found[result["path"]] = str(result[key]) if key in result else "error"
     return found
+
+
+def _batches(args: list[str], chars: int) -> list[list[str]]:
+    """``args`` in order, cut into runs of at most ``chars`` characters (one arg at least)."""
+    batches: list[list[str]] = []
+    size = chars
+    for arg in args:
+        if size + len(arg) + 1 > chars:
+            batches.append([])
+            size = 0
+        batches[-1].append(arg)
+        size += len(arg) + 1
+    return batches
 
 
 def reader_files(model_dir: str, given: list[str] | None = None) -> dict[str, Path]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -41,3 +45,22 @@ def test_readers_are_the_exports_own_unless_named(tmp_path):
     named = tmp_path / "mine.tflite"
     assert entry_points.reader_files(str(version), [str(named)]) == {"mine": named}
     assert entry_points.reader_files(str(version), []) == {}
+
+
+def test_predict_is_given_its_files_in_runs_that_fit_a_command_line(monkeypatch, tmp_path):
+    """More paths than one command line holds go to several `predict` children, in order,
+    and their answers come back as one mapping."""
+    calls = []
+
+    def run(command, **kwargs):
+        files = command[command.index(f"--model_dir={tmp_path}") + 1 :]
+        calls.append(files)
+        lines = [json.dumps({"path": f, "digit": int(f[1])}) for f in files]
+        return subprocess.CompletedProcess(command, 0, "\n".join(lines), "")
+
+    monkeypatch.setattr(entry_points.subprocess, "run", run)
+    monkeypatch.setattr(entry_points, "ARGV_CHARS", 15)  # two of "dN.png " a run
+    paths = [Path(f"d{i}.png") for i in range(5)]
+    found = entry_points.read_predict(str(tmp_path), paths, number=False)
+    assert calls == [["d0.png", "d1.png"], ["d2.png", "d3.png"], ["d4.png"]]
+    assert found == {f"d{i}.png": str(i) for i in range(5)}
