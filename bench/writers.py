@@ -45,7 +45,9 @@ from testbed.idx import read_idx
 flags.DEFINE_string("model_dir", "saved_models/mnist_convnet", "SavedModel (version or base).")
 flags.DEFINE_integer("per_kind", 100, "Images per style or transform, in each set.")
 flags.DEFINE_list("kinds", list(writers.KINDS), "Styles and transforms to read.")
-flags.DEFINE_list("sets", ["tuning", "held_out", "real"], "Which sets to read.")
+SEEDS = {"tuning": writers.TUNING_SEED, "held_out": writers.HELD_OUT_SEED}
+SETS = (*SEEDS, "real")  # the real set has no seed: every digit, in its order
+flags.DEFINE_list("sets", list(SETS), "Which sets to read.")
 flags.DEFINE_integer("real_count", None, "Digits of the real set read (default: all 1,797).")
 flags.DEFINE_string(
     "mnist_dir",
@@ -54,7 +56,6 @@ flags.DEFINE_string(
 )
 flags.DEFINE_list("readers", None, "reader .tflite files (default: the export's).")
 FLAGS = flags.FLAGS
-SEEDS = {"tuning": writers.TUNING_SEED, "held_out": writers.HELD_OUT_SEED}
 FAMILIES = {
     "drawn": tuple(writers.STYLES),
     "transformed": tuple(k for k in writers.KINDS if k not in writers.STYLES),
@@ -162,9 +163,9 @@ def _mean(kinds: dict[str, dict], names: list[str], door: str) -> float | None:
 
 def main(argv: list[str]) -> None:
     del argv
-    unknown = set(FLAGS.sets) - {*SEEDS, "real"}
+    unknown = set(FLAGS.sets) - set(SETS)
     if unknown:
-        raise app.UsageError(f"unknown sets {sorted(unknown)}: of tuning, held_out, real")
+        raise app.UsageError(f"unknown sets {sorted(unknown)}: of {', '.join(SETS)}")
     model_dir = str(versions.resolve(FLAGS.model_dir))
     loaded = tf.saved_model.load(model_dir)
     readers = reader_files(model_dir, FLAGS.readers)
