@@ -92,13 +92,13 @@ def test_pens_blur_and_coarse_scans(digits):
 def test_ones_get_flags_and_feet_sevens_bars_and_nothing_else_is_touched(batch):
     """At a strength that makes every share certain: each 1 gains ink above-left of its
     top (a flag) and along its bottom row (a foot), each 7 a run of ink across its
-    middle; every other digit is left as it was."""
+    middle; every digit not drawn on (2, 3, 5, 6, 8, 9) is left as it was."""
     images, labels = batch
     x, y = images.numpy(), labels.numpy()
     out = augment.styled(images, labels, _seed(0, 9), 10.0).numpy()
     added = np.clip(out - x, 0, None)[..., 0]
-    untouched = (y != 1) & (y != 7)
-    assert np.array_equal(out[untouched], x[untouched])
+    untouched = ~np.isin(y, augment.STYLED_LABELS)
+    assert untouched.sum() > 100 and np.array_equal(out[untouched], x[untouched])
     flagged, footed = [], []  # MNIST has some already: a flag over a flag adds little ink
     for i in np.flatnonzero(y == 1):
         rows = np.flatnonzero(x[i, ..., 0].max(1) > 0.5)
@@ -114,18 +114,51 @@ def test_ones_get_flags_and_feet_sevens_bars_and_nothing_else_is_touched(batch):
     assert len(crossed) > 10 and np.mean(crossed) > 0.9
 
 
+def _leaning(ink: np.ndarray) -> float:
+    """The covariance of an ink's rows and columns, weighted by it: negative when the
+    ink runs up to the right, as a slash does, or a 4's roof from its bar to its stem."""
+    rows, cols = np.mgrid[0:28, 0:28]
+    mass = ink.sum()
+    r, c = (ink * rows).sum() / mass, (ink * cols).sum() / mass
+    return float((ink * (rows - r) * (cols - c)).sum() / mass)
+
+
+def test_zeros_get_a_slash_and_fours_a_roof(batch):
+    """At a strength that makes every share certain: each 0 gains ink through its hole,
+    rising to the right; each 4 gains a stroke rising to the right from the left end of
+    its bar to the top of its stem, above the bar."""
+    images, labels = batch
+    x, y = images.numpy(), labels.numpy()
+    added = np.clip(augment.styled(images, labels, _seed(0, 9), 10.0).numpy() - x, 0, None)
+    slashed = []
+    for i in np.flatnonzero(y == 0):
+        ink = x[i, ..., 0] > 0.5
+        rows, cols = np.flatnonzero(ink.max(1)), np.flatnonzero(ink.max(0))
+        h, w = rows[-1] - rows[0], cols[-1] - cols[0]
+        hole = added[i, rows[0] + h // 3 : rows[-1] - h // 3, cols[0] + w // 3 : cols[-1] - w // 3]
+        slashed.append(hole.sum() > 1 and _leaning(added[i, ..., 0]) < -1)
+    assert len(slashed) > 10 and np.mean(slashed) > 0.9
+    roofed = []
+    for i in np.flatnonzero(y == 4):
+        rows = np.flatnonzero(x[i, ..., 0].max(1) > 0.5)
+        below = rows[0] + 0.85 * (rows[-1] - rows[0]) + 2  # under the lowest row a bar has
+        ink = added[i, ..., 0]
+        roofed.append(ink.sum() > 2 and _leaning(ink) < -1 and ink[int(below) :].sum() < 0.5)
+    assert len(roofed) > 10 and np.mean(roofed) > 0.8
+
+
 def test_the_strokes_are_drawn_on_the_whole_batch_not_only_the_changed_share(batch, monkeypatch):
-    """With no image chosen to be changed (SHARE 0), augment still draws the flags, feet
-    and bars, and only those: every 1 and 7 gains ink, every other digit stays as it was
-    (a flagged 1 is seen undistorted as well as turned and slanted)."""
+    """With no image chosen to be changed (SHARE 0), augment still draws the strokes other
+    hands add, and only those: every 0, 1, 4 and 7 gains ink, every other digit stays as
+    it was (a flagged 1 is seen undistorted as well as turned and slanted)."""
     monkeypatch.setattr(augment, "SHARE", 0.0)
     images, labels = batch
     x, y = images.numpy(), labels.numpy()
     out = augment.augment(images, labels, _seed(2, 5), 10.0).numpy()
-    drawn_on = (y == 1) | (y == 7)
+    drawn_on = np.isin(y, augment.STYLED_LABELS)
     assert np.array_equal(out[~drawn_on], x[~drawn_on])
     gained = (out - x).sum((1, 2, 3))
-    assert drawn_on.sum() > 20 and np.mean(gained[drawn_on] > 2) > 0.9
+    assert drawn_on.sum() > 40 and np.mean(gained[drawn_on] > 2) > 0.9
 
 
 def test_the_pen_kernels_are_grey_dilation_and_erosion(digits):
@@ -204,6 +237,12 @@ CONSTANTS_BY_REVISION = {
         "P_CROSSBAR": 0.7,
         "STROKE_PIXELS": 2.2,
     },
+}
+CONSTANTS_BY_REVISION[3] = {
+    **CONSTANTS_BY_REVISION[2],
+    "P_SLASH": 0.3,
+    "P_CLOSED": 0.3,
+    "STYLED_LABELS": (0, 1, 4, 7),
 }
 
 
