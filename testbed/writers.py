@@ -101,12 +101,21 @@ STYLES: dict[str, tuple[int, list[Stroke]]] = {
         9,
         [arc(0.52, 0.2, 0.19, 0.16, -10, 355), [(0.71, 0.2), (0.7, 0.5), (0.6, 0.8), (0.35, 0.96)]],
     ),
+    # Added to the set after the others (drawn after them: ``KINDS``).
+    "zero_narrow": (0, [arc(0.5, 0.5, 0.14, 0.46, -90, 275)]),
+    "one_long_flag_foot": (
+        1,
+        [[(0.2, 0.35), (0.55, 0.05), (0.55, 0.95)], [(0.3, 0.95), (0.8, 0.95)]],
+    ),
 }
-# Two styles kept out of every choice of recipe: a slashed zero (a programmer's) and a
-# closed 4 (a printed one). Of the styles the keras.io recipe's
-# model misread (bench/writers.py on it, before any other recipe was tried), these two
-# are left to say whether a recipe chosen on the others helps other hands it never saw.
-HELD_OUT = ("zero_slashed", "four_closed")
+# Two styles kept out of every choice of recipe: a 0 a third as wide as it is tall, and
+# a 1 whose flag starts low, with a foot (a printed 1). They were added to the set
+# together, and of the new styles tried these two were the ones keras.io's model misread
+# (58% and 85.5%); no recipe was chosen with them. (The slashed 0 and the closed 4 were
+# the held-out pair before them: once the recipe draws those strokes they are taught,
+# not held out. docs/captures.md.)
+HELD_OUT = ("zero_narrow", "one_long_flag_foot")
+ADDED = HELD_OUT  # drawn after the transforms, so every earlier kind's digits stay the same
 
 
 def jittered(rng: Rng, strokes: list[Stroke]) -> list[np.ndarray]:
@@ -318,7 +327,9 @@ def found_digits(
     return np.stack(out)
 
 
-KINDS = tuple(STYLES) + (*TRANSFORMS, "mnist_small")
+# Kinds are drawn in this order, from one random stream per seed: styles added later
+# come last, so the set's earlier kinds are the same digits they always were.
+KINDS = (*(s for s in STYLES if s not in ADDED), *TRANSFORMS, "mnist_small", *ADDED)
 
 
 def writers_set(
