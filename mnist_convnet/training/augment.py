@@ -95,7 +95,8 @@ def styled(images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor, s: float) -> t
 def _styled(images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor, s: float) -> tf.Tensor:
     batch = tf.shape(images)[0]
     part = tf.random.experimental.stateless_split(seed, num=10)
-    top, bottom, height = _ink_ends(images)
+    rows, cols = _extent(images, 2), _extent(images, 1)  # (first, last) with ink, [B] each
+    top, bottom, height = _ink_ends(images, *rows)
     flag_x = tf.random.stateless_uniform([batch], part[0], 0.2, 0.45) * height
     flag_y = tf.random.stateless_uniform([batch], part[1], 0.15, 0.35) * height
     flag_end = top + tf.stack([flag_y, -flag_x], 1)
@@ -103,8 +104,8 @@ def _styled(images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor, s: float) -> 
     across = tf.stack([tf.zeros_like(half), half], 1)
     row = top[:, 0] + tf.random.stateless_uniform([batch], part[3], 0.4, 0.6) * height
     middle = tf.stack([row, _ink_column(images, row)], 1)
-    slash_start, slash_end = _slash(images, part[7])
-    roof_start, roof_end = _roof(images)
+    slash_start, slash_end = _slash(rows, cols, part[7])
+    roof_start, roof_end = _roof(images, rows, cols)
     strokes = [  # (which images get it, where it starts, where it ends)
         (_chosen(part[4], batch, P_FLAG * s) & (labels == 1), top, flag_end),
         (_chosen(part[5], batch, P_FOOT * s) & (labels == 1), bottom - across, bottom + across),
@@ -122,12 +123,16 @@ def _styled(images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor, s: float) -> 
     return tf.maximum(images, tf.reduce_max(tf.reshape(ink, [len(strokes), -1, SIZE, SIZE, 1]), 0))
 
 
-def _slash(images: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """A slash through a 0: from near the ink's lower left corner to its upper right,
-    starting and ending a little inside or outside the oval, [B, 2] each."""
-    batch = tf.shape(images)[0]
+Extent = tuple[tf.Tensor, tf.Tensor]
+
+
+def _slash(rows: Extent, cols: Extent, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """A slash through a 0 whose ink spans ``rows`` and ``cols`` (``_extent``): from near
+    the ink's lower left corner to its upper right, starting and ending a little inside
+    or outside the oval, [B, 2] each."""
+    (first, last), (left, right) = rows, cols
+    batch = tf.shape(first)[0]
     part = tf.random.experimental.stateless_split(seed, num=4)
-    (first, last), (left, right) = _extent(images, 2), _extent(images, 1)
     height, width = tf.maximum(last - first, 1.0), tf.maximum(right - left, 1.0)
     ends = [tf.random.stateless_uniform([batch], part[i], -0.08, 0.15) for i in range(2)]
     sides = [tf.random.stateless_uniform([batch], part[i], -0.05, 0.25) for i in (2, 3)]
@@ -136,12 +141,12 @@ def _slash(images: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return start, end
 
 
-def _roof(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def _roof(images: tf.Tensor, rows: Extent, cols: Extent) -> tuple[tf.Tensor, tf.Tensor]:
     """The roof of a printed 4: from the top of its stem (the topmost ink right of the
     ink's middle) down to the left end of its bar (the fullest row 40-85% of the way
     down), [B, 2] each. On an open 4 this closes the triangle the print has."""
     ink = images[..., 0] > 0.5  # [B, 28, 28]
-    (first, last), (left, right) = _extent(images, 2), _extent(images, 1)
+    (first, last), (left, right) = rows, cols
     index = tf.range(SIZE, dtype=tf.float32)
     right_half = ink & (index[None, None, :] >= ((left + right) / 2)[:, None, None])
     stem_row = tf.reduce_min(tf.where(tf.reduce_any(right_half, 2), index, float(SIZE)), 1)
@@ -169,9 +174,11 @@ def _extent(images: tf.Tensor, axis: int) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.minimum(first, last), tf.maximum(first, last)  # no ink: a point
 
 
-def _ink_ends(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(row, column) of the topmost and the bottommost ink, [B, 2] each, and the height."""
-    first, last = _extent(images, 2)
+def _ink_ends(
+    images: tf.Tensor, first: tf.Tensor, last: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(row, column) of the topmost and the bottommost ink (rows ``first`` and ``last``),
+    [B, 2] each, and the height."""
     return (
         tf.stack([first, _ink_column(images, first)], 1),
         tf.stack([last, _ink_column(images, last)], 1),
